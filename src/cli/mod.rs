@@ -1,0 +1,121 @@
+//! The command line: `serve`, `check-config`, `users …`.
+//!
+//! Exit codes: 0 success; 1 a runtime failure (store, network, I/O); 2 bad configuration or
+//! usage; 3 the request was refused (the account exists or does not, a bad import line).
+
+mod admin_client;
+mod serve;
+mod users;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "resetgate",
+    version,
+    about = "Self-hosted password-recovery service"
+)]
+struct Cli {
+    /// The TOML configuration file (else $RESETGATE_CONFIG, else ./config.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: public API, admin API and the outbox worker.
+    Serve,
+    /// Validate the configuration (and read its secret files), then exit.
+    CheckConfig,
+    /// Manage accounts; goes through the running service's admin API when it runs.
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
+}
+
+/// A failure with the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn runtime(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+    pub fn config(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+    pub fn refused(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 3,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<config::ConfigError> for Failure {
+    fn from(e: config::ConfigError) -> Failure {
+        Failure::config(e.to_string())
+    }
+}
+
+impl From<crate::StartError> for Failure {
+    fn from(e: crate::StartError) -> Failure {
+        match e {
+            crate::StartError::Config(c) => c.into(),
+            other => Failure::runtime(other.to_string()),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = load(&cli).and_then(|config| match cli.command {
+        Command::Serve => serve::serve(config),
+        Command::CheckConfig => check(&config),
+        Command::Users { command } => users::run(config, command),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("resetgate: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load(cli: &Cli) -> Result<Config, Failure> {
+    let file = config::choose_file(cli.config.as_deref());
+    Ok(Config::load(file.as_deref())?)
+}
+
+fn check(config: &Config) -> Result<(), Failure> {
+    config.server_secret()?;
+    config.admin_token()?;
+    config.smtp_password()?;
+    println!("configuration OK");
+    Ok(())
+}
+
+/// A multi-threaded runtime for the service and the CLI's network calls.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))
+}

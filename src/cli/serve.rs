@@ -1,0 +1,65 @@
+//! `resetgate serve`: logging, listeners, systemd notification, signals.
+
+use std::io::IsTerminal;
+
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use super::Failure;
+use crate::config::Config;
+use crate::{run, App, Listeners};
+
+pub fn serve(config: Config) -> Result<(), Failure> {
+    init_logging(&config);
+    install_crypto_provider();
+    super::runtime()?.block_on(async move {
+        let app = App::open(config)?;
+        let bind = |addr, what: &str| {
+            let what = what.to_string();
+            async move {
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| Failure::runtime(format!("cannot listen on {addr} ({what}): {e}")))
+            }
+        };
+        let public = bind(app.config.server.listen, "server.listen").await?;
+        let admin = bind(app.config.admin.listen, "admin.listen").await?;
+        tracing::info!(
+            public = %public.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
+            admin = %admin.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
+            users = app.db.count_users(),
+            queued = app.db.outbox_len(),
+            "resetgate ready"
+        );
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        run(Listeners { public, admin }, app, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// rustls needs one process-wide provider; install ring's, so that no other crypto backend
+/// that some dependency enables can make building a TLS client panic.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler at start-up succeeds");
+    let which = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    tracing::info!(signal = which, "shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+}

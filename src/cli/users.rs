@@ -1,0 +1,218 @@
+//! `resetgate users add|remove|list|import`.
+//!
+//! sled lets one process own the data directory, so while the service runs these go through
+//! its admin API; when nothing listens there, they open the store themselves.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::admin_client::{message, AdminClient};
+use super::Failure;
+use crate::accounts::{self, parse_account};
+use crate::config::Config;
+use crate::http::admin::{USERS, USERS_IMPORT, USERS_REMOVE};
+use crate::store::users::ImportReport;
+use crate::store::{Db, StoreError};
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Add an account.
+    Add {
+        email: String,
+        /// Read an initial password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove an account and its pending reset.
+    Remove { email: String },
+    /// List the accounts.
+    List {
+        /// One JSON object per line instead of one address per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import JSON lines `{"email": "...", "password": "..."?}`; all or nothing.
+    Import { file: PathBuf },
+}
+
+enum Target {
+    Admin(AdminClient),
+    Direct(Db, Config),
+}
+
+pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
+    super::runtime()?.block_on(async move {
+        let target = connect(config).await?;
+        match command {
+            UsersCommand::Add {
+                email,
+                password_stdin,
+            } => add(&target, email, password_stdin).await,
+            UsersCommand::Remove { email } => remove(&target, &email).await,
+            UsersCommand::List { json } => list(&target, json).await,
+            UsersCommand::Import { file } => import(&target, &file).await,
+        }
+    })
+}
+
+async fn connect(config: Config) -> Result<Target, Failure> {
+    let addr = config.admin.listen;
+    match tokio::net::TcpStream::connect(addr).await {
+        Ok(_) => {
+            let token = crate::secrets::cli_token(&config)?.ok_or_else(|| {
+                Failure::config(format!(
+                    "a service listens at {addr}, but no admin token was found: set admin.token_file"
+                ))
+            })?;
+            Ok(Target::Admin(AdminClient { addr, token }))
+        }
+        Err(_) => {
+            let s = &config.storage;
+            match Db::open(&s.data_dir, s.cache_capacity_mb, s.durability) {
+                Ok(db) => Ok(Target::Direct(db, config)),
+                Err(StoreError::Locked(dir)) => Err(Failure::runtime(format!(
+                    "{} is locked by a running resetgate, but its admin API at {addr} does not answer; check admin.listen",
+                    dir.display()
+                ))),
+                Err(e) => Err(Failure::runtime(e.to_string())),
+            }
+        }
+    }
+}
+
+fn store_failure(e: StoreError) -> Failure {
+    Failure::runtime(e.to_string())
+}
+
+async fn add(target: &Target, email: String, password_stdin: bool) -> Result<(), Failure> {
+    let mut record = json!({ "email": email });
+    if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::runtime(format!("reading the password: {e}")))?;
+        record["password"] = Value::String(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let account = parse_account(&record).map_err(Failure::refused)?;
+    let shown = account.email.stored.clone();
+    let added = match target {
+        Target::Admin(client) => {
+            let (status, body) = client.call(Method::POST, USERS, Some(&record)).await?;
+            match status {
+                StatusCode::CREATED => true,
+                StatusCode::CONFLICT => false,
+                _ => return Err(Failure::refused(message(&body))),
+            }
+        }
+        Target::Direct(db, config) => accounts::add(db, &config.passwords, account)
+            .await
+            .map_err(store_failure)?,
+    };
+    if !added {
+        return Err(Failure::refused(format!("{shown} already has an account")));
+    }
+    println!("added {shown}");
+    Ok(())
+}
+
+async fn remove(target: &Target, email: &str) -> Result<(), Failure> {
+    let email =
+        crate::mail_address::validate(email).map_err(|e| Failure::refused(e.to_string()))?;
+    let removed = match target {
+        Target::Admin(client) => {
+            let body = json!({ "email": email.stored });
+            let (status, body) = client.call(Method::POST, USERS_REMOVE, Some(&body)).await?;
+            match status {
+                StatusCode::OK => true,
+                StatusCode::NOT_FOUND => false,
+                _ => return Err(Failure::refused(message(&body))),
+            }
+        }
+        Target::Direct(db, _) => accounts::remove(db, &email.key)
+            .await
+            .map_err(store_failure)?,
+    };
+    if !removed {
+        return Err(Failure::refused(format!("{} has no account", email.stored)));
+    }
+    println!("removed {}", email.stored);
+    Ok(())
+}
+
+async fn list(target: &Target, as_json: bool) -> Result<(), Failure> {
+    let users: Vec<Value> = match target {
+        Target::Admin(client) => {
+            let (_, body) = client.call(Method::GET, USERS, None).await?;
+            body.get("users")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        }
+        Target::Direct(db, _) => db
+            .list_users()
+            .map_err(store_failure)?
+            .iter()
+            .map(accounts::summary)
+            .collect(),
+    };
+    for user in &users {
+        if as_json {
+            println!("{user}");
+        } else {
+            println!(
+                "{}",
+                user.get("email")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn import(target: &Target, file: &std::path::Path) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", file.display())))?;
+    let mut records = Vec::new();
+    let mut accounts_ = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |e: String| {
+            Failure::refused(format!(
+                "{}:{}: {e}; nothing was imported",
+                file.display(),
+                n + 1
+            ))
+        };
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("not JSON ({e})")))?;
+        accounts_.push(parse_account(&value).map_err(bad)?);
+        records.push(value);
+    }
+    let report: ImportReport = match target {
+        Target::Admin(client) => {
+            let body = json!({ "users": records });
+            let (status, body) = client.call(Method::POST, USERS_IMPORT, Some(&body)).await?;
+            if status != StatusCode::OK {
+                return Err(Failure::refused(message(&body)));
+            }
+            serde_json::from_value(body)
+                .map_err(|e| Failure::runtime(format!("unexpected answer: {e}")))?
+        }
+        Target::Direct(db, config) => accounts::import(db, &config.passwords, accounts_)
+            .await
+            .map_err(store_failure)?,
+    };
+    println!(
+        "imported {} new accounts ({} existed already)",
+        report.added, report.existing
+    );
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `#[serde(with = "duration")]`: humantime strings ("10m", "1h 30m") or bare seconds.
+//!
+//! Bare integers are accepted because figment's `Env` turns `RESETGATE_X=30` into a number.
+
+use std::time::Duration;
+
+use serde::{de, Deserializer, Serializer};
+
+pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*value).to_string())
+}
+
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    d.deserialize_any(Visitor)
+}
+
+struct Visitor;
+
+impl de::Visitor<'_> for Visitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a duration such as \"10m\" or \"1h 30m\", or a whole number of seconds")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        humantime::parse_duration(v.trim())
+            .map_err(|e| E::custom(format!("invalid duration {v:?}: {e}")))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+        Ok(Duration::from_secs(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+        u64::try_from(v)
+            .map(Duration::from_secs)
+            .map_err(|_| E::custom("a duration cannot be negative"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct T {
+        #[serde(with = "super")]
+        d: Duration,
+    }
+
+    #[test]
+    fn strings_and_seconds() {
+        let t: T = serde_json::from_str(r#"{"d":"1h 30m"}"#).unwrap();
+        assert_eq!(t.d, Duration::from_secs(5400));
+        let t: T = serde_json::from_str(r#"{"d":30}"#).unwrap();
+        assert_eq!(t.d, Duration::from_secs(30));
+        assert!(serde_json::from_str::<T>(r#"{"d":"soon"}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"d":-1}"#).is_err());
+    }
+}

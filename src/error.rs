@@ -1,0 +1,129 @@
+//! One error enum, mapped to (status, documented message) in one place.
+//!
+//! Texts in API.md are part of the contract: clients compare them. Anything unexpected
+//! becomes 500 `Unexpected Error`; its detail goes to the log, never into the body.
+
+use std::borrow::Cow;
+
+use hyper::StatusCode;
+
+use crate::guard::Refusal;
+use crate::store::StoreError;
+
+pub const MISSING_PARAMETERS: &str = "Missing One or More Required Parameters";
+pub const NO_ACCOUNT: &str = "No Account found with this email address";
+pub const ACCESS_DENIED: &str = "Access denied";
+pub const TOO_MANY_REQUESTS: &str = "Too many requests";
+pub const UNEXPECTED: &str = "Unexpected Error";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a required parameter is missing or blank")]
+    MissingParameters,
+    /// A 400 whose text is safe and useful to show to the client.
+    #[error("bad request: {0}")]
+    BadRequest(Cow<'static, str>),
+    /// forgot-password's documented 404.
+    #[error("no account")]
+    NoAccount,
+    #[error("client denied")]
+    Denied,
+    #[error("rate limited for {retry_after_secs}s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("body too large")]
+    PayloadTooLarge,
+    #[error("body not received in time")]
+    BodyTimeout,
+    #[error("unknown path")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("missing or wrong admin token")]
+    Unauthorized,
+    #[error("conflict: {0}")]
+    Conflict(Cow<'static, str>),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        match r {
+            Refusal::Denied => ApiError::Denied,
+            Refusal::Limited { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
+        }
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(text: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::BadRequest(text.into())
+    }
+
+    /// The status and the body's `message`.
+    pub fn status_and_message(&self) -> (StatusCode, Cow<'static, str>) {
+        use ApiError::*;
+        match self {
+            MissingParameters => (StatusCode::BAD_REQUEST, MISSING_PARAMETERS.into()),
+            BadRequest(text) => (StatusCode::BAD_REQUEST, text.clone()),
+            NoAccount => (StatusCode::NOT_FOUND, NO_ACCOUNT.into()),
+            Denied => (StatusCode::FORBIDDEN, ACCESS_DENIED.into()),
+            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS.into()),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body is too large".into(),
+            ),
+            BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body was not received in time".into(),
+            ),
+            NotFound => (StatusCode::NOT_FOUND, "Not Found".into()),
+            MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".into())
+            }
+            Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized".into()),
+            Conflict(text) => (StatusCode::CONFLICT, text.clone()),
+            Store(_) | Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_never_reach_the_body() {
+        let e = ApiError::Store(StoreError::Corrupt("secret detail".into()));
+        let (status, message) = e.status_and_message();
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(message, "Unexpected Error");
+    }
+
+    #[test]
+    fn documented_texts() {
+        assert_eq!(
+            ApiError::MissingParameters.status_and_message().1,
+            MISSING_PARAMETERS
+        );
+        assert_eq!(
+            ApiError::NoAccount.status_and_message().0,
+            StatusCode::NOT_FOUND
+        );
+        let limited: ApiError = Refusal::Limited {
+            retry_after_secs: 3,
+        }
+        .into();
+        assert_eq!(
+            limited.status_and_message().0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let denied: ApiError = Refusal::Denied.into();
+        assert_eq!(
+            denied.status_and_message(),
+            (StatusCode::FORBIDDEN, "Access denied".into())
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! The traffic guard: who may call (deny list → 403) and how often (limits → 429).
+//!
+//! Runs before any work on the request, so a refused client costs a lookup and no store access.
+
+mod limits;
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+pub use limits::ceil_secs;
+use limits::FixedWindow;
+
+use crate::config::{Config, ConfigError, Rate};
+
+/// Why a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Denied,
+    Limited { retry_after_secs: u64 },
+}
+
+pub struct Guard {
+    deny: Vec<IpNet>,
+    per_client: Option<FixedWindow<IpAddr>>,
+    per_email: Option<FixedWindow<String>>,
+    cooldown: Option<FixedWindow<String>>,
+}
+
+impl Guard {
+    pub fn new(config: &Config) -> Result<Guard, ConfigError> {
+        let cap = config.limits.max_tracked_keys;
+        let cooldown = Rate {
+            requests: 1,
+            window: config.recovery.resend_cooldown,
+        };
+        Ok(Guard {
+            deny: config.deny_list()?,
+            per_client: FixedWindow::new(config.limits.per_client, cap),
+            per_email: FixedWindow::new(config.limits.per_email, cap),
+            cooldown: FixedWindow::new(cooldown, cap),
+        })
+    }
+
+    /// The deny list, then the per-client limit.
+    pub fn admit_client(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let ip = ip.to_canonical();
+        if self.deny.iter().any(|net| net.contains(&ip)) {
+            return Err(Refusal::Denied);
+        }
+        hit(&self.per_client, client_key(ip))
+    }
+
+    /// The per-email limit and the resend cooldown, counted on the normalized *submitted*
+    /// address whether or not an account exists, so the answer reveals nothing.
+    pub fn admit_email(&self, key: &str) -> Result<(), Refusal> {
+        hit(&self.per_email, key.to_string())?;
+        hit(&self.cooldown, key.to_string())
+    }
+}
+
+fn hit<K: std::hash::Hash + Eq + Send + Sync + 'static>(
+    limiter: &Option<FixedWindow<K>>,
+    key: K,
+) -> Result<(), Refusal> {
+    match limiter {
+        Some(l) => l.hit(key).map_err(|s| Refusal::Limited {
+            retry_after_secs: s,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// IPv6 clients are counted per /64: one host usually holds a whole /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_list_and_mapped_addresses() {
+        let mut c = Config::default();
+        c.guard.deny = vec!["10.0.0.0/8".into(), "2001:db8::1".into()];
+        let g = Guard::new(&c).unwrap();
+        assert_eq!(
+            g.admit_client("10.9.9.9".parse().unwrap()),
+            Err(Refusal::Denied)
+        );
+        assert_eq!(
+            g.admit_client("::ffff:10.1.1.1".parse().unwrap()),
+            Err(Refusal::Denied)
+        );
+        assert_eq!(
+            g.admit_client("2001:db8::1".parse().unwrap()),
+            Err(Refusal::Denied)
+        );
+        assert_eq!(g.admit_client("11.0.0.1".parse().unwrap()), Ok(()));
+    }
+
+    #[test]
+    fn v6_clients_share_their_64() {
+        let a = client_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = client_key("2001:db8:1:2:bbbb::2".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, client_key("2001:db8:1:3::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn cooldown_then_per_email() {
+        let mut c = Config::default();
+        c.limits.per_email.requests = 3;
+        let g = Guard::new(&c).unwrap();
+        assert_eq!(g.admit_email("a@x.org"), Ok(()));
+        assert!(matches!(
+            g.admit_email("a@x.org"),
+            Err(Refusal::Limited { .. })
+        ));
+        assert_eq!(g.admit_email("b@x.org"), Ok(()));
+    }
+}

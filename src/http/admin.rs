@@ -1,0 +1,153 @@
+//! The admin listener (loopback only, bearer token): accounts and the outbox.
+//!
+//! The CLI talks to this while the service runs, since sled lets one process own the store.
+
+use std::net::SocketAddr;
+
+use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
+use hyper::{Method, Request, StatusCode};
+use ring::hmac;
+use serde_json::{json, Value};
+
+use super::json::{self, Resp};
+use crate::accounts::{self, parse_account};
+use crate::error::{ApiError, NO_ACCOUNT};
+use crate::{mail_address, App};
+
+pub const USERS: &str = "/admin/v1/users";
+pub const USERS_REMOVE: &str = "/admin/v1/users/remove";
+pub const USERS_IMPORT: &str = "/admin/v1/users/import";
+pub const OUTBOX: &str = "/admin/v1/outbox";
+
+/// The admin token, kept as a MAC under a random key so that checking it is constant-time.
+pub struct AdminToken {
+    key: hmac::Key,
+    tag: hmac::Tag,
+}
+
+impl AdminToken {
+    pub fn new(token: &str) -> AdminToken {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &crate::crypto::random_bytes::<32>());
+        let tag = hmac::sign(&key, token.as_bytes());
+        AdminToken { key, tag }
+    }
+
+    fn accepts(&self, req: &Request<Incoming>) -> bool {
+        let presented = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        hmac::verify(&self.key, presented.as_bytes(), self.tag.as_ref()).is_ok()
+    }
+}
+
+pub fn route(
+    app: App,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    Box::pin(super::logged(
+        "admin",
+        method.clone(),
+        uri.clone(),
+        peer,
+        async move {
+            let result = if uri.path() == "/healthz" {
+                Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
+            } else if !app.admin_token.accepts(&req) {
+                Err(ApiError::Unauthorized)
+            } else {
+                match (&method, uri.path()) {
+                    (&Method::GET, USERS) => list_users(&app),
+                    (&Method::POST, USERS) => add_user(&app, req).await,
+                    (&Method::POST, USERS_REMOVE) => remove_user(&app, req).await,
+                    (&Method::POST, USERS_IMPORT) => import_users(&app, req).await,
+                    (&Method::GET, OUTBOX) => outbox(&app),
+                    (_, USERS) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+                    (_, USERS_REMOVE | USERS_IMPORT) => {
+                        Err(ApiError::MethodNotAllowed { allow: "POST" })
+                    }
+                    (_, OUTBOX) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+                    _ => Err(ApiError::NotFound),
+                }
+            };
+            result.unwrap_or_else(|e| json::error(&e))
+        },
+    ))
+}
+
+async fn body(app: &App, req: Request<Incoming>) -> Result<json::Object, ApiError> {
+    let limit = app.config.admin.max_body_bytes;
+    json::read_object(req, limit, app.config.server.body_timeout).await
+}
+
+fn list_users(app: &App) -> Result<Resp, ApiError> {
+    let users: Vec<Value> = app.db.list_users()?.iter().map(accounts::summary).collect();
+    Ok(json::json_value(StatusCode::OK, &json!({ "users": users })))
+}
+
+async fn add_user(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let account =
+        parse_account(&Value::Object(body(app, req).await?)).map_err(ApiError::bad_request)?;
+    let email = account.email.stored.clone();
+    if !accounts::add(&app.db, &app.config.passwords, account).await? {
+        return Err(ApiError::Conflict(
+            "An account with this email address already exists".into(),
+        ));
+    }
+    Ok(json::json_value(
+        StatusCode::CREATED,
+        &json!({ "email": email }),
+    ))
+}
+
+async fn remove_user(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let obj = body(app, req).await?;
+    let email = json::required_str(&obj, "email")?;
+    let email = mail_address::validate(email).map_err(|e| ApiError::bad_request(e.0))?;
+    if !accounts::remove(&app.db, &email.key).await? {
+        return Ok(json::json_value(
+            StatusCode::NOT_FOUND,
+            &json!({ "message": NO_ACCOUNT }),
+        ));
+    }
+    Ok(json::json_value(
+        StatusCode::OK,
+        &json!({ "removed": email.stored }),
+    ))
+}
+
+async fn import_users(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let obj = body(app, req).await?;
+    let Some(Value::Array(records)) = obj.get("users") else {
+        return Err(ApiError::bad_request(
+            "\"users\" must be an array of accounts",
+        ));
+    };
+    let mut batch = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let account = parse_account(record)
+            .map_err(|e| ApiError::BadRequest(format!("record {}: {e}", i + 1).into()))?;
+        batch.push(account);
+    }
+    let report = accounts::import(&app.db, &app.config.passwords, batch).await?;
+    Ok(json::json_value(
+        StatusCode::OK,
+        &serde_json::to_value(report).expect("plain struct"),
+    ))
+}
+
+fn outbox(app: &App) -> Result<Resp, ApiError> {
+    let dead: Vec<Value> = app
+        .db
+        .dead_letters()?
+        .iter()
+        .map(|(id, d)| json!({ "id": id, "to": d.message.to, "error": d.error, "failed_ms": d.failed_ms }))
+        .collect();
+    let body = json!({ "queued": app.db.outbox_len(), "dead": dead });
+    Ok(json::json_value(StatusCode::OK, &body))
+}

@@ -1,0 +1,153 @@
+//! JSON in and out: bounded body reading, field extraction, and response building.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Request, Response, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+pub type Resp = Response<Full<Bytes>>;
+pub type Object = Map<String, Value>;
+
+/// A JSON response with the headers every answer carries.
+pub fn json(status: StatusCode, body: Bytes) -> Resp {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn json_value(status: StatusCode, value: &Value) -> Resp {
+    json(status, Bytes::from(value.to_string()))
+}
+
+/// The error's status and `{"message": …}`, plus `Retry-After` or `Allow` where they belong.
+pub fn error(err: &ApiError) -> Resp {
+    let (status, message) = err.status_and_message();
+    if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+    }
+    let mut resp = json_value(status, &serde_json::json!({ "message": message }));
+    let h = resp.headers_mut();
+    match err {
+        ApiError::RateLimited { retry_after_secs } => {
+            h.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        ApiError::MethodNotAllowed { allow } => {
+            h.insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        ApiError::Unauthorized => {
+            h.insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        ApiError::BodyTimeout | ApiError::PayloadTooLarge => {
+            // The rest of the body is not read: the connection cannot be reused.
+            h.insert("connection", HeaderValue::from_static("close"));
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// Reads the body (at most `max` bytes, within `timeout`) and parses a JSON object.
+pub async fn read_object(
+    req: Request<Incoming>,
+    max: usize,
+    timeout: std::time::Duration,
+) -> Result<Object, ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let collect = Limited::new(req.into_body(), max).collect();
+    let body = match tokio::time::timeout(timeout, collect).await {
+        Err(_) => return Err(ApiError::BodyTimeout),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(ApiError::PayloadTooLarge)
+        }
+        Ok(Err(_)) => return Err(ApiError::bad_request("The request body could not be read")),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    parse_object(&body)
+}
+
+pub fn parse_object(body: &[u8]) -> Result<Object, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "The request body must be a JSON object",
+        )),
+        Err(e) if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) => Err(
+            ApiError::bad_request("The request body is empty; a JSON object is expected"),
+        ),
+        Err(_) => Err(ApiError::bad_request("The request body is not valid JSON")),
+    }
+}
+
+/// A required string field: absent, `null` or blank is the documented "missing" error;
+/// another JSON type is a clear 400 of its own.
+pub fn required_str<'a>(obj: &'a Object, field: &'static str) -> Result<&'a str, ApiError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(ApiError::MissingParameters),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(ApiError::MissingParameters),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::BadRequest(
+            format!("The field '{field}' must be a string").into(),
+        )),
+    }
+}
+
+/// An optional string field: absent or `null` is None.
+pub fn optional_str<'a>(obj: &'a Object, field: &'static str) -> Result<Option<&'a str>, ApiError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::BadRequest(
+            format!("The field '{field}' must be a string").into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_shapes() {
+        assert!(parse_object(br#"{"email":"a@b.c"}"#).is_ok());
+        for (body, text) in [
+            (&b"[]"[..], "must be a JSON object"),
+            (b"{", "not valid JSON"),
+            (b"", "empty"),
+            (b"\xff\xfe", "not valid JSON"),
+        ] {
+            let err = parse_object(body).unwrap_err();
+            assert!(err.status_and_message().1.contains(text), "{body:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn fields() {
+        let obj = parse_object(br#"{"a":"x","b":"  ","c":null,"d":5}"#).unwrap();
+        assert_eq!(required_str(&obj, "a").unwrap(), "x");
+        for f in ["b", "c", "z"] {
+            assert!(
+                matches!(required_str(&obj, f), Err(ApiError::MissingParameters)),
+                "{f}"
+            );
+        }
+        assert!(matches!(
+            required_str(&obj, "d"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert_eq!(optional_str(&obj, "c").unwrap(), None);
+    }
+}

@@ -1,0 +1,38 @@
+//! The HTTP layer: parse, route, JSON in and out, one error → status map.
+//!
+//! It calls `recovery` and the store's user functions; it never touches sled itself.
+
+pub mod admin;
+pub mod json;
+pub mod public;
+pub mod server;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use hyper::{Method, Uri};
+
+use json::Resp;
+
+/// Runs a handler and writes the one log line each request gets.
+async fn logged(
+    listener: &'static str,
+    method: Method,
+    uri: Uri,
+    peer: SocketAddr,
+    handler: impl Future<Output = Resp>,
+) -> Resp {
+    let started = Instant::now();
+    let resp = handler.await;
+    tracing::info!(
+        listener,
+        client = %peer.ip(),
+        method = %method,
+        path = uri.path(),
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}

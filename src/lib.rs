@@ -1,0 +1,199 @@
+//! resetgate: a self-hosted, single-binary password-recovery service.
+//!
+//! It serves the CargoExtra gateway's recovery API (`POST /api/v1/user/forgot-password`, …)
+//! from a sled store on local disk, with rate limits in moka and an in-process outbox that
+//! delivers mail through SMTP (mail-send) or into `.eml` files.
+//!
+//! # Layout
+//! - `config`: figment layers (defaults → TOML → `RESETGATE_*`), humantime durations, secrets.
+//! - `http`: hyper server, routing, JSON, the public and the admin listener.
+//! - `guard`: deny list and rate limits, before any work is done.
+//! - `recovery`: the recovery steps as plain functions of (store, key, config, now).
+//! - `store`: sled trees, typed records, group-commit durability.
+//! - `outbox`: the delivery task and its transports.
+//! - `accounts`, `crypto`, `mail_address`, `secrets`: small shared pieces.
+//!
+//! [`run`] serves until a shutdown future resolves; the binary passes the signals, tests a
+//! oneshot.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod guard;
+pub mod http;
+pub mod mail_address;
+pub mod outbox;
+pub mod recovery;
+pub mod secrets;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use config::Config;
+use crypto::CodeKey;
+use guard::Guard;
+use http::admin::AdminToken;
+use store::Db;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+pub struct AppInner {
+    pub config: Config,
+    pub db: Db,
+    pub code_key: CodeKey,
+    pub guard: Guard,
+    pub admin_token: AdminToken,
+    /// Wakes the outbox worker when a request queued mail.
+    pub outbox: Arc<Notify>,
+    /// forgot-password's constant 200 body.
+    pub forgot_ok: Bytes,
+}
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.inner
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl App {
+    /// Opens the store and loads (or creates) the secrets.
+    pub fn open(config: Config) -> Result<App, StartError> {
+        let data_dir = &config.storage.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StartError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
+        let db = Db::open(
+            data_dir,
+            config.storage.cache_capacity_mb,
+            config.storage.durability,
+        )?;
+        let server_secret = secrets::server_secret(&config)?;
+        let admin_token = secrets::admin_token(&config)?;
+        let inner = AppInner {
+            code_key: CodeKey::new(server_secret.expose().as_bytes()),
+            guard: Guard::new(&config)?,
+            admin_token: AdminToken::new(admin_token.expose()),
+            outbox: Arc::new(Notify::new()),
+            forgot_ok: http::public::forgot_ok_body(&config),
+            db,
+            config,
+        };
+        Ok(App {
+            inner: Arc::new(inner),
+        })
+    }
+
+    fn worker(&self) -> Result<outbox::Worker, StartError> {
+        let mail = &self.config.mail;
+        let (from_name, from_addr) =
+            mail_address::parse_mailbox(&mail.from).map_err(|e| config::ConfigError(e))?;
+        Ok(outbox::Worker {
+            db: self.db.clone(),
+            transport: outbox::Transport::from_config(&self.config)?,
+            letterhead: outbox::templates::Letterhead {
+                from_name,
+                from_addr,
+                product: mail.product_name.clone(),
+                instance_id: self.db.instance_id().to_string(),
+            },
+            retry_initial: mail.retry_initial,
+            retry_max: mail.retry_max,
+            wake: self.outbox.clone(),
+        })
+    }
+}
+
+/// The two bound listeners.
+pub struct Listeners {
+    pub public: TcpListener,
+    pub admin: TcpListener,
+}
+
+/// Serves both listeners and runs the outbox worker and the sweeper until `shutdown`
+/// resolves; then stops accepting, drains requests, lets the worker finish its message, and
+/// flushes the store.
+pub async fn run(
+    listeners: Listeners,
+    app: App,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let worker = app.worker()?;
+    tracing::info!("{}", worker.transport.describe());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker_task = tokio::spawn(outbox::run(worker, stop_rx.clone()));
+    let sweeper_task = tokio::spawn(sweep(app.clone(), stop_rx.clone()));
+
+    let limits = |c: &Config| http::server::Limits {
+        max_connections: c.server.max_connections,
+        header_read_timeout: c.server.header_read_timeout,
+        shutdown_grace: c.server.shutdown_grace,
+    };
+    let mut admin_stop = stop_rx.clone();
+    let admin = tokio::spawn(http::server::serve(
+        listeners.admin,
+        app.clone(),
+        http::admin::route,
+        limits(&app.config),
+        async move {
+            let _ = admin_stop.changed().await;
+        },
+    ));
+    http::server::serve(
+        listeners.public,
+        app.clone(),
+        http::public::route,
+        limits(&app.config),
+        shutdown,
+    )
+    .await;
+    tracing::info!("stopped accepting; finishing the outbox message in flight");
+    let _ = stop_tx.send(true);
+    let _ = admin.await;
+    let _ = worker_task.await;
+    let _ = sweeper_task.await;
+    app.db.flush_blocking()?;
+    tracing::info!("store flushed; bye");
+    Ok(())
+}
+
+/// Removes expired reset state now and then: sled has no TTL.
+async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
+    let every = app.config.storage.sweep_interval;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let db = app.db.clone();
+        let now = store::unix_ms(std::time::SystemTime::now());
+        match tokio::task::spawn_blocking(move || db.sweep_resets(now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(removed = n, "swept expired codes"),
+            Ok(Err(e)) => tracing::error!(error = %e, "sweeping expired codes failed"),
+            Err(e) => tracing::error!(error = %e, "sweeper task failed"),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The `resetgate` binary: see `resetgate --help`.
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    resetgate::cli::main()
+}

@@ -1,0 +1,46 @@
+//! The file transport: each message becomes `<dir>/<outbox id>.eml` (RFC 5322).
+//!
+//! The name comes from the outbox id, so a re-delivery after a crash rewrites the same file.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::{Rendered, SendError};
+
+pub struct FileDir {
+    dir: PathBuf,
+}
+
+impl FileDir {
+    pub fn new(dir: PathBuf) -> FileDir {
+        FileDir { dir }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "file transport: mail is written as .eml files to {} (set mail.transport = \"smtp\" and [mail.smtp] to send real mail)",
+            self.dir.display()
+        )
+    }
+
+    pub async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
+        let dir = self.dir.clone();
+        let name = format!("{:020}.eml", message.id);
+        let bytes = message.bytes.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&dir, &name, &bytes))
+            .await
+            .map_err(|e| SendError::Transient(format!("file writer task failed: {e}")))?
+            .map_err(|e| SendError::Transient(format!("writing to {}: {e}", self.dir.display())))
+    }
+}
+
+/// Write to a temporary name, fsync, rename, fsync the directory: a reader never sees half a file.
+fn write_atomically(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}

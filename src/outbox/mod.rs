@@ -1,0 +1,68 @@
+//! Delivery: a tokio task drains the durable outbox through a transport.
+//!
+//! Two real transports exist (SMTP and `.eml` files), so this is the one place with a
+//! choice of implementation; an enum keeps it concrete.
+
+mod file;
+mod smtp;
+pub mod templates;
+mod worker;
+
+use crate::config::{Config, ConfigError, Transport as Kind};
+
+pub use worker::{run, Worker};
+
+/// A rendered message, ready for any transport.
+pub struct Rendered {
+    pub id: u64,
+    pub envelope_from: String,
+    pub to: String,
+    pub bytes: Vec<u8>,
+}
+
+/// How a delivery attempt failed.
+#[derive(Debug)]
+pub enum SendError {
+    /// Try again later: network trouble, 4xx replies, timeouts, configuration problems.
+    Transient(String),
+    /// The server refused the message itself (5xx): set it aside for an operator.
+    Permanent(String),
+}
+
+pub enum Transport {
+    Smtp(smtp::Smtp),
+    File(file::FileDir),
+}
+
+impl Transport {
+    pub fn from_config(config: &Config) -> Result<Transport, ConfigError> {
+        Ok(match config.mail.transport {
+            Kind::Smtp => {
+                Transport::Smtp(smtp::Smtp::new(&config.mail.smtp, config.smtp_password()?))
+            }
+            Kind::File => Transport::File(file::FileDir::new(config.mail_dir())),
+        })
+    }
+
+    /// One line for the start-up log: where the mail goes.
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::Smtp(s) => s.describe(),
+            Transport::File(f) => f.describe(),
+        }
+    }
+
+    async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
+        match self {
+            Transport::Smtp(s) => s.send(message).await,
+            Transport::File(f) => f.send(message).await,
+        }
+    }
+
+    /// Ends an open connection politely (shutdown).
+    async fn close(&mut self) {
+        if let Transport::Smtp(s) = self {
+            s.close().await;
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Step 1: issue a code and queue the email that carries it.
+
+use std::time::SystemTime;
+
+use crate::config::Recovery;
+use crate::crypto::{random_code, CodeKey};
+use crate::store::outbox::{Kind, Queued};
+use crate::store::resets::IssueRefused;
+use crate::store::{unix_ms, Db, Result, StoreError};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forgot {
+    /// The code is stored (as a MAC) and its email is in the outbox, not yet flushed.
+    Queued,
+    NoAccount,
+}
+
+/// How many fresh codes to draw when the drawn one is live for another account. With
+/// 10^8 codes and thousands live, one collision is already rare; eight in a row means the
+/// code space is too small for the load, which is an operator's problem, not a client's.
+const DRAWS: usize = 8;
+
+/// Replaces the account's code with a fresh one and queues its email, in one transaction.
+pub fn forgot(
+    db: &Db,
+    key: &CodeKey,
+    config: &Recovery,
+    email_key: &str,
+    now: SystemTime,
+) -> Result<Forgot> {
+    let now_ms = unix_ms(now);
+    let expires_ms = unix_ms(now + config.code_ttl);
+    for _ in 0..DRAWS {
+        let code = random_code(config.code_length);
+        let issued = db.issue_code(email_key, key.mac(&code), now_ms, expires_ms, |user| {
+            let kind = Kind::Otp {
+                code: code.clone(),
+                ttl_secs: config.code_ttl.as_secs(),
+            };
+            Queued::new(user.email.clone(), kind, now_ms, Some(expires_ms))
+        })?;
+        match issued {
+            Ok(_) => return Ok(Forgot::Queued),
+            Err(IssueRefused::NoAccount) => return Ok(Forgot::NoAccount),
+            Err(IssueRefused::CodeTaken) => continue,
+        }
+    }
+    Err(StoreError::Corrupt(format!(
+        "{DRAWS} codes in a row were already live; raise recovery.code_length"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Durability;
+    use crate::mail_address::validate;
+    use crate::store::users::User;
+
+    #[test]
+    fn issues_a_code_whose_mac_is_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        let email = validate("Ada@Example.com").unwrap();
+        db.add_user(&email.key, &User::new(&email, None, 0))
+            .unwrap();
+        let key = CodeKey::new(b"secret");
+        let config = Recovery::default();
+        let now = SystemTime::now();
+        assert_eq!(
+            forgot(&db, &key, &config, "nobody@example.com", now).unwrap(),
+            Forgot::NoAccount
+        );
+        assert_eq!(
+            forgot(&db, &key, &config, &email.key, now).unwrap(),
+            Forgot::Queued
+        );
+        let due = db.outbox_due(unix_ms(now), 10).unwrap();
+        let (_, message) = &due.entries[0];
+        assert_eq!(
+            message.to, "Ada@Example.com",
+            "mail goes to the stored address"
+        );
+        let Kind::Otp { code, ttl_secs } = &message.kind;
+        assert_eq!(*ttl_secs, 600);
+        assert_eq!(
+            db.code_owner(&key.mac(code)).unwrap().as_deref(),
+            Some("ada@example.com")
+        );
+        let reset = db.reset(&email.key).unwrap().unwrap();
+        assert_eq!(reset.expires_ms, unix_ms(now + config.code_ttl));
+    }
+}

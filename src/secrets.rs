@@ -1,0 +1,88 @@
+//! Secrets that are generated on first start when not configured: the server secret (keys
+//! the code MACs) and the admin token. Each lives in the data directory with mode 0600.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, ConfigError, Secret};
+use crate::StartError;
+
+pub const SECRET_FILE: &str = "secret";
+pub const TOKEN_FILE: &str = "admin.token";
+
+/// `server.secret`/`server.secret_file`, else `<data_dir>/secret`, created if missing.
+pub fn server_secret(config: &Config) -> Result<Secret, StartError> {
+    match config.server_secret()? {
+        Some(s) => Ok(s),
+        None => load_or_create(&config.storage.data_dir.join(SECRET_FILE)),
+    }
+}
+
+/// `admin.token`/`admin.token_file`, else `<data_dir>/admin.token`, created if missing.
+pub fn admin_token(config: &Config) -> Result<Secret, StartError> {
+    match config.admin_token()? {
+        Some(s) => Ok(s),
+        None => load_or_create(&token_path(config)),
+    }
+}
+
+/// The token the CLI presents: configured, or the one the running service generated.
+pub fn cli_token(config: &Config) -> Result<Option<Secret>, ConfigError> {
+    if let Some(s) = config.admin_token()? {
+        return Ok(Some(s));
+    }
+    match std::fs::read_to_string(token_path(config)) {
+        Ok(text) => Ok(Some(Secret::new(text.trim().to_string()))),
+        Err(_) => Ok(None),
+    }
+}
+
+fn token_path(config: &Config) -> PathBuf {
+    config.storage.data_dir.join(TOKEN_FILE)
+}
+
+fn load_or_create(path: &Path) -> Result<Secret, StartError> {
+    let io = |e: std::io::Error| StartError::Io(format!("{}: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(Secret::new(text.trim().to_string())),
+        Ok(_) => return Err(StartError::Io(format!("{} is empty", path.display()))),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        Err(_) => {}
+    }
+    let value: String = crate::crypto::random_bytes::<32>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(value.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    tracing::info!(path = %path.display(), "generated a new secret");
+    Ok(Secret::new(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn generated_once_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let first = load_or_create(&path).unwrap();
+        assert_eq!(first.expose().len(), 64);
+        assert_eq!(
+            load_or_create(&path).unwrap(),
+            first,
+            "read back, not regenerated"
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

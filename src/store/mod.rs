@@ -1,0 +1,213 @@
+//! The sled store: one list of trees, typed records, and the durability point.
+//!
+//! Trees are named `key_value`:
+//! - `email_user`:    normalized email → [`users::User`] (JSON)
+//! - `email_reset`:   normalized email → [`resets::Reset`] (JSON)
+//! - `codemac_email`: HMAC-SHA256(code) → normalized email; the index confirm-otp-reset needs
+//! - `id_outbox`:     big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON)
+//! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON)
+//! - `meta`:          `schema_version` → big-endian u32; `instance_id` → 8 random bytes
+//!
+//! Writes that touch several trees are one sled transaction. A 200 goes out only after
+//! [`Db::durable`] returned, which shares one flush among all concurrent callers.
+
+mod flusher;
+pub mod outbox;
+pub mod resets;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::Durability;
+
+const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory {0} is in use by another resetgate process")]
+    Locked(PathBuf),
+    #[error("the store was written by a newer resetgate (schema {found}, this build reads {SCHEMA_VERSION})")]
+    TooNew { found: u32 },
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("durability: {0}")]
+    Flush(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The store handle: cheap to clone, shared by the HTTP handlers and the workers.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    users: sled::Tree,
+    resets: sled::Tree,
+    codes: sled::Tree,
+    outbox: sled::Tree,
+    dead: sled::Tree,
+    instance_id: String,
+    flusher: flusher::Flusher,
+}
+
+impl Db {
+    /// Opens (or creates) the store under `data_dir/store`.
+    pub fn open(data_dir: &Path, cache_mb: u64, durability: Durability) -> Result<Db> {
+        let path = data_dir.join("store");
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(cache_mb * 1024 * 1024)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked(data_dir.to_path_buf())
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let meta = db.open_tree("meta")?;
+        check_schema(&meta)?;
+        let instance_id = instance_id(&meta)?;
+        let flusher = flusher::Flusher::start(db.clone(), path, durability);
+        let inner = Inner {
+            users: db.open_tree("email_user")?,
+            resets: db.open_tree("email_reset")?,
+            codes: db.open_tree("codemac_email")?,
+            outbox: db.open_tree("id_outbox")?,
+            dead: db.open_tree("id_dead")?,
+            db,
+            instance_id,
+            flusher,
+        };
+        Ok(Db {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Waits until every write made before this call is on disk (group commit).
+    pub async fn durable(&self) -> Result<()> {
+        self.inner.flusher.wait().await
+    }
+
+    /// A blocking flush, for shutdown and for the CLI's direct mode.
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Random per-store id, part of every Message-ID.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+fn check_schema(meta: &sled::Tree) -> Result<()> {
+    match meta.get("schema_version")? {
+        Some(v) => {
+            let found = u32::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
+            );
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::TooNew { found });
+            }
+        }
+        None => {
+            meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+fn instance_id(meta: &sled::Tree) -> Result<String> {
+    let fresh = crate::crypto::random_bytes::<8>();
+    let stored =
+        match meta.compare_and_swap("instance_id", None as Option<&[u8]>, Some(&fresh[..]))? {
+            Ok(()) => fresh.to_vec(),
+            Err(existing) => existing.current.map(|v| v.to_vec()).unwrap_or_default(),
+        };
+    Ok(stored.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Milliseconds since the Unix epoch: the unit of every stored timestamp.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("stored records serialize infallibly")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Big-endian keys keep ids in FIFO order in scans.
+pub(crate) fn id_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+pub(crate) fn key_id(key: &[u8]) -> Result<u64> {
+    key.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("an outbox key is not 8 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_keys_round_trip_and_sort() {
+        assert_eq!(key_id(&id_key(42)).unwrap(), 42);
+        assert!(id_key(255) < id_key(256));
+        assert!(key_id(b"short").is_err());
+    }
+
+    #[test]
+    fn second_open_reports_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        match Db::open(dir.path(), 8, Durability::Flush) {
+            Err(StoreError::Locked(_)) => {}
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("second open succeeded"),
+        }
+    }
+
+    #[test]
+    fn newer_schema_is_refused_and_instance_id_is_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+            db.instance_id().to_string()
+        };
+        {
+            let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+            assert_eq!(db.instance_id(), id);
+            let meta = db.inner.db.open_tree("meta").unwrap();
+            meta.insert("schema_version", &99u32.to_be_bytes()).unwrap();
+            db.flush_blocking().unwrap();
+        }
+        assert!(matches!(
+            Db::open(dir.path(), 8, Durability::Flush),
+            Err(StoreError::TooNew { found: 99 })
+        ));
+    }
+}

@@ -1,0 +1,201 @@
+//! The durable outbox (`id_outbox`) and the dead letters (`id_dead`).
+//!
+//! An entry is written in the same transaction as the state it announces, and removed only
+//! after the transport accepted it, so a crash can cause a duplicate but never a loss.
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::{decode, encode, id_key, key_id, Db, Result, StoreError};
+
+/// What the message is; the text is rendered at send time from these fields.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Kind {
+    /// A one-time code. The code is in plain text here only until the message is sent.
+    Otp { code: String, ttl_secs: u64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Queued {
+    /// The stored address of the account.
+    pub to: String,
+    #[serde(flatten)]
+    pub kind: Kind,
+    pub created_ms: u64,
+    /// After this the message is pointless (its code expired) and is dropped unsent.
+    pub expires_ms: Option<u64>,
+    pub attempts: u32,
+    pub next_attempt_ms: u64,
+    pub last_error: Option<String>,
+}
+
+impl Queued {
+    pub fn new(to: String, kind: Kind, now_ms: u64, expires_ms: Option<u64>) -> Queued {
+        Queued {
+            to,
+            kind,
+            created_ms: now_ms,
+            expires_ms,
+            attempts: 0,
+            next_attempt_ms: now_ms,
+            last_error: None,
+        }
+    }
+
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires_ms.is_some_and(|e| e <= now_ms)
+    }
+}
+
+/// A message that could not be delivered, kept for an operator with the last error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Dead {
+    pub message: Queued,
+    pub error: String,
+    pub failed_ms: u64,
+}
+
+/// The entries due now (at most `limit`, oldest first) and when the next later one is due.
+pub struct Due {
+    pub entries: Vec<(u64, Queued)>,
+    pub next_ms: Option<u64>,
+}
+
+impl Db {
+    /// A scan of the outbox: run it off the async threads when the outbox may be large.
+    pub fn outbox_due(&self, now_ms: u64, limit: usize) -> Result<Due> {
+        let mut due = Due {
+            entries: Vec::new(),
+            next_ms: None,
+        };
+        for entry in self.inner.outbox.iter() {
+            let (key, value) = entry?;
+            let message: Queued = decode("outbox entry", &value)?;
+            if message.next_attempt_ms <= now_ms || message.expired(now_ms) {
+                if due.entries.len() == limit {
+                    due.next_ms = Some(now_ms);
+                    break;
+                }
+                due.entries.push((key_id(&key)?, message));
+            } else {
+                let at = message
+                    .next_attempt_ms
+                    .min(message.expires_ms.unwrap_or(u64::MAX));
+                due.next_ms = Some(due.next_ms.map_or(at, |n| n.min(at)));
+            }
+        }
+        Ok(due)
+    }
+
+    pub fn outbox_remove(&self, id: u64) -> Result<()> {
+        self.inner.outbox.remove(id_key(id))?;
+        Ok(())
+    }
+
+    /// Stores the entry's new attempt count and schedule (only if it is still queued).
+    pub fn outbox_reschedule(&self, id: u64, message: &Queued) -> Result<()> {
+        let key = id_key(id);
+        let bytes = encode(message);
+        self.inner
+            .outbox
+            .fetch_and_update(key, |old| old.map(|_| bytes.clone()))?;
+        Ok(())
+    }
+
+    /// Moves an entry to the dead letters, atomically.
+    pub fn outbox_bury(&self, id: u64, dead: &Dead) -> Result<()> {
+        let key = id_key(id);
+        let i = &self.inner;
+        let moved = (&i.outbox, &i.dead).transaction(|(outbox, dead_tree)| {
+            outbox.remove(&key[..])?;
+            dead_tree.insert(&key[..], encode(dead))?;
+            Ok::<_, ConflictableTransactionError<()>>(())
+        });
+        moved.map_err(|e| match e {
+            TransactionError::Abort(()) => StoreError::Corrupt("bury aborted".into()),
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.inner.outbox.len()
+    }
+
+    pub fn dead_letters(&self) -> Result<Vec<(u64, Dead)>> {
+        self.inner
+            .dead
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((key_id(&key)?, decode("dead letter", &value)?))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Durability;
+
+    fn queued(next: u64) -> Queued {
+        let mut q = Queued::new(
+            "a@example.com".into(),
+            Kind::Otp {
+                code: "1".into(),
+                ttl_secs: 9,
+            },
+            0,
+            Some(1_000),
+        );
+        q.next_attempt_ms = next;
+        q
+    }
+
+    #[test]
+    fn due_scan_orders_and_schedules() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        db.inner
+            .outbox
+            .insert(id_key(2), encode(&queued(0)))
+            .unwrap();
+        db.inner
+            .outbox
+            .insert(id_key(1), encode(&queued(0)))
+            .unwrap();
+        db.inner
+            .outbox
+            .insert(id_key(3), encode(&queued(500)))
+            .unwrap();
+        let due = db.outbox_due(100, 10).unwrap();
+        let ids: Vec<u64> = due.entries.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![1, 2]);
+        assert_eq!(due.next_ms, Some(500));
+        // Expired entries are due (to be dropped) even before their next attempt.
+        assert_eq!(db.outbox_due(2_000, 10).unwrap().entries.len(), 3);
+    }
+
+    #[test]
+    fn bury_moves_to_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        db.inner
+            .outbox
+            .insert(id_key(7), encode(&queued(0)))
+            .unwrap();
+        let dead = Dead {
+            message: queued(0),
+            error: "550 no".into(),
+            failed_ms: 5,
+        };
+        db.outbox_bury(7, &dead).unwrap();
+        assert_eq!(db.outbox_len(), 0);
+        assert_eq!(db.dead_letters().unwrap(), vec![(7, dead)]);
+        // Rescheduling an entry that is gone does not bring it back.
+        db.outbox_reschedule(7, &queued(9)).unwrap();
+        assert_eq!(db.outbox_len(), 0);
+    }
+}

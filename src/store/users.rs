@@ -1,0 +1,155 @@
+//! Accounts: `email_user`, keyed by the normalized email.
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::{decode, encode, Db, Result, StoreError};
+use crate::mail_address::Email;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct User {
+    /// The address as it was added; mail goes here.
+    pub email: String,
+    /// PHC string (`$pbkdf2-sha256$…`), or none for an account without a local password.
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+impl User {
+    pub fn new(email: &Email, password_hash: Option<String>, now_ms: u64) -> User {
+        User {
+            email: email.stored.clone(),
+            password_hash,
+            disabled: false,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+        }
+    }
+}
+
+/// What an import did: new accounts added, and lines whose account already existed.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: u64,
+    pub existing: u64,
+}
+
+impl Db {
+    pub fn user(&self, key: &str) -> Result<Option<User>> {
+        match self.inner.users.get(key)? {
+            Some(bytes) => Ok(Some(decode("user", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds an account; false if one with this normalized email exists.
+    pub fn add_user(&self, key: &str, user: &User) -> Result<bool> {
+        let swapped =
+            self.inner
+                .users
+                .compare_and_swap(key, None as Option<&[u8]>, Some(encode(user)))?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Removes an account with its pending reset; false if there was none.
+    pub fn remove_user(&self, key: &str) -> Result<bool> {
+        let i = &self.inner;
+        let removed = (&i.users, &i.resets, &i.codes).transaction(|(users, resets, codes)| {
+            if let Some(reset) = resets.remove(key)? {
+                let reset: super::resets::Reset = serde_json::from_slice(&reset)
+                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                codes.remove(&reset.code_mac[..])?;
+            }
+            Ok(users.remove(key)?.is_some())
+        });
+        removed.map_err(|e| match e {
+            TransactionError::Abort(msg) => StoreError::Corrupt(msg),
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    pub fn list_users(&self) -> Result<Vec<User>> {
+        self.inner
+            .users
+            .iter()
+            .values()
+            .map(|v| decode("user", &v?))
+            .collect()
+    }
+
+    pub fn count_users(&self) -> usize {
+        self.inner.users.len()
+    }
+
+    /// Adds all new accounts in one transaction: either every line lands or none does.
+    pub fn import_users(&self, users: &[(String, User)]) -> Result<ImportReport> {
+        let outcome = self.inner.users.transaction(|tree| {
+            let mut report = ImportReport::default();
+            for (key, user) in users {
+                if tree.get(key.as_bytes())?.is_some() {
+                    report.existing += 1;
+                } else {
+                    tree.insert(key.as_bytes(), encode(user))?;
+                    report.added += 1;
+                }
+            }
+            Ok::<_, ConflictableTransactionError<()>>(report)
+        });
+        outcome.map_err(|e| match e {
+            TransactionError::Abort(()) => StoreError::Corrupt("import aborted".into()),
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Durability;
+    use crate::mail_address::validate;
+
+    #[test]
+    fn add_find_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        let email = validate("Ada@Example.com").unwrap();
+        let user = User::new(&email, None, 1);
+        assert!(db.add_user(&email.key, &user).unwrap());
+        assert!(
+            !db.add_user(&email.key, &user).unwrap(),
+            "duplicate refused"
+        );
+        assert_eq!(
+            db.user("ada@example.com").unwrap().unwrap().email,
+            "Ada@Example.com"
+        );
+        assert!(db.remove_user(&email.key).unwrap());
+        assert!(!db.remove_user(&email.key).unwrap());
+        assert!(db.user(&email.key).unwrap().is_none());
+    }
+
+    #[test]
+    fn import_counts_existing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        let a = validate("a@example.com").unwrap();
+        db.add_user(&a.key, &User::new(&a, None, 1)).unwrap();
+        let b = validate("b@example.com").unwrap();
+        let lines = vec![
+            (a.key.clone(), User::new(&a, None, 2)),
+            (b.key.clone(), User::new(&b, None, 2)),
+        ];
+        let report = db.import_users(&lines).unwrap();
+        assert_eq!(
+            report,
+            ImportReport {
+                added: 1,
+                existing: 1
+            }
+        );
+        assert_eq!(db.list_users().unwrap().len(), 2);
+    }
+}
