@@ -27,7 +27,7 @@ fn bad(key: &str, what: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("`{key}`: {what}"))
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: Server,
@@ -149,7 +149,6 @@ pub struct Recovery {
 #[serde(deny_unknown_fields, default)]
 pub struct Passwords {
     pub pbkdf2_iterations: u32,
-    pub max_concurrent_hashes: usize,
 }
 
 /// `requests` per fixed `window`; `requests = 0` switches the limit off.
@@ -269,7 +268,6 @@ impl Default for Passwords {
     fn default() -> Self {
         Passwords {
             pbkdf2_iterations: 600_000,
-            max_concurrent_hashes: 2,
         }
     }
 }
@@ -294,22 +292,6 @@ impl Default for Log {
     fn default() -> Self {
         Log {
             level: "info".into(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: Server::default(),
-            admin: Admin::default(),
-            storage: Storage::default(),
-            mail: Mail::default(),
-            recovery: Recovery::default(),
-            passwords: Passwords::default(),
-            limits: Limits::default(),
-            guard: Guard::default(),
-            log: Log::default(),
         }
     }
 }
@@ -343,7 +325,7 @@ impl Config {
             .filter(|key| !key.as_str().eq_ignore_ascii_case("config"))
             .split("__");
         let config: Config = figment.merge(env).extract().map_err(|errors| {
-            let all: Vec<String> = errors.into_iter().map(|e| e.to_string()).collect();
+            let all: Vec<String> = errors.into_iter().map(describe).collect();
             ConfigError(all.join("; "))
         })?;
         config.validate()?;
@@ -390,9 +372,6 @@ impl Config {
         self.validate_smtp()?;
         if self.passwords.pbkdf2_iterations < 10_000 {
             return Err(bad("passwords.pbkdf2_iterations", "must be at least 10000"));
-        }
-        if self.passwords.max_concurrent_hashes == 0 {
-            return Err(bad("passwords.max_concurrent_hashes", "must be at least 1"));
         }
         rate("limits.per_client", self.limits.per_client)?;
         rate("limits.per_email", self.limits.per_email)?;
@@ -469,6 +448,24 @@ impl Config {
             self.admin.token.as_ref(),
             self.admin.token_file.as_deref(),
         )
+    }
+}
+
+/// "`server.listen`: invalid socket address syntax (in config.toml TOML file)": the key as
+/// written in the file, whichever layer it came from.
+fn describe(e: figment::Error) -> String {
+    let key = e.path.join(".").to_lowercase();
+    let source = match e.metadata.as_ref() {
+        Some(m) => match &m.source {
+            Some(src) => format!(" (in {} {src})", m.name),
+            None => format!(" (in {})", m.name),
+        },
+        None => String::new(),
+    };
+    if key.is_empty() {
+        format!("{}{source}", e.kind)
+    } else {
+        format!("`{key}`: {}{source}", e.kind)
     }
 }
 

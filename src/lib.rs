@@ -109,7 +109,7 @@ impl App {
     fn worker(&self) -> Result<outbox::Worker, StartError> {
         let mail = &self.config.mail;
         let (from_name, from_addr) =
-            mail_address::parse_mailbox(&mail.from).map_err(|e| config::ConfigError(e))?;
+            mail_address::parse_mailbox(&mail.from).map_err(config::ConfigError)?;
         Ok(outbox::Worker {
             db: self.db.clone(),
             transport: outbox::Transport::from_config(&self.config)?,

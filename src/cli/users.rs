@@ -41,7 +41,7 @@ pub enum UsersCommand {
 
 enum Target {
     Admin(AdminClient),
-    Direct(Db, Config),
+    Direct(Db, Box<Config>),
 }
 
 pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
@@ -73,7 +73,7 @@ async fn connect(config: Config) -> Result<Target, Failure> {
         Err(_) => {
             let s = &config.storage;
             match Db::open(&s.data_dir, s.cache_capacity_mb, s.durability) {
-                Ok(db) => Ok(Target::Direct(db, config)),
+                Ok(db) => Ok(Target::Direct(db, Box::new(config))),
                 Err(StoreError::Locked(dir)) => Err(Failure::runtime(format!(
                     "{} is locked by a running resetgate, but its admin API at {addr} does not answer; check admin.listen",
                     dir.display()

@@ -30,7 +30,7 @@ pub enum SendError {
 }
 
 pub enum Transport {
-    Smtp(smtp::Smtp),
+    Smtp(Box<smtp::Smtp>),
     File(file::FileDir),
 }
 
@@ -38,7 +38,8 @@ impl Transport {
     pub fn from_config(config: &Config) -> Result<Transport, ConfigError> {
         Ok(match config.mail.transport {
             Kind::Smtp => {
-                Transport::Smtp(smtp::Smtp::new(&config.mail.smtp, config.smtp_password()?))
+                let smtp = smtp::Smtp::new(&config.mail.smtp, config.smtp_password()?);
+                Transport::Smtp(Box::new(smtp))
             }
             Kind::File => Transport::File(file::FileDir::new(config.mail_dir())),
         })

@@ -18,7 +18,7 @@ use crate::config::{Secret, Security, Smtp as Settings};
 
 enum Conn {
     Plain(SmtpClient<TcpStream>),
-    Tls(SmtpClient<TlsStream<TcpStream>>),
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
 }
 
 pub struct Smtp {
@@ -107,7 +107,7 @@ impl Smtp {
             Security::Tls => {
                 let mut client = client.into_tls(&connector()?, &s.host).await?;
                 client.read().await?.assert_positive_completion()?;
-                Conn::Tls(client)
+                Conn::Tls(Box::new(client))
             }
             Security::Starttls => {
                 let mut client = client;
@@ -115,7 +115,7 @@ impl Smtp {
                 if !client.ehlo(&self.helo).await?.has_capability(EXT_START_TLS) {
                     return Err(mail_send::Error::MissingStartTls);
                 }
-                Conn::Tls(client.start_tls(&connector()?, &s.host).await?)
+                Conn::Tls(Box::new(client.start_tls(&connector()?, &s.host).await?))
             }
         };
         self.hello(conn).await

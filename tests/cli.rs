@@ -1,0 +1,215 @@
+//! The command line: `users …` while the service runs and while it does not, and
+//! configuration errors that name their key.
+
+mod support;
+
+use support::{Service, Setup};
+
+#[test]
+fn users_commands_work_while_the_service_runs() {
+    let setup = Setup::new("");
+    let service = setup.start();
+
+    let add = setup.cli(&["users", "add", " Ada@Example.com "]);
+    assert_eq!(
+        (add.code, add.stdout.trim()),
+        (Some(0), "added Ada@Example.com"),
+        "{add:?}"
+    );
+    let again = setup.cli(&["users", "add", "ada@example.COM"]);
+    assert_eq!(
+        again.code,
+        Some(3),
+        "an existing account is refused: {again:?}"
+    );
+    let with_password = setup.cli_with_stdin(
+        &["users", "add", "bob@example.com", "--password-stdin"],
+        "correct horse battery\n",
+    );
+    assert_eq!(with_password.code, Some(0), "{with_password:?}");
+    let bad = setup.cli(&["users", "add", "not-an-address"]);
+    assert_eq!(bad.code, Some(3));
+    assert!(bad.stderr.contains("@"), "{bad:?}");
+
+    // A bad line anywhere means nothing is imported, and the line is named.
+    let file = setup.dir.path().join("users.jsonl");
+    std::fs::write(
+        &file,
+        "{\"email\": \"c@example.com\"}\n\n{\"email\": \"d@example.com\", \"password\": 7}\n",
+    )
+    .unwrap();
+    let import = setup.cli(&["users", "import", file.to_str().unwrap()]);
+    assert_eq!(import.code, Some(3), "{import:?}");
+    assert!(
+        import.stderr.contains("users.jsonl:3:"),
+        "names the line: {}",
+        import.stderr
+    );
+    std::fs::write(
+        &file,
+        "{\"email\": \"c@example.com\"}\n{\"email\": \"D@example.com\", \"password\": \"long enough pw\"}\n{\"email\": \"ada@example.com\"}\n",
+    )
+    .unwrap();
+    let import = setup.cli(&["users", "import", file.to_str().unwrap()]);
+    assert_eq!(import.code, Some(0), "{import:?}");
+    assert!(
+        import
+            .stdout
+            .contains("imported 2 new accounts (1 existed already)"),
+        "{import:?}"
+    );
+
+    let list = setup.cli(&["users", "list"]);
+    let mut emails: Vec<&str> = list.stdout.lines().collect();
+    emails.sort();
+    assert_eq!(
+        emails,
+        [
+            "Ada@Example.com",
+            "D@example.com",
+            "bob@example.com",
+            "c@example.com"
+        ]
+    );
+    let json = setup.cli(&["users", "list", "--json"]);
+    let bob: serde_json::Value = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .find(|v: &serde_json::Value| v["email"] == "bob@example.com")
+        .unwrap();
+    assert_eq!(bob["has_password"], true);
+    assert!(!json.stdout.contains("pbkdf2"), "hashes are never listed");
+
+    // The running service sees the accounts the CLI added.
+    assert_eq!(service.forgot(r#"{"email": "d@example.com"}"#).status, 200);
+
+    let remove = setup.cli(&["users", "remove", "C@EXAMPLE.COM"]);
+    assert_eq!(remove.code, Some(0), "{remove:?}");
+    let remove = setup.cli(&["users", "remove", "c@example.com"]);
+    assert_eq!(remove.code, Some(3), "already gone: {remove:?}");
+    assert_eq!(service.forgot(r#"{"email": "c@example.com"}"#).status, 404);
+
+    let (status, log) = service.stop();
+    assert!(status.success());
+    assert!(
+        log.iter().all(|l| !l.contains("correct horse")),
+        "passwords never reach the log"
+    );
+}
+
+#[test]
+fn users_commands_open_the_store_when_no_service_runs() {
+    let setup = Setup::new("");
+    assert_eq!(
+        setup.cli(&["users", "add", "ada@example.com"]).code,
+        Some(0)
+    );
+    let list = setup.cli(&["users", "list"]);
+    assert_eq!(
+        (list.code, list.stdout.trim()),
+        (Some(0), "ada@example.com")
+    );
+    // And the service then starts on that store.
+    let service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+}
+
+#[test]
+fn a_wrong_token_is_a_configuration_error() {
+    let setup = Setup::new("[admin]\ntoken = \"the-right-token\"\n");
+    let service = setup.start();
+    let wrong = setup.dir.path().join("wrong.toml");
+    let text = std::fs::read_to_string(&setup.config)
+        .unwrap()
+        .replace("the-right-token", "a-wrong-token");
+    std::fs::write(&wrong, text).unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["--config", wrong.to_str().unwrap(), "users", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the token"));
+    drop(service);
+}
+
+fn config_error(toml: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["--config", file.to_str().unwrap(), "check-config"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configuration_fails_with_the_key_name() {
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        (
+            "[recovery]\ncode_length = 40\n",
+            &[],
+            "recovery.code_length",
+        ),
+        ("[recovery]\ncode_ttl = \"10 parsecs\"\n", &[], "code_ttl"),
+        ("[server]\nlisen = \"127.0.0.1:9000\"\n", &[], "lisen"),
+        ("[server]\nlisten = \"not an address\"\n", &[], "listen"),
+        ("[mail]\ntransport = \"pigeon\"\n", &[], "transport"),
+        ("[admin]\nlisten = \"0.0.0.0:9001\"\n", &[], "admin.listen"),
+        ("[guard]\ndeny = [\"10.0.0.300/8\"]\n", &[], "guard.deny"),
+        ("", &[("RESETGATE_SERVER__LISTEN", "nowhere")], "listen"),
+        ("", &[("RESETGATE_SMTP_PORT", "25")], "smtp_port"),
+        (
+            "[mail.smtp]\npassword_file = \"/nonexistent/pw\"\n",
+            &[],
+            "mail.smtp.password_file",
+        ),
+    ];
+    for (toml, env, key) in cases {
+        let (code, stderr) = config_error(toml, env);
+        assert_eq!(code, Some(2), "{toml} {env:?}: {stderr}");
+        assert!(
+            stderr.contains(key),
+            "{key} named for {toml} {env:?}: {stderr}"
+        );
+    }
+    let (code, _) = config_error("[server]\nlisten = \"127.0.0.1:9100\"\n", &[]);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn serve_refuses_a_bad_config_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "[storage]\ndurability = \"sometimes\"\n").unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["--config", file.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("durability"));
+    // A missing file is an error too, not a silent fall-back to defaults.
+    let out = std::process::Command::new(support::BIN)
+        .args(["--config", "/nonexistent/resetgate.toml", "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let setup = Setup::new("");
+    let port = support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let service = Service::start(&setup.config, &[("RESETGATE_SERVER__LISTEN", &listen)]);
+    assert_eq!(service.public.port(), port);
+}

@@ -1,0 +1,224 @@
+//! The outbox against a real SMTP server: a 200 means the mail arrives, across SMTP outages,
+//! restarts and crashes; a newer code replaces the older one; refusals are set aside visibly.
+
+mod support;
+
+use resetgate::crypto::CodeKey;
+use resetgate::store::Db;
+use support::{free_port, request, smtp_config, Service, Setup, SmtpSink};
+
+fn setup_with_user(extra: &str, email: &str) -> Setup {
+    let setup = Setup::new(extra);
+    let added = setup.cli(&["users", "add", email]);
+    assert_eq!(added.code, Some(0), "{added:?}");
+    setup
+}
+
+#[test]
+fn smtp_down_at_first_then_delivered_once_it_is_up() {
+    let port = free_port();
+    let setup = setup_with_user(&smtp_config(port), "ada@example.com");
+    let mut service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    service.wait_for_log("delivery failed; will retry");
+
+    let sink = SmtpSink::start_with(&["--port", &port.to_string()]);
+    let mail = sink.next_mail();
+    assert_eq!(mail.rcpt_tos, vec!["ada@example.com"]);
+    assert_eq!(mail.code().len(), 8);
+    service.wait_for_log("message delivered");
+    let (status, _) = service.stop();
+    assert!(status.success());
+    assert!(sink.pending().is_empty(), "delivered exactly once");
+}
+
+#[test]
+fn a_new_request_replaces_the_code() {
+    let sink = SmtpSink::start();
+    let extra = format!(
+        "{}[recovery]\nresend_cooldown = \"0s\"\n",
+        smtp_config(sink.port)
+    );
+    let setup = setup_with_user(&extra, "ada@example.com");
+    let service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    let first = sink.next_mail().code();
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    let second = sink.next_mail().code();
+    let (status, _) = service.stop();
+    assert!(status.success());
+
+    // Look into the real store: only the newest code's MAC is indexed.
+    let secret = std::fs::read_to_string(setup.data_dir().join("secret")).unwrap();
+    let key = CodeKey::new(secret.trim().as_bytes());
+    let db = Db::open(&setup.data_dir(), 8, resetgate::config::Durability::Flush).unwrap();
+    assert_eq!(
+        db.code_owner(&key.mac(&second)).unwrap().as_deref(),
+        Some("ada@example.com")
+    );
+    if first != second {
+        assert_eq!(
+            db.code_owner(&key.mac(&first)).unwrap(),
+            None,
+            "the older code is gone"
+        );
+    }
+    let reset = db.reset("ada@example.com").unwrap().unwrap();
+    assert_eq!(reset.code_mac, key.mac(&second).to_vec());
+}
+
+#[test]
+fn restart_keeps_users_and_undelivered_mail() {
+    let port = free_port();
+    let setup = setup_with_user(&smtp_config(port), "grace@example.com");
+    let service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "grace@example.com"}"#).status,
+        200
+    );
+    let (status, _) = service.stop();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+
+    let sink = SmtpSink::start_with(&["--port", &port.to_string()]);
+    let mut service = setup.start();
+    assert_eq!(sink.next_mail().rcpt_tos, vec!["grace@example.com"]);
+    service.wait_for_log("message delivered");
+    let listed = setup.cli(&["users", "list"]);
+    assert_eq!(
+        (listed.code, listed.stdout.trim()),
+        (Some(0), "grace@example.com")
+    );
+}
+
+#[test]
+fn a_crash_after_the_200_loses_nothing() {
+    let port = free_port();
+    let setup = setup_with_user(&smtp_config(port), "linus@example.com");
+    let service = setup.start();
+    for n in 0..5 {
+        let r = service.forgot(&format!(r#"{{"email": "LINUS@example.com", "n": {n}}}"#));
+        assert_eq!(r.status, if n == 0 { 200 } else { 429 });
+    }
+    service.crash();
+
+    let sink = SmtpSink::start_with(&["--port", &port.to_string()]);
+    let mut service = setup.start();
+    let mail = sink.next_mail();
+    assert_eq!(mail.rcpt_tos, vec!["linus@example.com"]);
+    service.wait_for_log("message delivered");
+    let (status, _) = service.stop();
+    assert!(status.success());
+    assert!(sink.pending().is_empty());
+}
+
+#[test]
+fn temporary_refusals_are_retried_and_permanent_ones_set_aside() {
+    let sink = SmtpSink::start_with(&["--fail-first", "2", "--fail-reply", "451 4.3.0 busy"]);
+    let setup = setup_with_user(&smtp_config(sink.port), "ada@example.com");
+    let mut service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    assert_eq!(
+        sink.next_mail().rcpt_tos,
+        vec!["ada@example.com"],
+        "delivered after two 451s"
+    );
+    service.wait_for_log("message delivered");
+    assert_eq!(
+        service
+            .log()
+            .iter()
+            .filter(|l| l.contains("will retry"))
+            .count(),
+        2
+    );
+    drop(service);
+
+    let sink = SmtpSink::start_with(&[
+        "--fail-first",
+        "1",
+        "--fail-reply",
+        "550 5.1.1 no such mailbox",
+    ]);
+    let setup = setup_with_user(&smtp_config(sink.port), "gone@example.com");
+    let mut service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "gone@example.com"}"#).status,
+        200
+    );
+    service.wait_for_log("kept as a dead letter");
+    let token = std::fs::read_to_string(setup.data_dir().join("admin.token")).unwrap();
+    let auth = format!("Bearer {}", token.trim());
+    let r = request(
+        service.admin,
+        "GET",
+        "/admin/v1/outbox",
+        &[("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let body = r.json();
+    assert_eq!(body["queued"], 0);
+    assert_eq!(body["dead"][0]["to"], "gone@example.com");
+    assert_eq!(body["dead"][0]["error"], "550 no such mailbox");
+    let r = request(service.admin, "GET", "/admin/v1/outbox", &[], b"");
+    assert_eq!(r.status, 401, "the admin API wants the token");
+}
+
+#[test]
+fn the_shipped_config_writes_eml_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let data = dir.path().join("data");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("RESETGATE_STORAGE__DATA_DIR", data.to_str().unwrap()),
+        ("RESETGATE_SERVER__LISTEN", "127.0.0.1:0"),
+        ("RESETGATE_ADMIN__LISTEN", admin.as_str()),
+    ];
+    let mut service = Service::start(&shipped, &env);
+    let transport = service.wait_for_log("file transport");
+    assert!(
+        transport.contains("mail.transport = \"smtp\""),
+        "the log says how to switch: {transport}"
+    );
+    let added = std::process::Command::new(support::BIN)
+        .args([
+            "--config",
+            shipped.to_str().unwrap(),
+            "users",
+            "add",
+            "ada.lovelace@example.com",
+        ])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    assert_eq!(
+        service
+            .forgot(r#"{"email": "ada.lovelace@example.com"}"#)
+            .status,
+        200
+    );
+    service.wait_for_log("message delivered");
+    let files: Vec<_> = std::fs::read_dir(data.join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(eml.contains("To: <ada.lovelace@example.com>"), "{eml}");
+    assert!(eml.contains("Your one-time code is:"));
+}

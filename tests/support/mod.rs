@@ -1,0 +1,432 @@
+//! Test harness: the real `resetgate` binary, a real SMTP server (aiosmtpd), raw HTTP.
+//!
+//! Synchronisation is by events, never by sleeping: the service's "resetgate ready" and
+//! "message delivered" log lines, the SMTP server's one line per accepted message, and EOF.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// How long any event may take before a test gives up: generous, since CI is slow and shared.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_resetgate");
+
+/// A port that was free a moment ago, for configs that must name one before a server binds it.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding port 0 on loopback")
+}
+
+// ---------------------------------------------------------------------------------------
+// SMTP
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    pub data: String,
+}
+
+impl Mail {
+    /// The one-time code: the digits on the line after "Your one-time code is:".
+    pub fn code(&self) -> String {
+        let mut lines = self.data.lines().map(str::trim).filter(|l| !l.is_empty());
+        lines.find(|l| l.starts_with("Your one-time code is:"));
+        lines
+            .next()
+            .expect("a line after the code's label")
+            .to_string()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.data
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+    }
+}
+
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    mails: Receiver<Mail>,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        SmtpSink::start_with(&[])
+    }
+
+    /// `args` go to tests/support/smtp_sink.py (`--port N`, `--fail-first N`, `--fail-reply R`).
+    pub fn start_with(args: &[&str]) -> SmtpSink {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs (CI installs aiosmtpd; see .ci/run)");
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut first = String::new();
+        out.read_line(&mut first)
+            .expect("reading the sink's first line");
+        let port = first
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                panic!("the SMTP sink did not start (is aiosmtpd installed?): {first:?}")
+            });
+        let (tx, mails) = channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).expect("the sink prints JSON lines");
+                let mail = Mail {
+                    mail_from: v["mail_from"].as_str().unwrap_or_default().to_string(),
+                    rcpt_tos: v["rcpt_tos"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|r| r.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    data: v["data"].as_str().unwrap_or_default().to_string(),
+                };
+                if tx.send(mail).is_err() {
+                    break;
+                }
+            }
+        });
+        SmtpSink { child, port, mails }
+    }
+
+    /// The next accepted message; panics if none arrives within [`PATIENCE`].
+    pub fn next_mail(&self) -> Mail {
+        self.mails
+            .recv_timeout(PATIENCE)
+            .expect("a message reached the SMTP server in time")
+    }
+
+    /// Messages already received and not yet taken.
+    pub fn pending(&self) -> Vec<Mail> {
+        self.mails.try_iter().collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The service
+
+/// A data directory and config file for one test; the TempDir lives as long as this.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    /// A config with loopback listeners on free ports, fast hashing, and `extra` TOML.
+    /// Where `extra` has one of the sections set here, the key is added to its section.
+    pub fn new(extra: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config.toml");
+        let base = [
+            ("server", "listen = \"127.0.0.1:0\"".to_string()),
+            ("admin", format!("listen = \"127.0.0.1:{}\"", free_port())),
+            (
+                "storage",
+                format!("data_dir = \"{}\"", dir.path().join("data").display()),
+            ),
+            ("passwords", "pbkdf2_iterations = 10000".to_string()),
+        ];
+        let mut text = format!("{extra}\n");
+        for (section, line) in base {
+            let header = format!("[{section}]\n");
+            if text.contains(&header) {
+                text = text.replacen(&header, &format!("{header}{line}\n"), 1);
+            } else {
+                text.push_str(&format!("{header}{line}\n"));
+            }
+        }
+        std::fs::write(&config, text).expect("writing the test config");
+        Setup { dir, config }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `resetgate --config <this> ARGS` to completion.
+    pub fn cli(&self, args: &[&str]) -> CliRun {
+        self.cli_with_stdin(args, "")
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> CliRun {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the resetgate binary runs");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin.as_bytes())
+            .expect("writing stdin");
+        let out = child.wait_with_output().expect("waiting for the CLI");
+        CliRun {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn start(&self) -> Service {
+        Service::start(&self.config, &[])
+    }
+}
+
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub struct Service {
+    child: Child,
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    lines: Receiver<String>,
+}
+
+impl Service {
+    /// Starts `resetgate --config FILE serve` and waits for its "resetgate ready" line.
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> Service {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the resetgate binary runs");
+        let err = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, lines) = channel();
+        let keep = log.clone();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                keep.lock().expect("log lock").push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let mut service = Service {
+            child,
+            public: "0.0.0.0:0".parse().expect("literal"),
+            admin: "0.0.0.0:0".parse().expect("literal"),
+            log,
+            lines,
+        };
+        let ready = service.wait_for_log("resetgate ready");
+        service.public = field(&ready, "public=")
+            .parse()
+            .expect("public address in the ready line");
+        service.admin = field(&ready, "admin=")
+            .parse()
+            .expect("admin address in the ready line");
+        service
+    }
+
+    /// Waits for the next log line containing `needle` (earlier lines are consumed).
+    pub fn wait_for_log(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(PATIENCE) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!(
+                        "no log line with {needle:?} (exit status {status:?}); log so far:\n{}",
+                        self.log().join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every log line so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Reply {
+        request(
+            self.public,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    }
+
+    pub fn forgot(&self, body: &str) -> Reply {
+        self.post("/api/v1/user/forgot-password", body)
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> (ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "sending SIGTERM");
+        let status = self.child.wait().expect("waiting for resetgate");
+        (status, self.log())
+    }
+
+    /// SIGKILL: a crash, with no chance to flush anything.
+    pub fn crash(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("waiting for resetgate");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let start = line
+        .find(name)
+        .unwrap_or_else(|| panic!("{name} in {line:?}"))
+        + name.len();
+    line[start..].split_whitespace().next().expect("a value")
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP, raw, so that tests control every byte
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub raw_body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.raw_body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.raw_body))
+    }
+
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .expect("a message field")
+            .to_string()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`), read to EOF.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body);
+    exchange(addr, &raw)
+}
+
+/// Sends raw bytes, reads the whole answer until the server closes, and parses it.
+pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connecting to resetgate");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("read timeout");
+    stream.write_all(raw).expect("sending the request");
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .expect("reading the answer to EOF");
+    parse(&answer)
+}
+
+pub fn parse(answer: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(answer);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete HTTP answer: {text:?}"));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        raw_body: body.to_string(),
+    }
+}
+
+/// The SMTP section for a sink on `port`, plain, with quick retries.
+pub fn smtp_config(port: u16) -> String {
+    format!(
+        "[mail]\ntransport = \"smtp\"\nfrom = \"resetgate <noreply@example.com>\"\n\
+         retry_initial = \"100ms\"\nretry_max = \"500ms\"\n\
+         [mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"10s\"\n"
+    )
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""A real SMTP server (aiosmtpd) for resetgate's integration tests.
+
+It listens on 127.0.0.1, prints "PORT <n>" once it accepts connections, then one JSON line
+per accepted message: {"mail_from", "rcpt_tos", "data"}. With --fail-first N it answers the
+first N DATA commands with --fail-reply instead of accepting them.
+"""
+import argparse
+import asyncio
+import json
+import sys
+
+from aiosmtpd.smtp import SMTP
+
+
+class Recorder:
+    def __init__(self, fail_first, fail_reply):
+        self.fail_left = fail_first
+        self.fail_reply = fail_reply
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.fail_left > 0:
+            self.fail_left -= 1
+            return self.fail_reply
+        line = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "data": envelope.content.decode("utf-8", "replace"),
+        }
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+        return "250 2.0.0 OK queued"
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--fail-reply", default="451 4.3.0 try again later")
+    args = parser.parse_args()
+    handler = Recorder(args.fail_first, args.fail_reply)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="sink.test"), host="127.0.0.1", port=args.port
+    )
+    port = server.sockets[0].getsockname()[1]
+    sys.stdout.write(f"PORT {port}\n")
+    sys.stdout.flush()
+    # Stop when the test closes our stdin (or dies).
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    await reader.read()
+    server.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
