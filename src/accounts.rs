@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::config::Passwords;
-use crate::crypto::hash_password;
+use crate::crypto::Hasher;
 use crate::mail_address::{validate, Email};
 use crate::store::users::{ImportReport, User};
 use crate::store::{unix_ms, Db, StoreError};
@@ -15,13 +15,9 @@ pub struct NewAccount {
     pub password: Option<String>,
 }
 
-/// Password bounds until the full policy lands: NIST SP 800-63B's minimum of 8, and a
-/// maximum far above its required 64 that still bounds the hashing work.
-const MIN_PASSWORD: usize = 8;
-const MAX_PASSWORD: usize = 1024;
-
-/// Parses `{"email": "...", "password": "..."?}`; the error text names the problem.
-pub fn parse_account(value: &Value) -> Result<NewAccount, String> {
+/// Parses `{"email": "...", "password": "..."?}`; the error text names the problem. An
+/// initial password must pass the same policy as one set through password-reset.
+pub fn parse_account(value: &Value, policy: &Passwords) -> Result<NewAccount, String> {
     let obj = value.as_object().ok_or("expected a JSON object")?;
     if let Some(unknown) = obj.keys().find(|k| *k != "email" && *k != "password") {
         return Err(format!("unknown field {unknown:?}"));
@@ -34,12 +30,7 @@ pub fn parse_account(value: &Value) -> Result<NewAccount, String> {
     let password = match obj.get("password") {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) => {
-            let chars = p.chars().count();
-            if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&chars) {
-                return Err(format!(
-                    "\"password\" must have {MIN_PASSWORD} to {MAX_PASSWORD} characters"
-                ));
-            }
+            crate::recovery::policy::check(p, &email.stored, policy)?;
             Some(p.clone())
         }
         Some(_) => return Err("\"password\" must be a string".into()),
@@ -47,29 +38,23 @@ pub fn parse_account(value: &Value) -> Result<NewAccount, String> {
     Ok(NewAccount { email, password })
 }
 
-/// Hashes the passwords (slow on purpose) on a blocking thread and builds the records.
-async fn records(
-    config: &Passwords,
-    accounts: Vec<NewAccount>,
-) -> Result<Vec<(String, User)>, StoreError> {
-    let iterations = config.pbkdf2_iterations;
+/// Hashes the passwords (slow on purpose, off the async threads) and builds the records.
+async fn records(hasher: &Hasher, accounts: Vec<NewAccount>) -> Vec<(String, User)> {
     let now = unix_ms(std::time::SystemTime::now());
-    tokio::task::spawn_blocking(move || {
-        accounts
-            .into_iter()
-            .map(|a| {
-                let hash = a.password.as_deref().map(|p| hash_password(p, iterations));
-                (a.email.key.clone(), User::new(&a.email, hash, now))
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| StoreError::Flush(format!("hashing task failed: {e}")))
+    let mut records = Vec::with_capacity(accounts.len());
+    for a in accounts {
+        let hash = match a.password {
+            Some(p) => Some(hasher.hash(p).await),
+            None => None,
+        };
+        records.push((a.email.key.clone(), User::new(&a.email, hash, now)));
+    }
+    records
 }
 
 /// Adds one account; false if it exists already. Durable when it returns.
-pub async fn add(db: &Db, config: &Passwords, account: NewAccount) -> Result<bool, StoreError> {
-    let records = records(config, vec![account]).await?;
+pub async fn add(db: &Db, hasher: &Hasher, account: NewAccount) -> Result<bool, StoreError> {
+    let records = records(hasher, vec![account]).await;
     let (key, user) = &records[0];
     let added = db.add_user(key, user)?;
     db.durable().await?;
@@ -79,13 +64,27 @@ pub async fn add(db: &Db, config: &Passwords, account: NewAccount) -> Result<boo
 /// Adds every new account in one transaction. Durable when it returns.
 pub async fn import(
     db: &Db,
-    config: &Passwords,
+    hasher: &Hasher,
     accounts: Vec<NewAccount>,
 ) -> Result<ImportReport, StoreError> {
-    let records = records(config, accounts).await?;
+    let records = records(hasher, accounts).await;
     let report = db.import_users(&records)?;
     db.durable().await?;
     Ok(report)
+}
+
+/// Checks an email/password pair at the same cost whether or not the account exists.
+pub async fn verify(
+    db: &Db,
+    hasher: &Hasher,
+    key: &str,
+    password: String,
+) -> Result<bool, StoreError> {
+    let phc = db
+        .user(key)?
+        .filter(|u| !u.disabled)
+        .and_then(|u| u.password_hash);
+    Ok(hasher.verify(phc, password).await)
 }
 
 /// Removes an account and its pending reset; false if there was none. Durable when it returns.
@@ -111,14 +110,19 @@ mod tests {
 
     #[test]
     fn account_lines() {
-        let ok = parse_account(&json!({"email": " A@B.org ", "password": "long enough"})).unwrap();
-        assert_eq!(ok.email.key, "a@b.org");
-        assert!(parse_account(&json!({"email": "a@b.org", "pw": "x"}))
+        let p = Passwords::default();
+        let ok = parse_account(
+            &json!({"email": " A@B.org ", "password": "long enough, truly"}),
+            &p,
+        );
+        assert_eq!(ok.unwrap().email.key, "a@b.org");
+        let unknown = parse_account(&json!({"email": "a@b.org", "pw": "x"}), &p);
+        assert!(unknown.unwrap_err().contains("unknown"));
+        assert!(parse_account(&json!({"email": "a@b.org", "password": "short"}), &p).is_err());
+        assert!(parse_account(&json!({"email": 5}), &p).is_err());
+        assert!(parse_account(&json!({}), &p)
             .unwrap_err()
-            .contains("unknown"));
-        assert!(parse_account(&json!({"email": "a@b.org", "password": "short"})).is_err());
-        assert!(parse_account(&json!({"email": 5})).is_err());
-        assert!(parse_account(&json!({})).unwrap_err().contains("missing"));
-        assert!(parse_account(&json!("a@b.org")).is_err());
+            .contains("missing"));
+        assert!(parse_account(&json!("a@b.org"), &p).is_err());
     }
 }

@@ -143,12 +143,20 @@ pub struct Recovery {
     pub code_ttl: Duration,
     #[serde(with = "duration")]
     pub resend_cooldown: Duration,
+    #[serde(with = "duration")]
+    pub confirm_window: Duration,
+    pub require_session: bool,
+    pub max_account_failures: u32,
+    pub failed_confirm_budget: Rate,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Passwords {
     pub pbkdf2_iterations: u32,
+    pub min_length: usize,
+    pub max_length: usize,
+    pub max_concurrent_hashes: usize,
 }
 
 /// `requests` per fixed `window`; `requests = 0` switches the limit off.
@@ -165,6 +173,7 @@ pub struct Rate {
 pub struct Limits {
     pub per_client: Rate,
     pub per_email: Rate,
+    pub confirm_failures_per_client: Rate,
     pub max_tracked_keys: u64,
 }
 
@@ -257,9 +266,16 @@ impl Default for FileMail {
 impl Default for Recovery {
     fn default() -> Self {
         Recovery {
-            code_length: 8,
+            code_length: 12,
             code_ttl: Duration::from_secs(600),
             resend_cooldown: Duration::from_secs(60),
+            confirm_window: Duration::from_secs(600),
+            require_session: false,
+            max_account_failures: 100,
+            failed_confirm_budget: Rate {
+                requests: 10_000,
+                window: Duration::from_secs(3600),
+            },
         }
     }
 }
@@ -268,6 +284,9 @@ impl Default for Passwords {
     fn default() -> Self {
         Passwords {
             pbkdf2_iterations: 600_000,
+            min_length: 15,
+            max_length: 256,
+            max_concurrent_hashes: 2,
         }
     }
 }
@@ -282,6 +301,10 @@ impl Default for Limits {
             per_email: Rate {
                 requests: 5,
                 window: Duration::from_secs(3600),
+            },
+            confirm_failures_per_client: Rate {
+                requests: 10,
+                window: Duration::from_secs(900),
             },
             max_tracked_keys: 100_000,
         }
@@ -361,6 +384,17 @@ impl Config {
             ));
         }
         nonzero("recovery.code_ttl", self.recovery.code_ttl)?;
+        nonzero("recovery.confirm_window", self.recovery.confirm_window)?;
+        if !(1..=100).contains(&self.recovery.max_account_failures) {
+            return Err(bad(
+                "recovery.max_account_failures",
+                "must be between 1 and 100 (NIST SP 800-63B allows at most 100)",
+            ));
+        }
+        rate(
+            "recovery.failed_confirm_budget",
+            self.recovery.failed_confirm_budget,
+        )?;
         nonzero("mail.retry_initial", self.mail.retry_initial)?;
         if self.mail.retry_max < self.mail.retry_initial {
             return Err(bad(
@@ -370,16 +404,41 @@ impl Config {
         }
         crate::mail_address::parse_mailbox(&self.mail.from).map_err(|e| bad("mail.from", e))?;
         self.validate_smtp()?;
-        if self.passwords.pbkdf2_iterations < 10_000 {
-            return Err(bad("passwords.pbkdf2_iterations", "must be at least 10000"));
-        }
+        self.validate_passwords()?;
         rate("limits.per_client", self.limits.per_client)?;
         rate("limits.per_email", self.limits.per_email)?;
+        rate(
+            "limits.confirm_failures_per_client",
+            self.limits.confirm_failures_per_client,
+        )?;
         self.deny_list()?;
         self.log
             .level
             .parse::<tracing_subscriber::filter::EnvFilter>()
             .map_err(|e| bad("log.level", e))?;
+        Ok(())
+    }
+
+    fn validate_passwords(&self) -> Result<(), ConfigError> {
+        let p = &self.passwords;
+        if p.pbkdf2_iterations < 10_000 {
+            return Err(bad("passwords.pbkdf2_iterations", "must be at least 10000"));
+        }
+        if p.min_length < 8 {
+            return Err(bad(
+                "passwords.min_length",
+                "must be at least 8 (NIST SP 800-63B)",
+            ));
+        }
+        if p.max_length < 64 || p.max_length < p.min_length {
+            return Err(bad(
+                "passwords.max_length",
+                "must be at least 64 (NIST SP 800-63B) and at least passwords.min_length",
+            ));
+        }
+        if p.max_concurrent_hashes == 0 {
+            return Err(bad("passwords.max_concurrent_hashes", "must be at least 1"));
+        }
         Ok(())
     }
 

@@ -44,6 +44,77 @@ impl CodeKey {
         let tag = hmac::sign(&self.0, code.as_bytes());
         tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")
     }
+
+    /// Whether `value`'s MAC is `mac`, compared in constant time.
+    pub fn verify(&self, value: &str, mac: &[u8]) -> bool {
+        hmac::verify(&self.0, value.as_bytes(), mac).is_ok()
+    }
+}
+
+/// A fresh 256-bit token in URL-safe base64 (43 characters).
+pub fn random_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// Password hashing off the async threads, a bounded number at a time, so that hashing
+/// cannot starve the other endpoints.
+pub struct Hasher {
+    slots: tokio::sync::Semaphore,
+    iterations: u32,
+    /// Verified against when an account has no password, so that the answer costs the same.
+    /// Made on first need (or by [`Hasher::warm_up`]), not at start-up, which it would slow.
+    decoy: std::sync::Arc<std::sync::OnceLock<String>>,
+}
+
+impl Hasher {
+    pub fn new(iterations: u32, concurrency: usize) -> Hasher {
+        Hasher {
+            slots: tokio::sync::Semaphore::new(concurrency),
+            iterations,
+            decoy: Default::default(),
+        }
+    }
+
+    /// Computes the decoy hash in the background.
+    pub fn warm_up(&self) {
+        let (decoy, iterations) = (self.decoy.clone(), self.iterations);
+        tokio::task::spawn_blocking(move || decoy.get_or_init(|| decoy_hash(iterations)).len());
+    }
+
+    pub async fn hash(&self, password: String) -> String {
+        let iterations = self.iterations;
+        self.blocking(move || hash_password(&password, iterations))
+            .await
+    }
+
+    /// Verifies against `phc`, or against a decoy of the same cost when there is none.
+    pub async fn verify(&self, phc: Option<String>, password: String) -> bool {
+        let known = phc.is_some();
+        let (decoy, iterations) = (self.decoy.clone(), self.iterations);
+        let ok = self
+            .blocking(move || {
+                let phc =
+                    phc.unwrap_or_else(|| decoy.get_or_init(|| decoy_hash(iterations)).clone());
+                verify_password(&phc, &password)
+            })
+            .await;
+        ok && known
+    }
+
+    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(work)
+            .await
+            .expect("a hashing task does not panic")
+    }
+}
+
+fn decoy_hash(iterations: u32) -> String {
+    hash_password(&random_token(), iterations)
 }
 
 const PHC_ID: &str = "$pbkdf2-sha256$";

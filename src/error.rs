@@ -15,6 +15,8 @@ pub const NO_ACCOUNT: &str = "No Account found with this email address";
 pub const ACCESS_DENIED: &str = "Access denied";
 pub const TOO_MANY_REQUESTS: &str = "Too many requests";
 pub const UNEXPECTED: &str = "Unexpected Error";
+pub const INVALID_OTP: &str = "Invalid OTP";
+pub const INVALID_REQUEST: &str = "Invalid Request";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -26,6 +28,13 @@ pub enum ApiError {
     /// forgot-password's documented 404.
     #[error("no account")]
     NoAccount,
+    /// password-reset's documented 400 for the same case.
+    #[error("no account (400)")]
+    NoAccountBadRequest,
+    #[error("no live code matches")]
+    InvalidOtp,
+    #[error("no usable confirmation")]
+    InvalidRequest,
     #[error("client denied")]
     Denied,
     #[error("rate limited for {retry_after_secs}s")]
@@ -69,6 +78,9 @@ impl ApiError {
             MissingParameters => (StatusCode::BAD_REQUEST, MISSING_PARAMETERS.into()),
             BadRequest(text) => (StatusCode::BAD_REQUEST, text.clone()),
             NoAccount => (StatusCode::NOT_FOUND, NO_ACCOUNT.into()),
+            NoAccountBadRequest => (StatusCode::BAD_REQUEST, NO_ACCOUNT.into()),
+            InvalidOtp => (StatusCode::BAD_REQUEST, INVALID_OTP.into()),
+            InvalidRequest => (StatusCode::BAD_REQUEST, INVALID_REQUEST.into()),
             Denied => (StatusCode::FORBIDDEN, ACCESS_DENIED.into()),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS.into()),
             PayloadTooLarge => (

@@ -55,6 +55,8 @@ pub struct AppInner {
     pub code_key: CodeKey,
     pub guard: Guard,
     pub admin_token: AdminToken,
+    /// Password hashing, off the async threads and bounded.
+    pub hasher: crypto::Hasher,
     /// Wakes the outbox worker when a request queued mail.
     pub outbox: Arc<Notify>,
     /// forgot-password's constant 200 body.
@@ -96,6 +98,10 @@ impl App {
             code_key: CodeKey::new(server_secret.expose().as_bytes()),
             guard: Guard::new(&config)?,
             admin_token: AdminToken::new(admin_token.expose()),
+            hasher: crypto::Hasher::new(
+                config.passwords.pbkdf2_iterations,
+                config.passwords.max_concurrent_hashes,
+            ),
             outbox: Arc::new(Notify::new()),
             forgot_ok: http::public::forgot_ok_body(&config),
             db,
@@ -141,6 +147,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let worker = app.worker()?;
+    app.hasher.warm_up();
     tracing::info!("{}", worker.transport.describe());
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker_task = tokio::spawn(outbox::run(worker, stop_rx.clone()));

@@ -47,7 +47,7 @@ fn users_commands_work_while_the_service_runs() {
     );
     std::fs::write(
         &file,
-        "{\"email\": \"c@example.com\"}\n{\"email\": \"D@example.com\", \"password\": \"long enough pw\"}\n{\"email\": \"ada@example.com\"}\n",
+        "{\"email\": \"c@example.com\"}\n{\"email\": \"D@example.com\", \"password\": \"a long enough passphrase\"}\n{\"email\": \"ada@example.com\"}\n",
     )
     .unwrap();
     let import = setup.cli(&["users", "import", file.to_str().unwrap()]);

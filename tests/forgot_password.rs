@@ -50,7 +50,11 @@ fn documented_200_body_and_the_mail_it_queues() {
     );
     assert_eq!(mail.mail_from, "noreply@example.com");
     let code = mail.code();
-    assert_eq!(code.len(), 8, "{code:?}");
+    assert_eq!(code.len(), 12, "the default length: {code:?}");
+    assert_eq!(
+        mail.shown_code(),
+        format!("{} {} {}", &code[..4], &code[4..8], &code[8..])
+    );
     assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code:?}");
     assert!(
         mail.data.contains("10 minutes"),

@@ -14,7 +14,8 @@ use super::admin_client::{message, AdminClient};
 use super::Failure;
 use crate::accounts::{self, parse_account};
 use crate::config::Config;
-use crate::http::admin::{USERS, USERS_IMPORT, USERS_REMOVE};
+use crate::crypto::Hasher;
+use crate::http::admin::{USERS, USERS_IMPORT, USERS_REMOVE, USERS_UNLOCK};
 use crate::store::users::ImportReport;
 use crate::store::{Db, StoreError};
 
@@ -37,11 +38,21 @@ pub enum UsersCommand {
     },
     /// Import JSON lines `{"email": "...", "password": "..."?}`; all or nothing.
     Import { file: PathBuf },
+    /// Clear an account's count of failed code confirmations.
+    Unlock { email: String },
 }
 
 enum Target {
-    Admin(AdminClient),
-    Direct(Db, Box<Config>),
+    Admin(AdminClient, Box<Config>),
+    Direct(Db, Box<Config>, Hasher),
+}
+
+impl Target {
+    fn config(&self) -> &Config {
+        match self {
+            Target::Admin(_, c) | Target::Direct(_, c, _) => c,
+        }
+    }
 }
 
 pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
@@ -55,6 +66,7 @@ pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
             UsersCommand::Remove { email } => remove(&target, &email).await,
             UsersCommand::List { json } => list(&target, json).await,
             UsersCommand::Import { file } => import(&target, &file).await,
+            UsersCommand::Unlock { email } => unlock(&target, &email).await,
         }
     })
 }
@@ -68,12 +80,16 @@ async fn connect(config: Config) -> Result<Target, Failure> {
                     "a service listens at {addr}, but no admin token was found: set admin.token_file"
                 ))
             })?;
-            Ok(Target::Admin(AdminClient { addr, token }))
+            Ok(Target::Admin(AdminClient { addr, token }, Box::new(config)))
         }
         Err(_) => {
             let s = &config.storage;
             match Db::open(&s.data_dir, s.cache_capacity_mb, s.durability) {
-                Ok(db) => Ok(Target::Direct(db, Box::new(config))),
+                Ok(db) => {
+                    let p = &config.passwords;
+                    let hasher = Hasher::new(p.pbkdf2_iterations, p.max_concurrent_hashes);
+                    Ok(Target::Direct(db, Box::new(config), hasher))
+                }
                 Err(StoreError::Locked(dir)) => Err(Failure::runtime(format!(
                     "{} is locked by a running resetgate, but its admin API at {addr} does not answer; check admin.listen",
                     dir.display()
@@ -98,10 +114,10 @@ async fn add(target: &Target, email: String, password_stdin: bool) -> Result<(),
             .map_err(|e| Failure::runtime(format!("reading the password: {e}")))?;
         record["password"] = Value::String(line.trim_end_matches(['\r', '\n']).to_string());
     }
-    let account = parse_account(&record).map_err(Failure::refused)?;
+    let account = parse_account(&record, &target.config().passwords).map_err(Failure::refused)?;
     let shown = account.email.stored.clone();
     let added = match target {
-        Target::Admin(client) => {
+        Target::Admin(client, _) => {
             let (status, body) = client.call(Method::POST, USERS, Some(&record)).await?;
             match status {
                 StatusCode::CREATED => true,
@@ -109,7 +125,7 @@ async fn add(target: &Target, email: String, password_stdin: bool) -> Result<(),
                 _ => return Err(Failure::refused(message(&body))),
             }
         }
-        Target::Direct(db, config) => accounts::add(db, &config.passwords, account)
+        Target::Direct(db, _, hasher) => accounts::add(db, hasher, account)
             .await
             .map_err(store_failure)?,
     };
@@ -124,7 +140,7 @@ async fn remove(target: &Target, email: &str) -> Result<(), Failure> {
     let email =
         crate::mail_address::validate(email).map_err(|e| Failure::refused(e.to_string()))?;
     let removed = match target {
-        Target::Admin(client) => {
+        Target::Admin(client, _) => {
             let body = json!({ "email": email.stored });
             let (status, body) = client.call(Method::POST, USERS_REMOVE, Some(&body)).await?;
             match status {
@@ -133,7 +149,7 @@ async fn remove(target: &Target, email: &str) -> Result<(), Failure> {
                 _ => return Err(Failure::refused(message(&body))),
             }
         }
-        Target::Direct(db, _) => accounts::remove(db, &email.key)
+        Target::Direct(db, _, _) => accounts::remove(db, &email.key)
             .await
             .map_err(store_failure)?,
     };
@@ -146,14 +162,14 @@ async fn remove(target: &Target, email: &str) -> Result<(), Failure> {
 
 async fn list(target: &Target, as_json: bool) -> Result<(), Failure> {
     let users: Vec<Value> = match target {
-        Target::Admin(client) => {
+        Target::Admin(client, _) => {
             let (_, body) = client.call(Method::GET, USERS, None).await?;
             body.get("users")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default()
         }
-        Target::Direct(db, _) => db
+        Target::Direct(db, _, _) => db
             .list_users()
             .map_err(store_failure)?
             .iter()
@@ -193,11 +209,11 @@ async fn import(target: &Target, file: &std::path::Path) -> Result<(), Failure> 
         };
         let value: Value =
             serde_json::from_str(line).map_err(|e| bad(format!("not JSON ({e})")))?;
-        accounts_.push(parse_account(&value).map_err(bad)?);
+        accounts_.push(parse_account(&value, &target.config().passwords).map_err(bad)?);
         records.push(value);
     }
     let report: ImportReport = match target {
-        Target::Admin(client) => {
+        Target::Admin(client, _) => {
             let body = json!({ "users": records });
             let (status, body) = client.call(Method::POST, USERS_IMPORT, Some(&body)).await?;
             if status != StatusCode::OK {
@@ -206,7 +222,7 @@ async fn import(target: &Target, file: &std::path::Path) -> Result<(), Failure> 
             serde_json::from_value(body)
                 .map_err(|e| Failure::runtime(format!("unexpected answer: {e}")))?
         }
-        Target::Direct(db, config) => accounts::import(db, &config.passwords, accounts_)
+        Target::Direct(db, _, hasher) => accounts::import(db, hasher, accounts_)
             .await
             .map_err(store_failure)?,
     };
@@ -214,5 +230,28 @@ async fn import(target: &Target, file: &std::path::Path) -> Result<(), Failure> 
         "imported {} new accounts ({} existed already)",
         report.added, report.existing
     );
+    Ok(())
+}
+
+async fn unlock(target: &Target, email: &str) -> Result<(), Failure> {
+    let email =
+        crate::mail_address::validate(email).map_err(|e| Failure::refused(e.to_string()))?;
+    match target {
+        Target::Admin(client, _) => {
+            let body = json!({ "email": email.stored });
+            let (status, body) = client.call(Method::POST, USERS_UNLOCK, Some(&body)).await?;
+            if status != StatusCode::OK {
+                return Err(Failure::refused(message(&body)));
+            }
+        }
+        Target::Direct(db, _, _) => {
+            if db.user(&email.key).map_err(store_failure)?.is_none() {
+                return Err(Failure::refused(format!("{} has no account", email.stored)));
+            }
+            db.unlock(&email.key).map_err(store_failure)?;
+            db.flush_blocking().map_err(store_failure)?;
+        }
+    }
+    println!("unlocked {}", email.stored);
     Ok(())
 }

@@ -57,6 +57,17 @@ impl<K: Hash + Eq + Send + Sync + 'static> FixedWindow<K> {
     }
 }
 
+impl<K: Hash + Eq + Send + Sync + 'static> FixedWindow<K> {
+    /// Gives back a hit taken by [`FixedWindow::hit`] (the attempt turned out not to count).
+    pub fn refund(&self, key: &K) {
+        if let Some(window) = self.windows.get(key) {
+            let _ = window
+                .hits
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+}
+
 /// Whole seconds, rounded up, and at least 1: a client told 0 would retry at once.
 pub fn ceil_secs(d: Duration) -> u64 {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
@@ -79,6 +90,20 @@ mod tests {
         let wait = limiter.hit("a").unwrap_err();
         assert!((1..=60).contains(&wait), "{wait}");
         assert_eq!(limiter.hit("b"), Ok(()), "keys are independent");
+    }
+
+    #[test]
+    fn refunds_give_a_hit_back() {
+        let rate = Rate {
+            requests: 1,
+            window: Duration::from_secs(60),
+        };
+        let limiter = FixedWindow::new(rate, 100).unwrap();
+        assert_eq!(limiter.hit("a"), Ok(()));
+        limiter.refund(&"a");
+        assert_eq!(limiter.hit("a"), Ok(()), "the refunded hit is free again");
+        assert!(limiter.hit("a").is_err());
+        limiter.refund(&"never-seen");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Guard {
     per_client: Option<FixedWindow<IpAddr>>,
     per_email: Option<FixedWindow<String>>,
     cooldown: Option<FixedWindow<String>>,
+    confirm_failures: Option<FixedWindow<IpAddr>>,
+    failed_confirm_budget: Option<FixedWindow<()>>,
 }
 
 impl Guard {
@@ -39,6 +41,8 @@ impl Guard {
             per_client: FixedWindow::new(config.limits.per_client, cap),
             per_email: FixedWindow::new(config.limits.per_email, cap),
             cooldown: FixedWindow::new(cooldown, cap),
+            confirm_failures: FixedWindow::new(config.limits.confirm_failures_per_client, cap),
+            failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
         })
     }
 
@@ -56,6 +60,40 @@ impl Guard {
     pub fn admit_email(&self, key: &str) -> Result<(), Refusal> {
         hit(&self.per_email, key.to_string())?;
         hit(&self.cooldown, key.to_string())
+    }
+}
+
+impl Guard {
+    /// Before a code is checked: takes one of the client's failed-confirmation allowance
+    /// and, for a request without `email`, one of the global budget of failed
+    /// confirmations. A confirmation that succeeds gives both back ([`Guard::confirm_succeeded`]),
+    /// so only failures are ever spent, and concurrent guesses cannot overrun a limit.
+    pub fn admit_confirm(&self, ip: IpAddr, with_email: bool) -> Result<(), Refusal> {
+        hit(&self.confirm_failures, client_key(ip.to_canonical()))?;
+        if with_email {
+            // Counted, never refused: a guess naming its account is bounded by that
+            // account's own failure limit, and the budget must not lock everyone out.
+            let _ = hit(&self.failed_confirm_budget, ());
+            return Ok(());
+        }
+        let spent = hit(&self.failed_confirm_budget, ());
+        if spent.is_err() {
+            // Not this client's failure: give its allowance back.
+            if let Some(l) = &self.confirm_failures {
+                l.refund(&client_key(ip.to_canonical()));
+            }
+            tracing::warn!("the global budget of failed confirmations is spent; code-only confirmations are refused until the window ends");
+        }
+        spent
+    }
+
+    pub fn confirm_succeeded(&self, ip: IpAddr) {
+        if let Some(l) = &self.confirm_failures {
+            l.refund(&client_key(ip.to_canonical()));
+        }
+        if let Some(b) = &self.failed_confirm_budget {
+            b.refund(&());
+        }
     }
 }
 
@@ -112,6 +150,39 @@ mod tests {
         let b = client_key("2001:db8:1:2:bbbb::2".parse().unwrap());
         assert_eq!(a, b);
         assert_ne!(a, client_key("2001:db8:1:3::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn confirm_limits_spend_only_failures() {
+        let mut c = Config::default();
+        c.limits.confirm_failures_per_client.requests = 2;
+        c.recovery.failed_confirm_budget.requests = 3;
+        let g = Guard::new(&c).unwrap();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..5 {
+            assert_eq!(g.admit_confirm(a, false), Ok(()));
+            g.confirm_succeeded(a);
+        }
+        assert_eq!(g.admit_confirm(a, false), Ok(()));
+        assert_eq!(g.admit_confirm(a, false), Ok(()));
+        assert!(
+            matches!(g.admit_confirm(a, false), Err(Refusal::Limited { .. })),
+            "client spent"
+        );
+        assert_eq!(
+            g.admit_confirm(b, false),
+            Ok(()),
+            "third failure of the budget"
+        );
+        assert!(
+            matches!(g.admit_confirm(b, false), Err(Refusal::Limited { .. })),
+            "budget spent"
+        );
+        assert_eq!(
+            g.admit_confirm(b, true),
+            Ok(()),
+            "naming the account still works"
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::{mail_address, App};
 pub const USERS: &str = "/admin/v1/users";
 pub const USERS_REMOVE: &str = "/admin/v1/users/remove";
 pub const USERS_IMPORT: &str = "/admin/v1/users/import";
+pub const USERS_VERIFY: &str = "/admin/v1/users/verify";
+pub const USERS_UNLOCK: &str = "/admin/v1/users/unlock";
 pub const OUTBOX: &str = "/admin/v1/outbox";
 
 /// The admin token, kept as a MAC under a random key so that checking it is constant-time.
@@ -50,34 +52,32 @@ pub fn route(
     peer: SocketAddr,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    Box::pin(super::logged(
-        "admin",
-        method.clone(),
-        uri.clone(),
-        peer,
-        async move {
-            let result = if uri.path() == "/healthz" {
-                Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
-            } else if !app.admin_token.accepts(&req) {
-                Err(ApiError::Unauthorized)
-            } else {
-                match (&method, uri.path()) {
-                    (&Method::GET, USERS) => list_users(&app),
-                    (&Method::POST, USERS) => add_user(&app, req).await,
-                    (&Method::POST, USERS_REMOVE) => remove_user(&app, req).await,
-                    (&Method::POST, USERS_IMPORT) => import_users(&app, req).await,
-                    (&Method::GET, OUTBOX) => outbox(&app),
-                    (_, USERS) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
-                    (_, USERS_REMOVE | USERS_IMPORT) => {
-                        Err(ApiError::MethodNotAllowed { allow: "POST" })
-                    }
-                    (_, OUTBOX) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-                    _ => Err(ApiError::NotFound),
+    let logged = super::logged("admin", method.clone(), uri.clone(), peer);
+    let handler = async move {
+        let result = if uri.path() == "/healthz" {
+            Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
+        } else if !app.admin_token.accepts(&req) {
+            Err(ApiError::Unauthorized)
+        } else {
+            match (&method, uri.path()) {
+                (&Method::GET, USERS) => list_users(&app),
+                (&Method::POST, USERS) => add_user(&app, req).await,
+                (&Method::POST, USERS_REMOVE) => remove_user(&app, req).await,
+                (&Method::POST, USERS_IMPORT) => import_users(&app, req).await,
+                (&Method::POST, USERS_VERIFY) => verify_password(&app, req).await,
+                (&Method::POST, USERS_UNLOCK) => unlock(&app, req).await,
+                (&Method::GET, OUTBOX) => outbox(&app),
+                (_, USERS) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+                (_, USERS_REMOVE | USERS_IMPORT | USERS_VERIFY | USERS_UNLOCK) => {
+                    Err(ApiError::MethodNotAllowed { allow: "POST" })
                 }
-            };
-            result.unwrap_or_else(|e| json::error(&e))
-        },
-    ))
+                (_, OUTBOX) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+                _ => Err(ApiError::NotFound),
+            }
+        };
+        result.unwrap_or_else(|e| json::error(&e))
+    };
+    Box::pin(logged.around(handler))
 }
 
 async fn body(app: &App, req: Request<Incoming>) -> Result<json::Object, ApiError> {
@@ -91,10 +91,10 @@ fn list_users(app: &App) -> Result<Resp, ApiError> {
 }
 
 async fn add_user(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
-    let account =
-        parse_account(&Value::Object(body(app, req).await?)).map_err(ApiError::bad_request)?;
+    let record = Value::Object(body(app, req).await?);
+    let account = parse_account(&record, &app.config.passwords).map_err(ApiError::bad_request)?;
     let email = account.email.stored.clone();
-    if !accounts::add(&app.db, &app.config.passwords, account).await? {
+    if !accounts::add(&app.db, &app.hasher, account).await? {
         return Err(ApiError::Conflict(
             "An account with this email address already exists".into(),
         ));
@@ -130,14 +130,47 @@ async fn import_users(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
     };
     let mut batch = Vec::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
-        let account = parse_account(record)
+        let account = parse_account(record, &app.config.passwords)
             .map_err(|e| ApiError::BadRequest(format!("record {}: {e}", i + 1).into()))?;
         batch.push(account);
     }
-    let report = accounts::import(&app.db, &app.config.passwords, batch).await?;
+    let report = accounts::import(&app.db, &app.hasher, batch).await?;
     Ok(json::json_value(
         StatusCode::OK,
         &serde_json::to_value(report).expect("plain struct"),
+    ))
+}
+
+/// Checks an email/password pair for the host application: 200 or 401, at the same cost
+/// for unknown accounts (they are checked against a decoy hash).
+async fn verify_password(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let obj = body(app, req).await?;
+    let email = json::required_str(&obj, "email")?;
+    let password = json::required_str(&obj, "password")?.to_string();
+    let key = mail_address::validate(email).map_or_else(|_| String::new(), |e| e.key);
+    if accounts::verify(&app.db, &app.hasher, &key, password).await? {
+        return Ok(json::json_value(StatusCode::OK, &json!({ "valid": true })));
+    }
+    let body = json!({ "message": "Invalid email or password" });
+    Ok(json::json_value(StatusCode::UNAUTHORIZED, &body))
+}
+
+/// Clears an account's count of failed confirmations (see `recovery.max_account_failures`).
+async fn unlock(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let obj = body(app, req).await?;
+    let email = json::required_str(&obj, "email")?;
+    let email = mail_address::validate(email).map_err(|e| ApiError::bad_request(e.0))?;
+    if app.db.user(&email.key)?.is_none() {
+        return Ok(json::json_value(
+            StatusCode::NOT_FOUND,
+            &json!({ "message": NO_ACCOUNT }),
+        ));
+    }
+    let was_locked = app.db.unlock(&email.key)?;
+    app.db.durable().await?;
+    Ok(json::json_value(
+        StatusCode::OK,
+        &json!({ "email": email.stored, "had_failures": was_locked }),
     ))
 }
 

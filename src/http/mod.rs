@@ -15,24 +15,36 @@ use hyper::{Method, Uri};
 
 use json::Resp;
 
-/// Runs a handler and writes the one log line each request gets.
-async fn logged(
+/// The one log line each request gets: who, what, the status and how long it took.
+struct Logged {
     listener: &'static str,
     method: Method,
     uri: Uri,
     peer: SocketAddr,
-    handler: impl Future<Output = Resp>,
-) -> Resp {
-    let started = Instant::now();
-    let resp = handler.await;
-    tracing::info!(
+}
+
+fn logged(listener: &'static str, method: Method, uri: Uri, peer: SocketAddr) -> Logged {
+    Logged {
         listener,
-        client = %peer.ip(),
-        method = %method,
-        path = uri.path(),
-        status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    resp
+        method,
+        uri,
+        peer,
+    }
+}
+
+impl Logged {
+    async fn around(self, handler: impl Future<Output = Resp>) -> Resp {
+        let started = Instant::now();
+        let resp = handler.await;
+        tracing::info!(
+            listener = self.listener,
+            client = %self.peer.ip(),
+            method = %self.method,
+            path = self.uri.path(),
+            status = resp.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        resp
+    }
 }

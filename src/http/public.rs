@@ -1,4 +1,4 @@
-//! The public listener: the documented recovery API and the health check.
+//! The public listener: the documented recovery API, its OpenAPI document, the health check.
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -6,15 +6,22 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::json::{self, Resp};
 use crate::error::ApiError;
-use crate::recovery::{self, Forgot};
-use crate::{mail_address, App};
+use crate::mail_address::{self, Email};
+use crate::recovery::{self, Confirm, Forgot, Reset, ResetRequest};
+use crate::App;
 
 pub const FORGOT: &str = "/api/v1/user/forgot-password";
+pub const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
+pub const RESET: &str = "/api/v1/user/password-reset";
+const OPENAPI: &str = include_str!("openapi.json");
+
 const FORGOT_OK: &str = "OTP email queued successfully";
+const CONFIRM_OK: &str = "OTP confirmed successfully";
+const RESET_OK: &str = "Password reset successfully";
 
 pub fn route(
     app: App,
@@ -22,33 +29,65 @@ pub fn route(
     peer: SocketAddr,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    Box::pin(super::logged(
-        "public",
-        method.clone(),
-        uri.clone(),
-        peer,
-        async move {
-            let result = match (&method, uri.path()) {
-                (&Method::POST, FORGOT) => forgot(&app, req, peer).await,
-                (_, FORGOT) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-                (&Method::GET | &Method::HEAD, "/healthz") => {
-                    Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
-                }
-                (_, "/healthz") => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
-                _ => Err(ApiError::NotFound),
-            };
-            result.unwrap_or_else(|e| json::error(&e))
-        },
-    ))
+    let logged = super::logged("public", method.clone(), uri.clone(), peer);
+    let handler = async move {
+        let result = match (&method, uri.path()) {
+            (&Method::POST, FORGOT) => forgot(&app, req, peer).await,
+            (&Method::POST, CONFIRM) => confirm(&app, req, peer).await,
+            (&Method::POST, RESET) => reset(&app, req, peer).await,
+            (_, FORGOT | CONFIRM | RESET) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+            (&Method::GET | &Method::HEAD, "/healthz") => {
+                Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
+            }
+            (&Method::GET | &Method::HEAD, "/openapi.json") => Ok(json::json(
+                StatusCode::OK,
+                Bytes::from_static(OPENAPI.as_bytes()),
+            )),
+            (_, "/healthz" | "/openapi.json") => {
+                Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+            }
+            _ => Err(ApiError::NotFound),
+        };
+        result.unwrap_or_else(|e| json::error(&e))
+    };
+    Box::pin(logged.around(handler))
+}
+
+/// The parsed body of a public request, after the client was admitted.
+async fn body(
+    app: &App,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<json::Object, ApiError> {
+    app.guard.admit_client(peer.ip())?;
+    let server = &app.config.server;
+    json::read_object(req, server.max_body_bytes, server.body_timeout).await
+}
+
+fn email(raw: &str) -> Result<Email, ApiError> {
+    mail_address::validate(raw).map_err(|e| ApiError::bad_request(e.0))
+}
+
+/// A 200 body: `message`, the endpoint's own fields, and `key_0`..`key_4` (API.md).
+fn ok(message: &str, fields: Value, next_step_secs: u64, retry_secs: u64, sentence: &str) -> Value {
+    let mut body = json!({
+        "message": message,
+        "key_0": next_step_secs,
+        "key_1": message,
+        "key_2": retry_secs,
+        "key_3": sentence,
+        "key_4": true,
+    });
+    if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+        body.extend(fields);
+    }
+    body
 }
 
 /// POST /api/v1/user/forgot-password (API.md §1).
 async fn forgot(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, ApiError> {
-    app.guard.admit_client(peer.ip())?;
-    let server = &app.config.server;
-    let body = json::read_object(req, server.max_body_bytes, server.body_timeout).await?;
-    let email = json::required_str(&body, "email")?;
-    let email = mail_address::validate(email).map_err(|e| ApiError::bad_request(e.0))?;
+    let body = body(app, req, peer).await?;
+    let email = email(json::required_str(&body, "email")?)?;
     app.guard.admit_email(&email.key)?;
     let outcome = recovery::forgot(
         &app.db,
@@ -67,15 +106,91 @@ async fn forgot(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<R
     }
 }
 
+/// POST /api/v1/user/confirm-otp-reset (API.md §2), with the optional `email` extension.
+async fn confirm(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, ApiError> {
+    let body = body(app, req, peer).await?;
+    let code = json::required_str(&body, "resetToken")?;
+    let claimed = match json::optional_str(&body, "email")? {
+        Some(e) if !e.trim().is_empty() => Some(email(e)?),
+        _ => None,
+    };
+    app.guard.admit_confirm(peer.ip(), claimed.is_some())?;
+    let config = &app.config.recovery;
+    let claimed_key = claimed.as_ref().map(|e| e.key.as_str());
+    let outcome = recovery::confirm(
+        &app.db,
+        &app.code_key,
+        config,
+        code,
+        claimed_key,
+        peer.ip(),
+        SystemTime::now(),
+    )?;
+    // Failures counted against an account must survive a restart too.
+    app.db.durable().await?;
+    match outcome {
+        Confirm::Confirmed { email, session } => {
+            app.guard.confirm_succeeded(peer.ip());
+            let fields = json!({ "email": email, "resetSession": session });
+            let sentence = "Code confirmed. Now choose a new password.";
+            let body = ok(
+                CONFIRM_OK,
+                fields,
+                config.confirm_window.as_secs(),
+                0,
+                sentence,
+            );
+            Ok(json::json_value(StatusCode::OK, &body))
+        }
+        Confirm::Invalid => Err(ApiError::InvalidOtp),
+        Confirm::Locked => {
+            tracing::warn!(client = %peer.ip(), "confirmation refused: the account reached recovery.max_account_failures");
+            Err(ApiError::InvalidOtp)
+        }
+    }
+}
+
+/// POST /api/v1/user/password-reset (API.md §3), with the optional `resetSession` extension.
+async fn reset(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, ApiError> {
+    let body = body(app, req, peer).await?;
+    let raw_email = json::required_str(&body, "email")?;
+    let password = json::required_str(&body, "password")?;
+    let session = json::optional_str(&body, "resetSession")?;
+    let email = email(raw_email)?;
+    let request = ResetRequest {
+        email: &email,
+        password,
+        session,
+        client: peer.ip(),
+    };
+    match recovery::reset_password(&app.db, &app.code_key, &app.hasher, &app.config, request)
+        .await?
+    {
+        Reset::Done => {
+            app.db.durable().await?;
+            app.outbox.notify_one();
+            let sentence = "Your password was changed. You can now sign in with it.";
+            Ok(json::json_value(
+                StatusCode::OK,
+                &ok(RESET_OK, json!({}), 0, 0, sentence),
+            ))
+        }
+        Reset::NoAccount => Err(ApiError::NoAccountBadRequest),
+        Reset::NotConfirmed => Err(ApiError::InvalidRequest),
+        Reset::Policy(why) => Err(ApiError::BadRequest(why.into())),
+    }
+}
+
 /// The constant 200 body of forgot-password, built once from the configuration.
 pub fn forgot_ok_body(config: &crate::config::Config) -> Bytes {
-    let body = json!({
-        "message": FORGOT_OK,
-        "key_0": config.recovery.code_ttl.as_secs(),
-        "key_1": FORGOT_OK,
-        "key_2": config.recovery.resend_cooldown.as_secs(),
-        "key_3": "Please check your email for the OTP to reset your password.",
-        "key_4": true,
-    });
+    let sentence = "Please check your email for the OTP to reset your password.";
+    let r = &config.recovery;
+    let body = ok(
+        FORGOT_OK,
+        json!({}),
+        r.code_ttl.as_secs(),
+        r.resend_cooldown.as_secs(),
+        sentence,
+    );
     Bytes::from(body.to_string())
 }

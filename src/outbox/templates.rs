@@ -32,6 +32,10 @@ impl Letterhead {
                 format!("Your password reset code for {}", self.product),
                 otp_text(&self.product, code, Duration::from_secs(*ttl_secs)),
             ),
+            Kind::PasswordChanged { at_ms, client } => (
+                format!("Your password for {} was changed", self.product),
+                changed_text(&self.product, *at_ms, client),
+            ),
         };
         let bytes = MessageBuilder::new()
             .from((self.from_name.as_str(), self.from_addr.as_str()))
@@ -55,6 +59,7 @@ impl Letterhead {
 }
 
 fn otp_text(product: &str, code: &str, ttl: Duration) -> String {
+    let code = group(code);
     format!(
         "Hello,\r\n\r\n\
          someone asked to reset the password of {product} for this email address.\r\n\r\n\
@@ -63,6 +68,33 @@ fn otp_text(product: &str, code: &str, ttl: Duration) -> String {
          If you did not ask for this, ignore this message: your password stays as it is.\r\n",
         describe(ttl)
     )
+}
+
+fn changed_text(product: &str, at_ms: u64, client: &str) -> String {
+    let at =
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(at_ms));
+    format!(
+        "Hello,\r\n\r\n\
+         the password of {product} for this email address was changed at {at} (UTC)\r\n\
+         from the address {client}, after a password reset confirmed with a code sent here.\r\n\r\n\
+         If this was you, there is nothing to do. If it was not, contact your administrator\r\n\
+         at once: someone else may have access to this mailbox.\r\n"
+    )
+}
+
+/// "123456789012" → "1234 5678 9012": easier to read and type; spaces are ignored on input.
+fn group(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    let size = if chars.len() % 4 != 0 && chars.len() % 3 == 0 {
+        3
+    } else {
+        4
+    };
+    chars
+        .chunks(size)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A duration in words: "10 minutes", "1 hour", "90 seconds".
@@ -81,6 +113,14 @@ pub fn describe(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_grouped() {
+        assert_eq!(group("123456789012"), "1234 5678 9012");
+        assert_eq!(group("12345678"), "1234 5678");
+        assert_eq!(group("123456"), "123 456");
+        assert_eq!(group("1234567890"), "1234 5678 90");
+    }
 
     #[test]
     fn durations_in_words() {
@@ -108,7 +148,7 @@ mod tests {
         );
         let a = head.render(42, &q).unwrap();
         let text = String::from_utf8(a.bytes.clone()).unwrap();
-        assert!(text.contains("01234567"));
+        assert!(text.contains("0123 4567"), "grouped: {text}");
         assert!(text.contains("10 minutes"));
         assert!(text.contains("Message-ID: <42.abcd@example.com>"), "{text}");
         assert!(

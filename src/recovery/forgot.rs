@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use crate::config::Recovery;
 use crate::crypto::{random_code, CodeKey};
 use crate::store::outbox::{Kind, Queued};
-use crate::store::resets::IssueRefused;
+use crate::store::resets::{IssueRefused, LiveCode};
 use crate::store::{unix_ms, Db, Result, StoreError};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -32,7 +32,12 @@ pub fn forgot(
     let expires_ms = unix_ms(now + config.code_ttl);
     for _ in 0..DRAWS {
         let code = random_code(config.code_length);
-        let issued = db.issue_code(email_key, key.mac(&code), now_ms, expires_ms, |user| {
+        let live = LiveCode {
+            mac: key.mac(&code).to_vec(),
+            issued_ms: now_ms,
+            expires_ms,
+        };
+        let issued = db.issue_code(email_key, live, |user| {
             let kind = Kind::Otp {
                 code: code.clone(),
                 ttl_secs: config.code_ttl.as_secs(),
@@ -40,7 +45,7 @@ pub fn forgot(
             Queued::new(user.email.clone(), kind, now_ms, Some(expires_ms))
         })?;
         match issued {
-            Ok(_) => return Ok(Forgot::Queued),
+            Ok(()) => return Ok(Forgot::Queued),
             Err(IssueRefused::NoAccount) => return Ok(Forgot::NoAccount),
             Err(IssueRefused::CodeTaken) => continue,
         }
@@ -81,13 +86,18 @@ mod tests {
             message.to, "Ada@Example.com",
             "mail goes to the stored address"
         );
-        let Kind::Otp { code, ttl_secs } = &message.kind;
+        let Kind::Otp { code, ttl_secs } = &message.kind else {
+            panic!("an OTP message was queued, not {:?}", message.kind);
+        };
         assert_eq!(*ttl_secs, 600);
         assert_eq!(
             db.code_owner(&key.mac(code)).unwrap().as_deref(),
             Some("ada@example.com")
         );
         let reset = db.reset(&email.key).unwrap().unwrap();
-        assert_eq!(reset.expires_ms, unix_ms(now + config.code_ttl));
+        assert_eq!(
+            reset.code.unwrap().expires_ms,
+            unix_ms(now + config.code_ttl)
+        );
     }
 }

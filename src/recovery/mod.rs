@@ -2,6 +2,11 @@
 //!
 //! No HTTP here: the caller decides how an outcome is answered, and waits for durability.
 
+mod confirm;
 mod forgot;
+pub mod policy;
+mod reset;
 
+pub use confirm::{confirm, normalize_code, Confirm};
 pub use forgot::{forgot, Forgot};
+pub use reset::{reset_password, Reset, ResetRequest};

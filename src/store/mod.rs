@@ -11,6 +11,7 @@
 //! Writes that touch several trees are one sled transaction. A 200 goes out only after
 //! [`Db::durable`] returned, which shares one flush among all concurrent callers.
 
+pub mod confirm;
 mod flusher;
 pub mod outbox;
 pub mod resets;

@@ -15,6 +15,8 @@ use super::{decode, encode, id_key, key_id, Db, Result, StoreError};
 pub enum Kind {
     /// A one-time code. The code is in plain text here only until the message is sent.
     Otp { code: String, ttl_secs: u64 },
+    /// "Your password was changed", with when and from which client address.
+    PasswordChanged { at_ms: u64, client: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

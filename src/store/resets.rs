@@ -1,22 +1,70 @@
 //! Reset state (`email_reset`) and the global code index (`codemac_email`).
 //!
 //! Issuing a code writes the reset state, the index entry and the outbox message in one
-//! transaction: a code and its email exist together or not at all.
+//! transaction: a code and its email exist together or not at all. The record also keeps the
+//! account's consecutive failed confirmations, across codes and restarts.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError as Abortable, TransactionError};
+use sled::transaction::{
+    ConflictableTransactionError as Abortable, TransactionError, TransactionalTree,
+};
 use sled::Transactional;
 
 use super::outbox::Queued;
 use super::users::User;
 use super::{decode, encode, id_key, Db, Result, StoreError};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Per-account recovery state; absent when there is nothing to remember.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Reset {
-    /// HMAC-SHA256 of the live code under the server secret; the code itself is never stored.
-    pub code_mac: Vec<u8>,
+    /// The live code, if any.
+    pub code: Option<LiveCode>,
+    /// Consecutive failed confirmations naming this account (reset by a success).
+    pub failures: u32,
+    /// A confirmed code opens a window in which the password may be set.
+    pub confirmation: Option<Confirmation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LiveCode {
+    /// HMAC-SHA256 of the code under the server secret; the code itself is never stored.
+    pub mac: Vec<u8>,
     pub issued_ms: u64,
     pub expires_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    /// MAC of the `resetSession` handed out by confirm-otp-reset.
+    pub session_mac: Vec<u8>,
+    /// The client address that confirmed (IPv6 as its /64 is not applied here: exact).
+    pub client: String,
+    pub until_ms: u64,
+}
+
+impl Reset {
+    pub fn live_code(&self, mac: &[u8], now_ms: u64) -> bool {
+        self.code
+            .as_ref()
+            .is_some_and(|c| c.mac == mac && c.expires_ms > now_ms)
+    }
+
+    pub fn live_confirmation(&self, now_ms: u64) -> Option<&Confirmation> {
+        self.confirmation.as_ref().filter(|c| c.until_ms > now_ms)
+    }
+
+    /// True when nothing is worth keeping: no code, no confirmation, no failures.
+    fn is_empty(&self) -> bool {
+        self.code.is_none() && self.confirmation.is_none() && self.failures == 0
+    }
+
+    /// Drops what has expired; true if anything changed.
+    fn expire(&mut self, now_ms: u64) -> bool {
+        let before = (self.code.is_some(), self.confirmation.is_some());
+        self.code = self.code.take().filter(|c| c.expires_ms > now_ms);
+        self.confirmation = self.confirmation.take().filter(|c| c.until_ms > now_ms);
+        before != (self.code.is_some(), self.confirmation.is_some())
+    }
 }
 
 /// Why a code was not issued.
@@ -27,60 +75,97 @@ pub enum IssueRefused {
     CodeTaken,
 }
 
+/// A transaction's way out: a refusal (which commits nothing) or a corrupt record.
 #[derive(Debug)]
-enum Abort {
-    Refused(IssueRefused),
+pub(super) enum Abort<R> {
+    Refused(R),
     Corrupt(String),
+}
+
+pub(super) type TxResult<T, R> = std::result::Result<T, Abortable<Abort<R>>>;
+
+pub(super) fn parse<T: serde::de::DeserializeOwned, R>(bytes: &[u8]) -> TxResult<T, R> {
+    serde_json::from_slice(bytes).map_err(|e| Abortable::Abort(Abort::Corrupt(e.to_string())))
+}
+
+/// The account's reset record inside a transaction (default when absent).
+pub(super) fn read_reset<R>(resets: &TransactionalTree, key: &[u8]) -> TxResult<Reset, R> {
+    match resets.get(key)? {
+        Some(bytes) => parse(&bytes),
+        None => Ok(Reset::default()),
+    }
+}
+
+/// Stores the record, or removes it when it holds nothing.
+pub(super) fn write_reset<R>(
+    resets: &TransactionalTree,
+    key: &[u8],
+    reset: &Reset,
+) -> TxResult<(), R> {
+    if reset.is_empty() {
+        resets.remove(key)?;
+    } else {
+        resets.insert(key, encode(reset))?;
+    }
+    Ok(())
+}
+
+/// Removes the index entry of the record's code if it still points at this account.
+pub(super) fn unindex<R>(codes: &TransactionalTree, key: &[u8], reset: &Reset) -> TxResult<(), R> {
+    if let Some(code) = &reset.code {
+        if codes.get(&code.mac)?.as_deref() == Some(key) {
+            codes.remove(&code.mac[..])?;
+        }
+    }
+    Ok(())
+}
+
+/// Maps a transaction's outcome: `Ok(Ok(v))`, a refusal `Ok(Err(r))`, or a store error.
+pub(super) fn settle<T, R>(
+    outcome: std::result::Result<T, TransactionError<Abort<R>>>,
+) -> Result<std::result::Result<T, R>> {
+    match outcome {
+        Ok(v) => Ok(Ok(v)),
+        Err(TransactionError::Abort(Abort::Refused(r))) => Ok(Err(r)),
+        Err(TransactionError::Abort(Abort::Corrupt(msg))) => Err(StoreError::Corrupt(msg)),
+        Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+    }
 }
 
 impl Db {
     /// Replaces the account's code with `code_mac` and queues the message that carries the
-    /// code, atomically. Returns the outbox id. `message` builds the mail for the stored user.
+    /// code, atomically. `message` builds the mail for the stored user.
     pub fn issue_code(
         &self,
         key: &str,
-        code_mac: [u8; 32],
-        now_ms: u64,
-        expires_ms: u64,
+        code: LiveCode,
         message: impl Fn(&User) -> Queued,
-    ) -> Result<std::result::Result<u64, IssueRefused>> {
+    ) -> Result<std::result::Result<(), IssueRefused>> {
         let i = &self.inner;
         let id = i.db.generate_id()?;
-        let reset = Reset {
-            code_mac: code_mac.to_vec(),
-            issued_ms: now_ms,
-            expires_ms,
-        };
+        let k = key.as_bytes();
         let outcome = (&i.users, &i.resets, &i.codes, &i.outbox).transaction(
             |(users, resets, codes, outbox)| {
-                let user: User = match users.get(key)? {
+                let user: User = match users.get(k)? {
                     Some(bytes) => parse(&bytes)?,
                     None => return Err(Abortable::Abort(Abort::Refused(IssueRefused::NoAccount))),
                 };
-                if let Some(owner) = codes.get(code_mac)? {
-                    if owner != key.as_bytes() && live_for(resets.get(&owner)?, &code_mac, now_ms)?
-                    {
+                if let Some(owner) = codes.get(&code.mac)? {
+                    let other: Reset = read_reset(resets, &owner)?;
+                    if owner != k && other.live_code(&code.mac, code.issued_ms) {
                         return Err(Abortable::Abort(Abort::Refused(IssueRefused::CodeTaken)));
                     }
                 }
-                if let Some(previous) = resets.get(key)? {
-                    let previous: Reset = parse(&previous)?;
-                    if codes.get(&previous.code_mac)?.as_deref() == Some(key.as_bytes()) {
-                        codes.remove(previous.code_mac)?;
-                    }
-                }
-                resets.insert(key, encode(&reset))?;
-                codes.insert(&code_mac[..], key)?;
+                let mut reset: Reset = read_reset(resets, k)?;
+                unindex(codes, k, &reset)?;
+                reset.code = Some(code.clone());
+                write_reset(resets, k, &reset)?;
+                codes.insert(&code.mac[..], k)?;
                 outbox.insert(&id_key(id), encode(&message(&user)))?;
                 Ok(())
             },
         );
-        match outcome {
-            Ok(()) => Ok(Ok(id)),
-            Err(TransactionError::Abort(Abort::Refused(r))) => Ok(Err(r)),
-            Err(TransactionError::Abort(Abort::Corrupt(msg))) => Err(StoreError::Corrupt(msg)),
-            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
-        }
+        settle(outcome)
     }
 
     pub fn reset(&self, key: &str) -> Result<Option<Reset>> {
@@ -99,14 +184,15 @@ impl Db {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Removes expired reset state and its index entries; returns how many were removed.
-    /// A scan: run it off the async threads.
+    /// Drops expired codes and confirmations (and records left empty); returns how many
+    /// records changed. A scan: run it off the async threads.
     pub fn sweep_resets(&self, now_ms: u64) -> Result<u64> {
-        let mut removed = 0;
+        let mut changed = 0;
         for entry in self.inner.resets.iter() {
             let (key, value) = entry?;
-            let reset: Reset = decode("reset", &value)?;
-            if reset.expires_ms > now_ms {
+            let mut reset: Reset = decode("reset", &value)?;
+            let before = reset.clone();
+            if !reset.expire(now_ms) {
                 continue;
             }
             let i = &self.inner;
@@ -115,57 +201,44 @@ impl Db {
                 if resets.get(&key)?.as_deref() != Some(&value[..]) {
                     return Ok(false);
                 }
-                resets.remove(&key)?;
-                if codes.get(&reset.code_mac)?.as_deref() == Some(&key[..]) {
-                    codes.remove(&reset.code_mac[..])?;
+                if reset.code.is_none() {
+                    unindex::<()>(codes, &key, &before)?;
                 }
-                Ok::<_, Abortable<()>>(true)
+                write_reset(resets, &key, &reset)?;
+                Ok(true)
             });
-            match swept {
-                Ok(true) => removed += 1,
-                Ok(false) => {}
-                Err(TransactionError::Abort(())) => {}
-                Err(TransactionError::Storage(e)) => return Err(StoreError::Sled(e)),
+            if settle(swept)? == Ok(true) {
+                changed += 1;
             }
         }
-        Ok(removed)
+        Ok(changed)
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, Abortable<Abort>> {
-    serde_json::from_slice(bytes).map_err(|e| Abortable::Abort(Abort::Corrupt(e.to_string())))
-}
-
-fn live_for(
-    reset: Option<sled::IVec>,
-    code_mac: &[u8; 32],
-    now_ms: u64,
-) -> std::result::Result<bool, Abortable<Abort>> {
-    let Some(bytes) = reset else { return Ok(false) };
-    let reset: Reset = parse(&bytes)?;
-    Ok(reset.code_mac == code_mac && reset.expires_ms > now_ms)
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::Durability;
     use crate::mail_address::validate;
     use crate::store::outbox::Kind;
 
-    fn message(user: &User) -> Queued {
-        Queued::new(
-            user.email.clone(),
-            Kind::Otp {
-                code: "x".into(),
-                ttl_secs: 60,
-            },
-            0,
-            Some(60_000),
-        )
+    pub fn message(user: &User) -> Queued {
+        let kind = Kind::Otp {
+            code: "x".into(),
+            ttl_secs: 60,
+        };
+        Queued::new(user.email.clone(), kind, 0, Some(60_000))
     }
 
-    fn db_with(emails: &[&str]) -> (tempfile::TempDir, Db) {
+    pub fn code(mac: u8, issued_ms: u64, expires_ms: u64) -> LiveCode {
+        LiveCode {
+            mac: vec![mac; 32],
+            issued_ms,
+            expires_ms,
+        }
+    }
+
+    pub fn db_with(emails: &[&str]) -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
         for e in emails {
@@ -178,10 +251,10 @@ mod tests {
     #[test]
     fn new_code_replaces_old_and_queues_mail() {
         let (_d, db) = db_with(&["a@example.com"]);
-        db.issue_code("a@example.com", [1; 32], 0, 60_000, message)
+        db.issue_code("a@example.com", code(1, 0, 60_000), message)
             .unwrap()
             .unwrap();
-        db.issue_code("a@example.com", [2; 32], 1, 60_001, message)
+        db.issue_code("a@example.com", code(2, 1, 60_001), message)
             .unwrap()
             .unwrap();
         assert_eq!(db.code_owner(&[1; 32]).unwrap(), None, "old code unindexed");
@@ -196,20 +269,20 @@ mod tests {
     fn unknown_account_and_taken_codes_are_refused() {
         let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
         assert!(matches!(
-            db.issue_code("nobody@example.com", [1; 32], 0, 60_000, message)
+            db.issue_code("nobody@example.com", code(1, 0, 60_000), message)
                 .unwrap(),
             Err(IssueRefused::NoAccount)
         ));
-        db.issue_code("a@example.com", [1; 32], 0, 60_000, message)
+        db.issue_code("a@example.com", code(1, 0, 60_000), message)
             .unwrap()
             .unwrap();
         assert!(matches!(
-            db.issue_code("b@example.com", [1; 32], 0, 60_000, message)
+            db.issue_code("b@example.com", code(1, 0, 60_000), message)
                 .unwrap(),
             Err(IssueRefused::CodeTaken)
         ));
         // Once a's code expired, b may draw the same value.
-        db.issue_code("b@example.com", [1; 32], 60_000, 120_000, message)
+        db.issue_code("b@example.com", code(1, 60_000, 120_000), message)
             .unwrap()
             .unwrap();
         assert_eq!(db.outbox_len(), 2, "refusals queue nothing");
@@ -218,10 +291,10 @@ mod tests {
     #[test]
     fn sweep_removes_only_expired() {
         let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
-        db.issue_code("a@example.com", [1; 32], 0, 10, message)
+        db.issue_code("a@example.com", code(1, 0, 10), message)
             .unwrap()
             .unwrap();
-        db.issue_code("b@example.com", [2; 32], 0, 1_000, message)
+        db.issue_code("b@example.com", code(2, 0, 1_000), message)
             .unwrap()
             .unwrap();
         assert_eq!(db.sweep_resets(500).unwrap(), 1);

@@ -58,17 +58,12 @@ impl Db {
     pub fn remove_user(&self, key: &str) -> Result<bool> {
         let i = &self.inner;
         let removed = (&i.users, &i.resets, &i.codes).transaction(|(users, resets, codes)| {
-            if let Some(reset) = resets.remove(key)? {
-                let reset: super::resets::Reset = serde_json::from_slice(&reset)
-                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                codes.remove(&reset.code_mac[..])?;
-            }
+            let reset = super::resets::read_reset::<()>(resets, key.as_bytes())?;
+            super::resets::unindex(codes, key.as_bytes(), &reset)?;
+            resets.remove(key)?;
             Ok(users.remove(key)?.is_some())
         });
-        removed.map_err(|e| match e {
-            TransactionError::Abort(msg) => StoreError::Corrupt(msg),
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        })
+        Ok(super::resets::settle(removed)?.unwrap_or(false))
     }
 
     pub fn list_users(&self) -> Result<Vec<User>> {

@@ -4,6 +4,8 @@
 //! "message delivered" log lines, the SMTP server's one line per accepted message, and EOF.
 #![allow(dead_code)]
 
+pub mod openapi;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -38,14 +40,17 @@ pub struct Mail {
 }
 
 impl Mail {
-    /// The one-time code: the digits on the line after "Your one-time code is:".
-    pub fn code(&self) -> String {
+    /// The one-time code as shown on the line after "Your one-time code is:" (grouped).
+    pub fn shown_code(&self) -> String {
         let mut lines = self.data.lines().map(str::trim).filter(|l| !l.is_empty());
         lines.find(|l| l.starts_with("Your one-time code is:"));
-        lines
-            .next()
-            .expect("a line after the code's label")
-            .to_string()
+        let line = lines.next().expect("a line after the code's label");
+        line.to_string()
+    }
+
+    /// The one-time code without its grouping spaces.
+    pub fn code(&self) -> String {
+        self.shown_code().replace(' ', "")
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
@@ -388,7 +393,32 @@ pub fn request(
 
 /// Sends raw bytes, reads the whole answer until the server closes, and parses it.
 pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).expect("connecting to resetgate");
+    let stream = TcpStream::connect(addr).expect("connecting to resetgate");
+    exchange_on(stream, raw)
+}
+
+/// The same request from another loopback address (say 127.0.0.2): another client.
+pub fn request_from(local: std::net::IpAddr, addr: SocketAddr, path: &str, body: &str) -> Reply {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a small runtime");
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::new(local, 0))?;
+            socket.connect(addr).await?.into_std()
+        })
+        .expect("connecting from another loopback address");
+    stream.set_nonblocking(false).expect("blocking mode");
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    exchange_on(stream, raw.as_bytes())
+}
+
+fn exchange_on(mut stream: TcpStream, raw: &[u8]) -> Reply {
     stream
         .set_read_timeout(Some(PATIENCE))
         .expect("read timeout");

@@ -1,0 +1,295 @@
+//! Steps 2 and 3 in the store: consuming a code, and setting the password.
+//!
+//! Each is one transaction, so two concurrent confirmations of one code give exactly one
+//! success, and a confirmation is used up by exactly one password change.
+
+use sled::transaction::ConflictableTransactionError as Abortable;
+use sled::Transactional;
+
+use super::outbox::Queued;
+use super::resets::{parse, read_reset, settle, unindex, write_reset, Abort, Confirmation, Reset};
+use super::users::User;
+use super::{encode, id_key, Db, Result};
+
+/// What a confirmation attempt found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The code was live and is now used up; the account may set a password.
+    Yes { key: String, email: String },
+    /// No live code matches (unknown, expired, used, replaced, or another account's).
+    No,
+    /// The account has too many consecutive failures; nothing was checked.
+    Locked,
+}
+
+/// Why a password was not set.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotReset {
+    NoAccount,
+    /// No live confirmation, or it belongs to another session or client.
+    NoConfirmation,
+}
+
+impl Db {
+    /// Consumes the code whose MAC is `mac`. With `claimed` (the optional `email` of the
+    /// request, normalized) the code must belong to that account, and a failure counts
+    /// against it. `confirmation` is stored on success.
+    pub fn confirm_code(
+        &self,
+        mac: &[u8; 32],
+        claimed: Option<&str>,
+        now_ms: u64,
+        max_failures: u32,
+        confirmation: &Confirmation,
+    ) -> Result<Confirmed> {
+        let i = &self.inner;
+        let outcome = (&i.users, &i.resets, &i.codes).transaction(|(users, resets, codes)| {
+            let owner = codes.get(mac)?;
+            if let Some(claimed) = claimed {
+                let claimed = claimed.as_bytes();
+                let reset = read_reset::<()>(resets, claimed)?;
+                if reset.failures >= max_failures && users.get(claimed)?.is_some() {
+                    return Ok(Confirmed::Locked);
+                }
+                if owner.as_deref() != Some(claimed) || !reset.live_code(mac, now_ms) {
+                    if users.get(claimed)?.is_some() {
+                        let mut reset = reset;
+                        reset.failures = reset.failures.saturating_add(1);
+                        write_reset(resets, claimed, &reset)?;
+                    }
+                    return Ok(Confirmed::No);
+                }
+            }
+            let Some(owner) = owner else {
+                return Ok(Confirmed::No);
+            };
+            let mut reset: Reset = read_reset(resets, &owner)?;
+            if !reset.live_code(mac, now_ms) {
+                return Ok(Confirmed::No);
+            }
+            if reset.failures >= max_failures {
+                return Ok(Confirmed::Locked);
+            }
+            let Some(user) = users.get(&owner)? else {
+                return Ok(Confirmed::No);
+            };
+            let user: User = parse(&user)?;
+            unindex(codes, &owner, &reset)?;
+            reset.code = None;
+            reset.failures = 0;
+            reset.confirmation = Some(confirmation.clone());
+            write_reset(resets, &owner, &reset)?;
+            Ok(Confirmed::Yes {
+                key: String::from_utf8_lossy(&owner).into_owned(),
+                email: user.email,
+            })
+        });
+        Ok(settle(outcome)?.unwrap_or(Confirmed::No))
+    }
+
+    /// The live confirmation of an account, for a cheap check before hashing a password.
+    pub fn confirmation(&self, key: &str, now_ms: u64) -> Result<Option<Confirmation>> {
+        Ok(self
+            .reset(key)?
+            .and_then(|r| r.live_confirmation(now_ms).cloned()))
+    }
+
+    /// Sets the password if `accept` approves the account's live confirmation, uses the
+    /// confirmation up, kills any outstanding code and queues `message`, atomically.
+    pub fn complete_reset(
+        &self,
+        key: &str,
+        now_ms: u64,
+        accept: impl Fn(&Confirmation) -> bool,
+        password_hash: &str,
+        message: impl Fn(&User) -> Queued,
+    ) -> Result<std::result::Result<(), NotReset>> {
+        let i = &self.inner;
+        let id = i.db.generate_id()?;
+        let k = key.as_bytes();
+        let refuse = |r| Err(Abortable::Abort(Abort::Refused(r)));
+        let outcome = (&i.users, &i.resets, &i.codes, &i.outbox).transaction(
+            |(users, resets, codes, outbox)| {
+                let Some(user) = users.get(k)? else {
+                    return refuse(NotReset::NoAccount);
+                };
+                let mut user: User = parse(&user)?;
+                let mut reset: Reset = read_reset(resets, k)?;
+                if !reset.live_confirmation(now_ms).is_some_and(&accept) {
+                    return refuse(NotReset::NoConfirmation);
+                }
+                user.password_hash = Some(password_hash.to_string());
+                user.updated_ms = now_ms;
+                users.insert(k, encode(&user))?;
+                unindex(codes, k, &reset)?;
+                reset.code = None;
+                reset.confirmation = None;
+                write_reset(resets, k, &reset)?;
+                outbox.insert(&id_key(id), encode(&message(&user)))?;
+                Ok(())
+            },
+        );
+        settle(outcome)
+    }
+
+    /// Clears an account's failed-confirmation count; false if it had none.
+    pub fn unlock(&self, key: &str) -> Result<bool> {
+        let resets = &self.inner.resets;
+        let outcome = resets.transaction(|resets| {
+            let mut reset = read_reset::<()>(resets, key.as_bytes())?;
+            if reset.failures == 0 {
+                return Ok(false);
+            }
+            reset.failures = 0;
+            write_reset(resets, key.as_bytes(), &reset)?;
+            Ok(true)
+        });
+        Ok(settle(outcome)?.unwrap_or(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::resets::tests::{code, db_with, message};
+    use super::*;
+
+    fn conf(client: &str, until_ms: u64) -> Confirmation {
+        Confirmation {
+            session_mac: vec![9; 32],
+            client: client.into(),
+            until_ms,
+        }
+    }
+
+    #[test]
+    fn a_code_confirms_once() {
+        let (_d, db) = db_with(&["a@example.com"]);
+        db.issue_code("a@example.com", code(1, 0, 1_000), message)
+            .unwrap()
+            .unwrap();
+        let c = conf("127.0.0.1", 2_000);
+        let first = db.confirm_code(&[1; 32], None, 10, 100, &c).unwrap();
+        assert_eq!(
+            first,
+            Confirmed::Yes {
+                key: "a@example.com".into(),
+                email: "a@example.com".into()
+            }
+        );
+        assert_eq!(
+            db.confirm_code(&[1; 32], None, 11, 100, &c).unwrap(),
+            Confirmed::No
+        );
+        assert_eq!(db.confirmation("a@example.com", 12).unwrap(), Some(c));
+    }
+
+    #[test]
+    fn expired_codes_and_other_accounts_fail_and_count() {
+        let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
+        db.issue_code("a@example.com", code(1, 0, 1_000), message)
+            .unwrap()
+            .unwrap();
+        let c = conf("127.0.0.1", 5_000);
+        assert_eq!(
+            db.confirm_code(&[1; 32], None, 1_000, 100, &c).unwrap(),
+            Confirmed::No,
+            "expired"
+        );
+        db.issue_code("a@example.com", code(2, 1_000, 3_000), message)
+            .unwrap()
+            .unwrap();
+        let wrong = db
+            .confirm_code(&[2; 32], Some("b@example.com"), 1_001, 2, &c)
+            .unwrap();
+        assert_eq!(wrong, Confirmed::No, "a's code named as b's");
+        assert_eq!(db.reset("b@example.com").unwrap().unwrap().failures, 1);
+        db.confirm_code(&[7; 32], Some("b@example.com"), 1_002, 2, &c)
+            .unwrap();
+        db.issue_code("b@example.com", code(3, 1_003, 3_000), message)
+            .unwrap()
+            .unwrap();
+        let locked = db
+            .confirm_code(&[3; 32], Some("b@example.com"), 1_004, 2, &c)
+            .unwrap();
+        assert_eq!(locked, Confirmed::Locked, "failures survive a new code");
+        assert_eq!(
+            db.confirm_code(&[3; 32], None, 1_004, 2, &c).unwrap(),
+            Confirmed::Locked
+        );
+        assert!(db.unlock("b@example.com").unwrap());
+        assert!(matches!(
+            db.confirm_code(&[3; 32], None, 1_005, 2, &c).unwrap(),
+            Confirmed::Yes { .. }
+        ));
+        // Unknown accounts get no record.
+        db.confirm_code(&[8; 32], Some("nobody@example.com"), 1_006, 2, &c)
+            .unwrap();
+        assert_eq!(db.reset("nobody@example.com").unwrap(), None);
+    }
+
+    #[test]
+    fn password_needs_a_live_accepted_confirmation_once() {
+        let (_d, db) = db_with(&["a@example.com"]);
+        let set = |now| {
+            db.complete_reset(
+                "a@example.com",
+                now,
+                |c| c.client == "1.2.3.4",
+                "$h",
+                message,
+            )
+        };
+        assert_eq!(
+            set(0).unwrap(),
+            Err(NotReset::NoConfirmation),
+            "never confirmed"
+        );
+        db.issue_code("a@example.com", code(1, 0, 1_000), message)
+            .unwrap()
+            .unwrap();
+        db.confirm_code(&[1; 32], None, 1, 100, &conf("5.6.7.8", 500))
+            .unwrap();
+        assert_eq!(
+            set(2).unwrap(),
+            Err(NotReset::NoConfirmation),
+            "other client"
+        );
+        db.issue_code("a@example.com", code(2, 3, 1_000), message)
+            .unwrap()
+            .unwrap();
+        db.confirm_code(&[2; 32], None, 4, 100, &conf("1.2.3.4", 500))
+            .unwrap();
+        assert_eq!(
+            set(500).unwrap(),
+            Err(NotReset::NoConfirmation),
+            "window over"
+        );
+        db.issue_code("a@example.com", code(3, 501, 1_000), message)
+            .unwrap()
+            .unwrap();
+        db.confirm_code(&[3; 32], None, 502, 100, &conf("1.2.3.4", 900))
+            .unwrap();
+        db.issue_code("a@example.com", code(4, 503, 1_000), message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(set(504).unwrap(), Ok(()));
+        assert_eq!(
+            db.user("a@example.com")
+                .unwrap()
+                .unwrap()
+                .password_hash
+                .as_deref(),
+            Some("$h")
+        );
+        assert_eq!(
+            db.code_owner(&[4; 32]).unwrap(),
+            None,
+            "outstanding codes die"
+        );
+        assert_eq!(set(505).unwrap(), Err(NotReset::NoConfirmation), "used up");
+        let missing = db
+            .complete_reset("x@example.com", 1, |_| true, "$h", message)
+            .unwrap();
+        assert_eq!(missing, Err(NotReset::NoAccount));
+    }
+}
