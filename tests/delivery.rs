@@ -180,6 +180,68 @@ fn temporary_refusals_are_retried_and_permanent_ones_set_aside() {
 }
 
 #[test]
+fn a_refused_sender_is_a_configuration_problem_not_the_messages() {
+    // 5xx at MAIL FROM (relay denied, authentication required) says the configuration is
+    // wrong: the message is kept and retried, not set aside.
+    let sink = SmtpSink::start_with(&[
+        "--fail-at",
+        "MAIL",
+        "--fail-first",
+        "2",
+        "--fail-reply",
+        "530 5.7.0 Authentication required",
+    ]);
+    let setup = setup_with_user(&smtp_config(sink.port), "ada@example.com");
+    let mut service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    assert_eq!(sink.next_mail().rcpt_tos, vec!["ada@example.com"]);
+    service.wait_for_log("message delivered");
+    assert!(service.log().iter().all(|l| !l.contains("dead letter")));
+
+    // 5xx at RCPT is about the message: one attempt, then a dead letter without the code.
+    let sink = SmtpSink::start_with(&[
+        "--fail-at",
+        "RCPT",
+        "--fail-first",
+        "1",
+        "--fail-reply",
+        "550 5.1.1 unknown user",
+    ]);
+    let setup = setup_with_user(&smtp_config(sink.port), "gone@example.com");
+    let mut service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "gone@example.com"}"#).status,
+        200
+    );
+    service.wait_for_log("kept as a dead letter");
+    assert_eq!(
+        service
+            .log()
+            .iter()
+            .filter(|l| l.contains("will retry"))
+            .count(),
+        0,
+        "one attempt"
+    );
+    service.crash();
+    let db = Db::open(&setup.data_dir(), 8, resetgate::config::Durability::Flush).unwrap();
+    let dead = db.dead_letters().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].1.error, "550 unknown user");
+    assert_eq!(
+        dead[0].1.message.kind,
+        resetgate::store::outbox::Kind::Otp {
+            code: String::new(),
+            ttl_secs: 600
+        },
+        "the code is not kept in a dead letter"
+    );
+}
+
+#[test]
 fn the_shipped_config_writes_eml_files() {
     let dir = tempfile::tempdir().unwrap();
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");

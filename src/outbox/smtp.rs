@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use mail_send::smtp::message::Parameters;
 use mail_send::smtp::AssertReply;
 use mail_send::{Credentials, SmtpClient};
 use smtp_proto::EXT_START_TLS;
@@ -61,8 +62,12 @@ impl Smtp {
                     self.conn = Some(conn);
                     return Ok(());
                 }
-                Err(e) if e.server_replied() => return self.after_failure(conn, e).await,
-                Err(_) => {} // stale connection: fall through to a fresh one
+                // A server that timed the idle connection out answers 421 or just closes it:
+                // either way, try once more on a fresh connection.
+                Err(e) if e.server_replied() && !e.closing() => {
+                    return self.after_failure(conn, e).await
+                }
+                Err(_) => {}
             }
         }
         let mut conn = within(timeout, self.connect())
@@ -151,15 +156,12 @@ fn connector() -> Result<TlsConnector, mail_send::Error> {
 }
 
 impl Conn {
-    async fn send(&mut self, m: &Rendered) -> Result<(), mail_send::Error> {
-        let message = mail_send::smtp::message::Message::new(
-            m.envelope_from.as_str(),
-            [m.to.as_str()],
-            m.bytes.as_slice(),
-        );
+    /// MAIL, RCPT and DATA one by one, so that a refusal is known to be about this message
+    /// (RCPT, DATA) or about the sender and configuration (MAIL).
+    async fn send(&mut self, m: &Rendered) -> Result<(), Failure> {
         match self {
-            Conn::Plain(c) => c.send(message).await.map(drop),
-            Conn::Tls(c) => c.send(message).await.map(drop),
+            Conn::Plain(c) => transaction(c, m).await,
+            Conn::Tls(c) => transaction(c.as_mut(), m).await,
         }
     }
 
@@ -178,39 +180,84 @@ impl Conn {
     }
 }
 
-/// A failed step: mail-send's error, or our own deadline.
+async fn transaction<T>(c: &mut SmtpClient<T>, m: &Rendered) -> Result<(), Failure>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let none = Parameters::default();
+    c.mail_from(&m.envelope_from, &none).await?;
+    let about_message = |error| Failure::Smtp {
+        error,
+        about_message: true,
+    };
+    c.rcpt_to(&m.to, &none).await.map_err(about_message)?;
+    c.data(&m.bytes).await.map_err(about_message)?;
+    Ok(())
+}
+
+/// A failed step: mail-send's error (and whether the server refused the message itself,
+/// at RCPT or DATA), or our own deadline.
 enum Failure {
-    Smtp(mail_send::Error),
+    Smtp {
+        error: mail_send::Error,
+        about_message: bool,
+    },
     TimedOut,
 }
 
-async fn within<T>(
+impl From<mail_send::Error> for Failure {
+    fn from(error: mail_send::Error) -> Failure {
+        Failure::Smtp {
+            error,
+            about_message: false,
+        }
+    }
+}
+
+async fn within<T, E: Into<Failure>>(
     limit: Duration,
-    step: impl std::future::Future<Output = Result<T, mail_send::Error>>,
+    step: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, Failure> {
     match tokio::time::timeout(limit, step).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Failure::Smtp(e)),
+        Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(Failure::TimedOut),
     }
 }
 
 impl Failure {
-    fn server_replied(&self) -> bool {
-        matches!(self, Failure::Smtp(mail_send::Error::UnexpectedReply(_)))
+    fn reply(&self) -> Option<u16> {
+        match self {
+            Failure::Smtp {
+                error: mail_send::Error::UnexpectedReply(r),
+                ..
+            } => Some(r.code),
+            _ => None,
+        }
     }
 
-    /// 5xx replies are permanent; everything else may work later. Configuration problems
-    /// (TLS, auth) are retried too: the message is not at fault, and the operator is told.
+    fn server_replied(&self) -> bool {
+        self.reply().is_some()
+    }
+
+    /// 421: the server is closing the connection.
+    fn closing(&self) -> bool {
+        self.reply() == Some(421)
+    }
+
+    /// Only a 5xx refusal of the message itself (RCPT, DATA) is permanent. A 5xx at the
+    /// greeting, EHLO, AUTH or MAIL means the configuration is wrong: the message is not at
+    /// fault, so it is retried (until its code expires) while the log tells the operator.
     fn classify(self) -> SendError {
         match self {
             Failure::TimedOut => {
                 SendError::Transient("the SMTP server did not answer in time".into())
             }
-            Failure::Smtp(mail_send::Error::UnexpectedReply(r)) if r.code >= 500 => {
-                SendError::Permanent(format!("{} {}", r.code, r.message))
-            }
-            Failure::Smtp(e) => SendError::Transient(e.to_string()),
+            Failure::Smtp {
+                error: mail_send::Error::UnexpectedReply(r),
+                about_message: true,
+            } if r.code >= 500 => SendError::Permanent(format!("{} {}", r.code, r.message)),
+            Failure::Smtp { error, .. } => SendError::Transient(error.to_string()),
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::{watch, Notify};
 
 use super::templates::Letterhead;
 use super::{SendError, Transport};
-use crate::store::outbox::{Dead, Queued};
+use crate::store::outbox::{Dead, Kind, Queued};
 use crate::store::{unix_ms, Db};
 
 /// How many due entries one scan takes.
@@ -85,14 +85,18 @@ impl Worker {
         }
         let rendered = match self.letterhead.render(id, &message) {
             Ok(r) => r,
-            Err(e) => return self.bury(id, message, format!("rendering failed: {e}"), now),
+            Err(e) => {
+                return self
+                    .bury(id, message, format!("rendering failed: {e}"), now)
+                    .await
+            }
         };
         match self.transport.send(&rendered).await {
             Ok(()) => {
                 tracing::info!(id, attempts = message.attempts + 1, "message delivered");
                 self.store(self.db.outbox_remove(id));
             }
-            Err(SendError::Permanent(reason)) => self.bury(id, message, reason, now),
+            Err(SendError::Permanent(reason)) => self.bury(id, message, reason, now).await,
             Err(SendError::Transient(reason)) => {
                 message.attempts += 1;
                 let delay = backoff(self.retry_initial, self.retry_max, message.attempts);
@@ -104,14 +108,20 @@ impl Worker {
         }
     }
 
-    fn bury(&self, id: u64, message: Queued, error: String, now: u64) {
-        tracing::error!(id, error = %error, "message refused permanently; kept as a dead letter");
+    /// Sets a message aside, durably: an operator must find it after a crash too.
+    async fn bury(&self, id: u64, mut message: Queued, error: String, now: u64) {
+        // A dead letter is for an operator to read: it keeps no secret.
+        if let Kind::Otp { code, .. } = &mut message.kind {
+            code.clear();
+        }
         let dead = Dead {
             message,
             error,
             failed_ms: now,
         };
         self.store(self.db.outbox_bury(id, &dead));
+        self.store(self.db.durable().await);
+        tracing::error!(id, error = %dead.error, "message refused permanently; kept as a dead letter");
     }
 
     fn store(&self, result: crate::store::Result<()>) {

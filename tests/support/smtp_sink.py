@@ -3,7 +3,7 @@
 
 It listens on 127.0.0.1, prints "PORT <n>" once it accepts connections, then one JSON line
 per accepted message: {"mail_from", "rcpt_tos", "data"}. With --fail-first N it answers the
-first N DATA commands with --fail-reply instead of accepting them.
+first N commands named by --fail-at (MAIL, RCPT or DATA) with --fail-reply.
 """
 import argparse
 import asyncio
@@ -14,13 +14,33 @@ from aiosmtpd.smtp import SMTP
 
 
 class Recorder:
-    def __init__(self, fail_first, fail_reply):
+    def __init__(self, fail_first, fail_reply, fail_at):
         self.fail_left = fail_first
         self.fail_reply = fail_reply
+        self.fail_at = fail_at
+
+    def failing(self, command):
+        if self.fail_at == command and self.fail_left > 0:
+            self.fail_left -= 1
+            return True
+        return False
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.failing("MAIL"):
+            return self.fail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.failing("RCPT"):
+            return self.fail_reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.fail_left > 0:
-            self.fail_left -= 1
+        if self.failing("DATA"):
             return self.fail_reply
         line = {
             "mail_from": envelope.mail_from,
@@ -37,8 +57,9 @@ async def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--fail-reply", default="451 4.3.0 try again later")
+    parser.add_argument("--fail-at", default="DATA", choices=["MAIL", "RCPT", "DATA"])
     args = parser.parse_args()
-    handler = Recorder(args.fail_first, args.fail_reply)
+    handler = Recorder(args.fail_first, args.fail_reply, args.fail_at)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, hostname="sink.test"), host="127.0.0.1", port=args.port
