@@ -383,8 +383,18 @@ impl Config {
                 "must be between 6 and 12 digits",
             ));
         }
-        nonzero("recovery.code_ttl", self.recovery.code_ttl)?;
-        nonzero("recovery.confirm_window", self.recovery.confirm_window)?;
+        for (key, value) in [
+            ("recovery.code_ttl", self.recovery.code_ttl),
+            ("recovery.confirm_window", self.recovery.confirm_window),
+        ] {
+            nonzero(key, value)?;
+            if value > Duration::from_secs(24 * 3600) {
+                return Err(bad(
+                    key,
+                    "must be at most 24h: a code or a confirmation must not live for days",
+                ));
+            }
+        }
         if !(1..=100).contains(&self.recovery.max_account_failures) {
             return Err(bad(
                 "recovery.max_account_failures",

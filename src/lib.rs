@@ -85,7 +85,7 @@ impl App {
     /// Opens the store and loads (or creates) the secrets.
     pub fn open(config: Config) -> Result<App, StartError> {
         let data_dir = &config.storage.data_dir;
-        std::fs::create_dir_all(data_dir)
+        secrets::private_dir(data_dir)
             .map_err(|e| StartError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
         let db = Db::open(
             data_dir,

@@ -25,6 +25,11 @@ pub fn validate(raw: &str) -> Result<Email, InvalidEmail> {
     if stored.chars().any(char::is_control) {
         return Err(InvalidEmail("email must not contain control characters"));
     }
+    if !stored.is_ascii() {
+        return Err(InvalidEmail(
+            "email must be ASCII (internationalized addresses are not supported)",
+        ));
+    }
     if stored.len() > MAX_LEN {
         return Err(InvalidEmail("email is longer than 254 characters"));
     }
@@ -102,8 +107,10 @@ mod tests {
     fn refuses_header_injection_and_junk() {
         for bad in [
             "a@b.com\r\nBcc: x@y.com",
-            "a@b.com\n",
+            "a@b.com\rX",
             "a\0@b.com",
+            "jöhn@exämple.com",
+            "a\u{2028}@b.com",
             "ab.com",
             "@b.com",
             "a@",
@@ -113,13 +120,13 @@ mod tests {
             "a@-b.com",
             ".a@b.com",
         ] {
-            // Trailing white space is trimmed, so "a@b.com\n" is in fact valid; check the rest.
-            if bad == "a@b.com\n" {
-                assert!(validate(bad).is_ok());
-                continue;
-            }
             assert!(validate(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn surrounding_white_space_is_trimmed() {
+        assert_eq!(validate("a@b.com\n").unwrap().stored, "a@b.com");
     }
 
     #[test]

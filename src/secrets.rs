@@ -38,6 +38,23 @@ pub fn cli_token(config: &Config) -> Result<Option<Secret>, ConfigError> {
     }
 }
 
+/// Creates `dir` (and its parents) readable by this user only; an existing directory that
+/// others can read is reported, since it holds the store, the secrets and queued codes.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is readable by other users; chmod 700 it");
+    }
+    Ok(())
+}
+
 fn token_path(config: &Config) -> PathBuf {
     config.storage.data_dir.join(TOKEN_FILE)
 }
@@ -70,6 +87,17 @@ fn load_or_create(path: &Path) -> Result<Secret, StartError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_dirs_are_0700() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a/b");
+        private_dir(&data).unwrap();
+        assert_eq!(
+            std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
 
     #[test]
     fn generated_once_with_mode_0600() {

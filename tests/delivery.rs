@@ -80,6 +80,52 @@ fn a_new_request_replaces_the_code() {
 }
 
 #[test]
+fn only_the_newest_code_is_mailed_after_an_outage() {
+    let port = free_port();
+    let extra = format!(
+        "{}[recovery]\nresend_cooldown = \"0s\"\n",
+        smtp_config(port)
+    );
+    let setup = setup_with_user(&extra, "ada@example.com");
+    let mut service = setup.start();
+    for _ in 0..3 {
+        assert_eq!(
+            service.forgot(r#"{"email": "ada@example.com"}"#).status,
+            200
+        );
+    }
+    let sink = SmtpSink::start_with(&["--port", &port.to_string()]);
+    let mail = sink.next_mail();
+    service.wait_for_log("message delivered");
+    let token = std::fs::read_to_string(setup.data_dir().join("admin.token")).unwrap();
+    let auth = format!("Bearer {}", token.trim());
+    let r = request(
+        service.admin,
+        "GET",
+        "/admin/v1/outbox",
+        &[("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(
+        r.json()["queued"],
+        0,
+        "the replaced codes' mails were dropped, not queued"
+    );
+    let (status, _) = service.stop();
+    assert!(status.success());
+    assert!(sink.pending().is_empty(), "one mail, not three");
+
+    let secret = std::fs::read_to_string(setup.data_dir().join("secret")).unwrap();
+    let key = CodeKey::new(secret.trim().as_bytes());
+    let db = Db::open(&setup.data_dir(), 8, resetgate::config::Durability::Flush).unwrap();
+    assert_eq!(
+        db.code_owner(&key.mac(&mail.code())).unwrap().as_deref(),
+        Some("ada@example.com"),
+        "it carries the live code"
+    );
+}
+
+#[test]
 fn restart_keeps_users_and_undelivered_mail() {
     let port = free_port();
     let setup = setup_with_user(&smtp_config(port), "grace@example.com");
@@ -283,6 +329,10 @@ fn the_shipped_config_writes_eml_files() {
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory is private");
+    assert_eq!(mode(&files[0]), 0o600, "mail with live codes is private");
     let eml = std::fs::read_to_string(&files[0]).unwrap();
     assert!(eml.contains("To: <ada.lovelace@example.com>"), "{eml}");
     assert!(eml.contains("Your one-time code is:"));

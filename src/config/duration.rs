@@ -10,8 +10,15 @@ pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Erro
     s.serialize_str(&humantime::format_duration(*value).to_string())
 }
 
+/// No setting needs more than a year; a bound keeps `now + duration` from overflowing.
+const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
+
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    d.deserialize_any(Visitor)
+    let value = d.deserialize_any(Visitor)?;
+    if value > LONGEST {
+        return Err(de::Error::custom("a duration may be at most 366 days"));
+    }
+    Ok(value)
 }
 
 struct Visitor;
@@ -58,5 +65,7 @@ mod tests {
         assert_eq!(t.d, Duration::from_secs(30));
         assert!(serde_json::from_str::<T>(r#"{"d":"soon"}"#).is_err());
         assert!(serde_json::from_str::<T>(r#"{"d":-1}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"d":"300000000000y"}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"d":"367days"}"#).is_err());
     }
 }

@@ -7,9 +7,45 @@ use serde::{Deserialize, Serialize};
 use super::{bad, ConfigError};
 
 /// A secret string whose `Debug` and `Display` never show the value.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+/// Only strings: figment reads `RESETGATE_ADMIN__TOKEN=0012345` as the number 12345, which
+/// would silently change the secret, and serde's own error would print the value.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(not_a_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(not_a_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(not_a_string())
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(not_a_string())
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+fn not_a_string<E: serde::de::Error>() -> E {
+    E::custom(
+        "a secret must be a string (the value is not shown); put secrets in the *_file key instead",
+    )
+}
 
 impl Secret {
     pub fn new(value: String) -> Secret {
@@ -59,6 +95,20 @@ pub(super) fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_refused_without_showing_them() {
+        let err = serde_json::from_str::<Secret>("12345")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("12345") && err.contains("*_file"), "{err}");
+        assert_eq!(
+            serde_json::from_str::<Secret>("\"0012345\"")
+                .unwrap()
+                .expose(),
+            "0012345"
+        );
+    }
 
     #[test]
     fn never_printed() {

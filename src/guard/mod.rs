@@ -57,9 +57,19 @@ impl Guard {
 
     /// The per-email limit and the resend cooldown, counted on the normalized *submitted*
     /// address whether or not an account exists, so the answer reveals nothing.
+    ///
+    /// The cooldown is checked first, and a request refused by one limit is not counted by
+    /// the other: a client that obeys the cooldown's `Retry-After` is not also charged
+    /// against the hourly limit for the requests it was told to wait out.
     pub fn admit_email(&self, key: &str) -> Result<(), Refusal> {
-        hit(&self.per_email, key.to_string())?;
-        hit(&self.cooldown, key.to_string())
+        hit(&self.cooldown, key.to_string())?;
+        let limited = hit(&self.per_email, key.to_string());
+        if limited.is_err() {
+            if let Some(c) = &self.cooldown {
+                c.refund(&key.to_string());
+            }
+        }
+        limited
     }
 }
 
@@ -188,13 +198,27 @@ mod tests {
     #[test]
     fn cooldown_then_per_email() {
         let mut c = Config::default();
-        c.limits.per_email.requests = 3;
+        c.limits.per_email.requests = 2;
+        c.recovery.resend_cooldown = std::time::Duration::from_secs(60);
         let g = Guard::new(&c).unwrap();
         assert_eq!(g.admit_email("a@x.org"), Ok(()));
-        assert!(matches!(
-            g.admit_email("a@x.org"),
-            Err(Refusal::Limited { .. })
-        ));
+        for _ in 0..5 {
+            // Refused by the cooldown, and not counted against the hourly limit.
+            let refusal = g.admit_email("a@x.org").unwrap_err();
+            assert!(
+                matches!(refusal, Refusal::Limited { retry_after_secs } if retry_after_secs <= 60)
+            );
+        }
         assert_eq!(g.admit_email("b@x.org"), Ok(()));
+
+        c.recovery.resend_cooldown = std::time::Duration::ZERO;
+        let g = Guard::new(&c).unwrap();
+        assert_eq!(g.admit_email("a@x.org"), Ok(()));
+        assert_eq!(g.admit_email("a@x.org"), Ok(()));
+        let refusal = g.admit_email("a@x.org").unwrap_err();
+        assert!(
+            matches!(refusal, Refusal::Limited { retry_after_secs } if retry_after_secs > 3000),
+            "{refusal:?}"
+        );
     }
 }

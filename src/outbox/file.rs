@@ -35,10 +35,17 @@ impl FileDir {
 }
 
 /// Write to a temporary name, fsync, rename, fsync the directory: a reader never sees half a file.
+/// The directory and the files are private to this user: the messages carry live codes.
 fn write_atomically(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    crate::secrets::private_dir(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, dir.join(name))?;

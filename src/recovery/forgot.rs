@@ -36,6 +36,7 @@ pub fn forgot(
             mac: key.mac(&code).to_vec(),
             issued_ms: now_ms,
             expires_ms,
+            outbox_id: None, // set by the store to the entry it queues
         };
         let issued = db.issue_code(email_key, live, |user| {
             let kind = Kind::Otp {

@@ -7,7 +7,9 @@ use sled::transaction::ConflictableTransactionError as Abortable;
 use sled::Transactional;
 
 use super::outbox::Queued;
-use super::resets::{parse, read_reset, settle, unindex, write_reset, Abort, Confirmation, Reset};
+use super::resets::{
+    parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Reset,
+};
 use super::users::User;
 use super::{encode, id_key, Db, Result};
 
@@ -43,7 +45,8 @@ impl Db {
         confirmation: &Confirmation,
     ) -> Result<Confirmed> {
         let i = &self.inner;
-        let outcome = (&i.users, &i.resets, &i.codes).transaction(|(users, resets, codes)| {
+        let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
+        let outcome = trees.transaction(|(users, resets, codes, outbox)| {
             let owner = codes.get(mac)?;
             if let Some(claimed) = claimed {
                 let claimed = claimed.as_bytes();
@@ -74,7 +77,7 @@ impl Db {
                 return Ok(Confirmed::No);
             };
             let user: User = parse(&user)?;
-            unindex(codes, &owner, &reset)?;
+            retire_code(codes, outbox, &owner, &reset)?;
             reset.code = None;
             reset.failures = 0;
             reset.confirmation = Some(confirmation.clone());
@@ -121,7 +124,7 @@ impl Db {
                 user.password_hash = Some(password_hash.to_string());
                 user.updated_ms = now_ms;
                 users.insert(k, encode(&user))?;
-                unindex(codes, k, &reset)?;
+                retire_code(codes, outbox, k, &reset)?;
                 reset.code = None;
                 reset.confirmation = None;
                 write_reset(resets, k, &reset)?;

@@ -31,6 +31,9 @@ pub struct LiveCode {
     pub mac: Vec<u8>,
     pub issued_ms: u64,
     pub expires_ms: u64,
+    /// The outbox entry carrying this code: when the code dies, its unsent mail goes too.
+    #[serde(default)]
+    pub outbox_id: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -110,11 +113,20 @@ pub(super) fn write_reset<R>(
     Ok(())
 }
 
-/// Removes the index entry of the record's code if it still points at this account.
-pub(super) fn unindex<R>(codes: &TransactionalTree, key: &[u8], reset: &Reset) -> TxResult<(), R> {
+/// Retires the record's code: its index entry (if it still points at this account) and
+/// its mail, if that has not been sent yet. A replaced or used code's mail is pointless.
+pub(super) fn retire_code<R>(
+    codes: &TransactionalTree,
+    outbox: &TransactionalTree,
+    key: &[u8],
+    reset: &Reset,
+) -> TxResult<(), R> {
     if let Some(code) = &reset.code {
         if codes.get(&code.mac)?.as_deref() == Some(key) {
             codes.remove(&code.mac[..])?;
+        }
+        if let Some(id) = code.outbox_id {
+            outbox.remove(&id_key(id))?;
         }
     }
     Ok(())
@@ -143,6 +155,10 @@ impl Db {
     ) -> Result<std::result::Result<(), IssueRefused>> {
         let i = &self.inner;
         let id = i.db.generate_id()?;
+        let code = LiveCode {
+            outbox_id: Some(id),
+            ..code
+        };
         let k = key.as_bytes();
         let outcome = (&i.users, &i.resets, &i.codes, &i.outbox).transaction(
             |(users, resets, codes, outbox)| {
@@ -157,7 +173,7 @@ impl Db {
                     }
                 }
                 let mut reset: Reset = read_reset(resets, k)?;
-                unindex(codes, k, &reset)?;
+                retire_code(codes, outbox, k, &reset)?;
                 reset.code = Some(code.clone());
                 write_reset(resets, k, &reset)?;
                 codes.insert(&code.mac[..], k)?;
@@ -196,13 +212,13 @@ impl Db {
                 continue;
             }
             let i = &self.inner;
-            let swept = (&i.resets, &i.codes).transaction(|(resets, codes)| {
+            let swept = (&i.resets, &i.codes, &i.outbox).transaction(|(resets, codes, outbox)| {
                 // Re-read inside the transaction: a new code may have been issued meanwhile.
                 if resets.get(&key)?.as_deref() != Some(&value[..]) {
                     return Ok(false);
                 }
                 if reset.code.is_none() {
-                    unindex::<()>(codes, &key, &before)?;
+                    retire_code::<()>(codes, outbox, &key, &before)?;
                 }
                 write_reset(resets, &key, &reset)?;
                 Ok(true)
@@ -235,6 +251,7 @@ pub(super) mod tests {
             mac: vec![mac; 32],
             issued_ms,
             expires_ms,
+            outbox_id: None,
         }
     }
 
@@ -262,7 +279,11 @@ pub(super) mod tests {
             db.code_owner(&[2; 32]).unwrap().as_deref(),
             Some("a@example.com")
         );
-        assert_eq!(db.outbox_len(), 2);
+        assert_eq!(
+            db.outbox_len(),
+            1,
+            "the replaced code's unsent mail is gone"
+        );
     }
 
     #[test]

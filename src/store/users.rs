@@ -57,9 +57,10 @@ impl Db {
     /// Removes an account with its pending reset; false if there was none.
     pub fn remove_user(&self, key: &str) -> Result<bool> {
         let i = &self.inner;
-        let removed = (&i.users, &i.resets, &i.codes).transaction(|(users, resets, codes)| {
+        let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
+        let removed = trees.transaction(|(users, resets, codes, outbox)| {
             let reset = super::resets::read_reset::<()>(resets, key.as_bytes())?;
-            super::resets::unindex(codes, key.as_bytes(), &reset)?;
+            super::resets::retire_code(codes, outbox, key.as_bytes(), &reset)?;
             resets.remove(key)?;
             Ok(users.remove(key)?.is_some())
         });
