@@ -59,6 +59,8 @@ pub struct AppInner {
     pub hasher: crypto::Hasher,
     /// Wakes the outbox worker when a request queued mail.
     pub outbox: Arc<Notify>,
+    /// What the outbox worker did since start.
+    pub outbox_stats: Arc<outbox::Stats>,
     /// forgot-password's constant 200 body.
     pub forgot_ok: Bytes,
 }
@@ -103,6 +105,7 @@ impl App {
                 config.passwords.max_concurrent_hashes,
             ),
             outbox: Arc::new(Notify::new()),
+            outbox_stats: Arc::default(),
             forgot_ok: http::public::forgot_ok_body(&config),
             db,
             config,
@@ -128,6 +131,7 @@ impl App {
             retry_initial: mail.retry_initial,
             retry_max: mail.retry_max,
             wake: self.outbox.clone(),
+            stats: self.outbox_stats.clone(),
         })
     }
 }
@@ -139,8 +143,8 @@ pub struct Listeners {
 }
 
 /// Serves both listeners and runs the outbox worker and the sweeper until `shutdown`
-/// resolves; then stops accepting, drains requests, lets the worker finish its message, and
-/// flushes the store.
+/// resolves; then stops accepting, drains requests, lets the worker finish its message
+/// (each within `server.shutdown_grace`), and flushes the store.
 pub async fn run(
     listeners: Listeners,
     app: App,
@@ -153,33 +157,46 @@ pub async fn run(
     let worker_task = tokio::spawn(outbox::run(worker, stop_rx.clone()));
     let sweeper_task = tokio::spawn(sweep(app.clone(), stop_rx.clone()));
 
-    let limits = |c: &Config| http::server::Limits {
-        max_connections: c.server.max_connections,
-        header_read_timeout: c.server.header_read_timeout,
-        shutdown_grace: c.server.shutdown_grace,
+    let limits = || http::server::Limits {
+        max_connections: app.config.server.max_connections,
+        header_read_timeout: app.config.server.header_read_timeout,
+        shutdown_grace: app.config.server.shutdown_grace,
     };
-    let mut admin_stop = stop_rx.clone();
-    let admin = tokio::spawn(http::server::serve(
-        listeners.admin,
-        app.clone(),
-        http::admin::route,
-        limits(&app.config),
-        async move {
-            let _ = admin_stop.changed().await;
-        },
-    ));
-    http::server::serve(
-        listeners.public,
-        app.clone(),
-        http::public::route,
-        limits(&app.config),
-        shutdown,
-    )
-    .await;
-    tracing::info!("stopped accepting; finishing the outbox message in flight");
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let servers = [
+        (
+            listeners.public,
+            http::public::route as http::server::Handler,
+        ),
+        (listeners.admin, http::admin::route),
+    ]
+    .map(|(listener, route)| {
+        let serving = http::server::serve(
+            listener,
+            app.clone(),
+            route,
+            limits(),
+            stopped(stop_rx.clone()),
+        );
+        tokio::spawn(serving)
+    });
+
+    shutdown.await;
+    // Both listeners stop accepting and drain at once; the worker finishes its message.
     let _ = stop_tx.send(true);
-    let _ = admin.await;
-    let _ = worker_task.await;
+    for server in servers {
+        let _ = server.await;
+    }
+    tracing::info!("requests drained; waiting for the outbox message in flight");
+    let grace = app.config.server.shutdown_grace;
+    let mut worker_task = worker_task;
+    if tokio::time::timeout(grace, &mut worker_task).await.is_err() {
+        // Cancelling a send is safe: the entry stays queued and goes out after the restart.
+        worker_task.abort();
+        tracing::warn!("the outbox message in flight did not finish within server.shutdown_grace; it stays queued");
+    }
     let _ = sweeper_task.await;
     app.db.flush_blocking()?;
     tracing::info!("store flushed; bye");

@@ -288,6 +288,67 @@ fn a_refused_sender_is_a_configuration_problem_not_the_messages() {
 }
 
 #[test]
+fn a_message_whose_code_expired_is_dropped_and_counted() {
+    let port = free_port();
+    let extra = format!("{}[recovery]\ncode_ttl = \"1s\"\n", smtp_config(port));
+    let setup = setup_with_user(&extra, "ada@example.com");
+    let mut service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    service.wait_for_log("dropping a message whose code expired");
+    let token = std::fs::read_to_string(setup.data_dir().join("admin.token")).unwrap();
+    let auth = format!("Bearer {}", token.trim());
+    let r = request(
+        service.admin,
+        "GET",
+        "/admin/v1/outbox",
+        &[("Authorization", &auth)],
+        b"",
+    );
+    let body = r.json();
+    assert_eq!(body["queued"], 0);
+    assert_eq!(body["since_start"]["expired_unsent"], 1);
+    assert_eq!(body["since_start"]["sent"], 0);
+    assert!(body["since_start"]["retried"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn a_stalled_smtp_server_does_not_hold_up_shutdown() {
+    let stalled = SmtpSink::start_with(&["--stall"]);
+    let extra = format!(
+        "{}[server]\nshutdown_grace = \"1s\"\n",
+        smtp_config(stalled.port).replace("timeout = \"10s\"", "timeout = \"1h\"")
+    );
+    let setup = setup_with_user(&extra, "ada@example.com");
+    let service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    assert_eq!(
+        stalled.next_event(),
+        "connected",
+        "the worker is stuck waiting for a greeting"
+    );
+    let (status, log) = service.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(log.iter().any(|l| l.contains("it stays queued")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("store flushed")));
+
+    // And it does stay queued: a working server gets it after the restart.
+    let sink = SmtpSink::start();
+    let moved = std::fs::read_to_string(&setup.config).unwrap().replace(
+        &format!("port = {}", stalled.port),
+        &format!("port = {}", sink.port),
+    );
+    std::fs::write(&setup.config, moved).unwrap();
+    let _service = setup.start();
+    assert_eq!(sink.next_mail().rcpt_tos, vec!["ada@example.com"]);
+}
+
+#[test]
 fn the_shipped_config_writes_eml_files() {
     let dir = tempfile::tempdir().unwrap();
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");

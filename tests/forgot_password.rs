@@ -218,8 +218,8 @@ fn bad_input_gets_a_clear_4xx() {
         );
     }
 
-    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let r = request(service.public, "POST", FORGOT, &[], deep.as_bytes());
+    let oversized = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let r = request(service.public, "POST", FORGOT, &[], oversized.as_bytes());
     assert_eq!(r.status, 413, "larger than the 16 KiB limit");
     let nested = format!("{{\"email\": {}{}}}", "[".repeat(1_000), "]".repeat(1_000));
     assert_eq!(

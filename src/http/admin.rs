@@ -181,6 +181,10 @@ fn outbox(app: &App) -> Result<Resp, ApiError> {
         .iter()
         .map(|(id, d)| json!({ "id": id, "to": d.message.to, "error": d.error, "failed_ms": d.failed_ms }))
         .collect();
-    let body = json!({ "queued": app.db.outbox_len(), "dead": dead });
+    let body = json!({
+        "queued": app.db.outbox_len(),
+        "dead": dead,
+        "since_start": app.outbox_stats.snapshot(),
+    });
     Ok(json::json_value(StatusCode::OK, &body))
 }

@@ -12,6 +12,33 @@ use crate::config::{Config, ConfigError, Transport as Kind};
 
 pub use worker::{run, Worker};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the worker did since start: shown by the admin API (and later as metrics).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sent: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead: AtomicU64,
+    pub expired: AtomicU64,
+}
+
+impl Stats {
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> serde_json::Value {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "sent": get(&self.sent),
+            "retried": get(&self.retried),
+            "dead": get(&self.dead),
+            "expired_unsent": get(&self.expired),
+        })
+    }
+}
+
 /// A rendered message, ready for any transport.
 pub struct Rendered {
     pub id: u64,

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{watch, Notify};
 
 use super::templates::Letterhead;
-use super::{SendError, Transport};
+use super::{SendError, Stats, Transport};
 use crate::store::outbox::{Dead, Kind, Queued};
 use crate::store::{unix_ms, Db};
 
@@ -24,6 +24,7 @@ pub struct Worker {
     pub retry_initial: Duration,
     pub retry_max: Duration,
     pub wake: Arc<Notify>,
+    pub stats: Arc<Stats>,
 }
 
 /// Runs until `stop` turns true.
@@ -75,12 +76,13 @@ impl Worker {
     async fn deliver(&mut self, id: u64, mut message: Queued) {
         let now = unix_ms(SystemTime::now());
         if message.expired(now) {
+            self.store(self.db.outbox_remove(id));
+            Stats::count(&self.stats.expired);
             tracing::warn!(
                 id,
                 attempts = message.attempts,
                 "dropping a message whose code expired before it could be sent"
             );
-            self.store(self.db.outbox_remove(id));
             return;
         }
         let rendered = match self.letterhead.render(id, &message) {
@@ -93,17 +95,25 @@ impl Worker {
         };
         match self.transport.send(&rendered).await {
             Ok(()) => {
-                tracing::info!(id, attempts = message.attempts + 1, "message delivered");
                 self.store(self.db.outbox_remove(id));
+                Stats::count(&self.stats.sent);
+                tracing::info!(id, attempts = message.attempts + 1, "message delivered");
             }
             Err(SendError::Permanent(reason)) => self.bury(id, message, reason, now).await,
             Err(SendError::Transient(reason)) => {
                 message.attempts += 1;
                 let delay = backoff(self.retry_initial, self.retry_max, message.attempts);
                 message.next_attempt_ms = now + delay.as_millis() as u64;
-                tracing::warn!(id, attempts = message.attempts, retry_in_ms = delay.as_millis() as u64, error = %reason, "delivery failed; will retry");
                 message.last_error = Some(reason);
                 self.store(self.db.outbox_reschedule(id, &message));
+                Stats::count(&self.stats.retried);
+                tracing::warn!(
+                    id,
+                    attempts = message.attempts,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = message.last_error.as_deref().unwrap_or_default(),
+                    "delivery failed; will retry"
+                );
             }
         }
     }
@@ -121,6 +131,7 @@ impl Worker {
         };
         self.store(self.db.outbox_bury(id, &dead));
         self.store(self.db.durable().await);
+        Stats::count(&self.stats.dead);
         tracing::error!(id, error = %dead.error, "message refused permanently; kept as a dead letter");
     }
 

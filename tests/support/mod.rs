@@ -67,6 +67,7 @@ pub struct SmtpSink {
     child: Child,
     pub port: u16,
     mails: Receiver<Mail>,
+    events: Receiver<String>,
 }
 
 impl SmtpSink {
@@ -97,9 +98,14 @@ impl SmtpSink {
                 panic!("the SMTP sink did not start (is aiosmtpd installed?): {first:?}")
             });
         let (tx, mails) = channel();
+        let (event_tx, events) = channel();
         std::thread::spawn(move || {
             for line in out.lines().map_while(Result::ok) {
                 let v: Value = serde_json::from_str(&line).expect("the sink prints JSON lines");
+                if let Some(event) = v["event"].as_str() {
+                    let _ = event_tx.send(event.to_string());
+                    continue;
+                }
                 let mail = Mail {
                     mail_from: v["mail_from"].as_str().unwrap_or_default().to_string(),
                     rcpt_tos: v["rcpt_tos"]
@@ -117,7 +123,19 @@ impl SmtpSink {
                 }
             }
         });
-        SmtpSink { child, port, mails }
+        SmtpSink {
+            child,
+            port,
+            mails,
+            events,
+        }
+    }
+
+    /// The next event (`--stall`: "connected"); panics if none comes within [`PATIENCE`].
+    pub fn next_event(&self) -> String {
+        self.events
+            .recv_timeout(PATIENCE)
+            .expect("an event from the SMTP sink in time")
     }
 
     /// The next accepted message; panics if none arrives within [`PATIENCE`].

@@ -3,7 +3,8 @@
 
 It listens on 127.0.0.1, prints "PORT <n>" once it accepts connections, then one JSON line
 per accepted message: {"mail_from", "rcpt_tos", "data"}. With --fail-first N it answers the
-first N commands named by --fail-at (MAIL, RCPT or DATA) with --fail-reply.
+first N commands named by --fail-at (MAIL, RCPT or DATA) with --fail-reply. With --stall it
+accepts connections, prints {"event": "connected"} for each, and never says a word.
 """
 import argparse
 import asyncio
@@ -58,12 +59,20 @@ async def main():
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--fail-reply", default="451 4.3.0 try again later")
     parser.add_argument("--fail-at", default="DATA", choices=["MAIL", "RCPT", "DATA"])
+    parser.add_argument("--stall", action="store_true")
     args = parser.parse_args()
     handler = Recorder(args.fail_first, args.fail_reply, args.fail_at)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(handler, hostname="sink.test"), host="127.0.0.1", port=args.port
-    )
+    if args.stall:
+        async def silent(reader, writer):
+            sys.stdout.write(json.dumps({"event": "connected"}) + "\n")
+            sys.stdout.flush()
+            await reader.read()
+        server = await asyncio.start_server(silent, host="127.0.0.1", port=args.port)
+    else:
+        server = await loop.create_server(
+            lambda: SMTP(handler, hostname="sink.test"), host="127.0.0.1", port=args.port
+        )
     port = server.sockets[0].getsockname()[1]
     sys.stdout.write(f"PORT {port}\n")
     sys.stdout.flush()
