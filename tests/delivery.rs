@@ -5,13 +5,24 @@ mod support;
 
 use resetgate::crypto::CodeKey;
 use resetgate::store::Db;
-use support::{free_port, request, smtp_config, Service, Setup, SmtpSink};
+use support::{free_port, smtp_config, Service, Setup, SmtpSink};
 
 fn setup_with_user(extra: &str, email: &str) -> Setup {
     let setup = Setup::new(extra);
     let added = setup.cli(&["users", "add", email]);
     assert_eq!(added.code, Some(0), "{added:?}");
     setup
+}
+
+/// A sink started with `sink_args`, a service with one account, and that account's
+/// forgot-password answered 200.
+fn queued_for(sink_args: &[&str], email: &str) -> (SmtpSink, Setup, Service) {
+    let sink = SmtpSink::start_with(sink_args);
+    let setup = setup_with_user(&smtp_config(sink.port), email);
+    let service = setup.start();
+    let r = service.forgot(&format!(r#"{{"email": "{email}"}}"#));
+    assert_eq!(r.status, 200, "{r:?}");
+    (sink, setup, service)
 }
 
 #[test]
@@ -97,15 +108,7 @@ fn only_the_newest_code_is_mailed_after_an_outage() {
     let sink = SmtpSink::start_with(&["--port", &port.to_string()]);
     let mail = sink.next_mail();
     service.wait_for_log("message delivered");
-    let token = std::fs::read_to_string(setup.data_dir().join("admin.token")).unwrap();
-    let auth = format!("Bearer {}", token.trim());
-    let r = request(
-        service.admin,
-        "GET",
-        "/admin/v1/outbox",
-        &[("Authorization", &auth)],
-        b"",
-    );
+    let r = service.admin_call(&setup, "GET", "/admin/v1/outbox", b"");
     assert_eq!(
         r.json()["queued"],
         0,
@@ -171,12 +174,9 @@ fn a_crash_after_the_200_loses_nothing() {
 
 #[test]
 fn temporary_refusals_are_retried_and_permanent_ones_set_aside() {
-    let sink = SmtpSink::start_with(&["--fail-first", "2", "--fail-reply", "451 4.3.0 busy"]);
-    let setup = setup_with_user(&smtp_config(sink.port), "ada@example.com");
-    let mut service = setup.start();
-    assert_eq!(
-        service.forgot(r#"{"email": "ada@example.com"}"#).status,
-        200
+    let (sink, _setup, mut service) = queued_for(
+        &["--fail-first", "2", "--fail-reply", "451 4.3.0 busy"],
+        "ada@example.com",
     );
     assert_eq!(
         sink.next_mail().rcpt_tos,
@@ -194,34 +194,23 @@ fn temporary_refusals_are_retried_and_permanent_ones_set_aside() {
     );
     drop(service);
 
-    let sink = SmtpSink::start_with(&[
-        "--fail-first",
-        "1",
-        "--fail-reply",
-        "550 5.1.1 no such mailbox",
-    ]);
-    let setup = setup_with_user(&smtp_config(sink.port), "gone@example.com");
-    let mut service = setup.start();
-    assert_eq!(
-        service.forgot(r#"{"email": "gone@example.com"}"#).status,
-        200
+    let (_sink, setup, mut service) = queued_for(
+        &[
+            "--fail-first",
+            "1",
+            "--fail-reply",
+            "550 5.1.1 no such mailbox",
+        ],
+        "gone@example.com",
     );
     service.wait_for_log("kept as a dead letter");
-    let token = std::fs::read_to_string(setup.data_dir().join("admin.token")).unwrap();
-    let auth = format!("Bearer {}", token.trim());
-    let r = request(
-        service.admin,
-        "GET",
-        "/admin/v1/outbox",
-        &[("Authorization", &auth)],
-        b"",
-    );
+    let r = service.admin_call(&setup, "GET", "/admin/v1/outbox", b"");
     assert_eq!(r.status, 200);
     let body = r.json();
     assert_eq!(body["queued"], 0);
     assert_eq!(body["dead"][0]["to"], "gone@example.com");
     assert_eq!(body["dead"][0]["error"], "550 no such mailbox");
-    let r = request(service.admin, "GET", "/admin/v1/outbox", &[], b"");
+    let r = support::request(service.admin, "GET", "/admin/v1/outbox", &[], b"");
     assert_eq!(r.status, 401, "the admin API wants the token");
 }
 
@@ -229,38 +218,32 @@ fn temporary_refusals_are_retried_and_permanent_ones_set_aside() {
 fn a_refused_sender_is_a_configuration_problem_not_the_messages() {
     // 5xx at MAIL FROM (relay denied, authentication required) says the configuration is
     // wrong: the message is kept and retried, not set aside.
-    let sink = SmtpSink::start_with(&[
-        "--fail-at",
-        "MAIL",
-        "--fail-first",
-        "2",
-        "--fail-reply",
-        "530 5.7.0 Authentication required",
-    ]);
-    let setup = setup_with_user(&smtp_config(sink.port), "ada@example.com");
-    let mut service = setup.start();
-    assert_eq!(
-        service.forgot(r#"{"email": "ada@example.com"}"#).status,
-        200
+    let (sink, _setup, mut service) = queued_for(
+        &[
+            "--fail-at",
+            "MAIL",
+            "--fail-first",
+            "2",
+            "--fail-reply",
+            "530 5.7.0 Authentication required",
+        ],
+        "ada@example.com",
     );
     assert_eq!(sink.next_mail().rcpt_tos, vec!["ada@example.com"]);
     service.wait_for_log("message delivered");
     assert!(service.log().iter().all(|l| !l.contains("dead letter")));
 
     // 5xx at RCPT is about the message: one attempt, then a dead letter without the code.
-    let sink = SmtpSink::start_with(&[
-        "--fail-at",
-        "RCPT",
-        "--fail-first",
-        "1",
-        "--fail-reply",
-        "550 5.1.1 unknown user",
-    ]);
-    let setup = setup_with_user(&smtp_config(sink.port), "gone@example.com");
-    let mut service = setup.start();
-    assert_eq!(
-        service.forgot(r#"{"email": "gone@example.com"}"#).status,
-        200
+    let (_sink, setup, mut service) = queued_for(
+        &[
+            "--fail-at",
+            "RCPT",
+            "--fail-first",
+            "1",
+            "--fail-reply",
+            "550 5.1.1 unknown user",
+        ],
+        "gone@example.com",
     );
     service.wait_for_log("kept as a dead letter");
     assert_eq!(
@@ -298,15 +281,7 @@ fn a_message_whose_code_expired_is_dropped_and_counted() {
         200
     );
     service.wait_for_log("dropping a message whose code expired");
-    let token = std::fs::read_to_string(setup.data_dir().join("admin.token")).unwrap();
-    let auth = format!("Bearer {}", token.trim());
-    let r = request(
-        service.admin,
-        "GET",
-        "/admin/v1/outbox",
-        &[("Authorization", &auth)],
-        b"",
-    );
+    let r = service.admin_call(&setup, "GET", "/admin/v1/outbox", b"");
     let body = r.json();
     assert_eq!(body["queued"], 0);
     assert_eq!(body["since_start"]["expired_unsent"], 1);

@@ -159,14 +159,7 @@ fn per_client_limit_and_deny_list() {
 fn unexpected_failure_is_a_bare_500() {
     let setup = Setup::new("");
     // A record that no longer parses, as after disk corruption: written while the service is down.
-    {
-        let db = sled::open(setup.data_dir().join("store")).expect("opening the store directly");
-        db.open_tree("email_user")
-            .unwrap()
-            .insert("broken@example.com", &b"{not json"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    setup.write_raw("email_user", "broken@example.com", b"{not json");
     let service = setup.start();
     let r = service.forgot(r#"{"email": "broken@example.com"}"#);
     assert_eq!(

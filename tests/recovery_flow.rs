@@ -65,14 +65,11 @@ impl Flow {
     }
 
     fn verify(&self, email: &str, password: &str) -> u16 {
-        let token = std::fs::read_to_string(self.setup.data_dir().join("admin.token")).unwrap();
-        let auth = format!("Bearer {}", token.trim());
         let body = json!({ "email": email, "password": password }).to_string();
-        let r = request(
-            self.service.admin,
+        let r = self.service.admin_call(
+            &self.setup,
             "POST",
             "/admin/v1/users/verify",
-            &[("Authorization", &auth)],
             body.as_bytes(),
         );
         self.spec.check("POST", "/admin/v1/users/verify", &r);
@@ -432,7 +429,7 @@ fn password_reset_errors() {
 }
 
 #[test]
-fn deny_list_and_unexpected_errors_on_both_endpoints() {
+fn deny_list_limits_and_unexpected_errors_on_both_endpoints() {
     let denied = Setup::new("[guard]\ndeny = [\"127.0.0.0/8\"]\n");
     let service = denied.start();
     let spec = Spec::load();
@@ -449,16 +446,30 @@ fn deny_list_and_unexpected_errors_on_both_endpoints() {
     }
     drop(service);
 
-    let setup = Setup::new("");
-    {
-        let db = sled::open(setup.data_dir().join("store")).unwrap();
-        db.open_tree("email_user").unwrap().insert("a@example.com", &br#"{"email":"a@example.com","password_hash":null,"disabled":false,"created_ms":0,"updated_ms":0}"#[..]).unwrap();
-        db.open_tree("email_reset")
-            .unwrap()
-            .insert("a@example.com", &b"corrupt"[..])
-            .unwrap();
-        db.flush().unwrap();
+    let limited = Setup::new("[limits]\nper_client = { requests = 2, window = \"1h\" }\n");
+    let service = limited.start();
+    let body = json!({ "email": "a@example.com", "password": NEW_PASSWORD }).to_string();
+    assert_error(
+        &service.post(RESET, &body),
+        400,
+        "No Account found with this email address",
+    );
+    assert_error(
+        &service.post(CONFIRM, r#"{"resetToken": "1"}"#),
+        400,
+        "Invalid OTP",
+    );
+    for path in [RESET, CONFIRM] {
+        let r = service.post(path, &body);
+        spec.check("POST", path, &r);
+        assert_error(&r, 429, "Too many requests");
+        assert!(r.header("retry-after").is_some());
     }
+    drop(service);
+
+    let setup = Setup::new("");
+    assert_eq!(setup.cli(&["users", "add", "a@example.com"]).code, Some(0));
+    setup.write_raw("email_reset", "a@example.com", b"corrupt");
     let service = setup.start();
     let r = service.post(
         RESET,

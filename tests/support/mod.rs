@@ -232,6 +232,23 @@ impl Setup {
     pub fn start(&self) -> Service {
         Service::start(&self.config, &[])
     }
+
+    /// `Bearer <token>` with the admin token the service generated in the data directory.
+    pub fn admin_auth(&self) -> String {
+        let token =
+            std::fs::read_to_string(self.data_dir().join("admin.token")).expect("the admin token");
+        format!("Bearer {}", token.trim())
+    }
+
+    /// Writes raw bytes into a sled tree while no service runs, as disk corruption would.
+    pub fn write_raw(&self, tree: &str, key: &str, value: &[u8]) {
+        let db = sled::open(self.data_dir().join("store")).expect("opening the store directly");
+        db.open_tree(tree)
+            .expect("a tree")
+            .insert(key, value)
+            .expect("an insert");
+        db.flush().expect("a flush");
+    }
 }
 
 #[derive(Debug)]
@@ -319,6 +336,17 @@ impl Service {
             path,
             &[("Content-Type", "application/json")],
             body.as_bytes(),
+        )
+    }
+
+    /// A request to the admin API with the token from `setup`'s data directory.
+    pub fn admin_call(&self, setup: &Setup, method: &str, path: &str, body: &[u8]) -> Reply {
+        request(
+            self.admin,
+            method,
+            path,
+            &[("Authorization", &setup.admin_auth())],
+            body,
         )
     }
 
