@@ -6,17 +6,17 @@
 
 mod duration;
 mod secret;
+mod sections;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
 
 pub use secret::Secret;
+pub use sections::*;
 
 /// A configuration problem, always naming the key it is about.
 #[derive(Debug, thiserror::Error)]
@@ -25,298 +25,6 @@ pub struct ConfigError(pub String);
 
 fn bad(key: &str, what: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("`{key}`: {what}"))
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub server: Server,
-    pub admin: Admin,
-    pub storage: Storage,
-    pub mail: Mail,
-    pub recovery: Recovery,
-    pub passwords: Passwords,
-    pub limits: Limits,
-    pub guard: Guard,
-    pub log: Log,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Server {
-    pub listen: SocketAddr,
-    #[serde(with = "duration")]
-    pub header_read_timeout: Duration,
-    #[serde(with = "duration")]
-    pub body_timeout: Duration,
-    pub max_body_bytes: usize,
-    pub max_connections: usize,
-    #[serde(with = "duration")]
-    pub shutdown_grace: Duration,
-    pub secret: Option<Secret>,
-    pub secret_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Admin {
-    pub listen: SocketAddr,
-    pub max_body_bytes: usize,
-    pub token: Option<Secret>,
-    pub token_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// `sled::Db::flush` before the 200: survives a crash of the process.
-    Flush,
-    /// Flush, then fsync sled's files: also survives a power loss.
-    Fsync,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Storage {
-    pub data_dir: PathBuf,
-    pub cache_capacity_mb: u64,
-    pub durability: Durability,
-    #[serde(with = "duration")]
-    pub sweep_interval: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    Smtp,
-    File,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Mail {
-    pub transport: Transport,
-    pub from: String,
-    pub product_name: String,
-    #[serde(with = "duration")]
-    pub retry_initial: Duration,
-    #[serde(with = "duration")]
-    pub retry_max: Duration,
-    pub smtp: Smtp,
-    pub file: FileMail,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    None,
-    Starttls,
-    Tls,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    pub username: String,
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    #[serde(with = "duration")]
-    pub timeout: Duration,
-    pub helo_name: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FileMail {
-    /// Empty means `<storage.data_dir>/mail`.
-    pub dir: PathBuf,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Recovery {
-    pub code_length: u32,
-    #[serde(with = "duration")]
-    pub code_ttl: Duration,
-    #[serde(with = "duration")]
-    pub resend_cooldown: Duration,
-    #[serde(with = "duration")]
-    pub confirm_window: Duration,
-    pub require_session: bool,
-    pub max_account_failures: u32,
-    pub failed_confirm_budget: Rate,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Passwords {
-    pub pbkdf2_iterations: u32,
-    pub min_length: usize,
-    pub max_length: usize,
-    pub max_concurrent_hashes: usize,
-}
-
-/// `requests` per fixed `window`; `requests = 0` switches the limit off.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rate {
-    pub requests: u32,
-    #[serde(with = "duration")]
-    pub window: Duration,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    pub per_client: Rate,
-    pub per_email: Rate,
-    pub confirm_failures_per_client: Rate,
-    pub max_tracked_keys: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Guard {
-    pub deny: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Log {
-    pub level: String,
-}
-
-impl Default for Server {
-    fn default() -> Self {
-        Server {
-            listen: "127.0.0.1:9000".parse().expect("literal address"),
-            header_read_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(10),
-            max_body_bytes: 16 * 1024,
-            max_connections: 1024,
-            shutdown_grace: Duration::from_secs(10),
-            secret: None,
-            secret_file: None,
-        }
-    }
-}
-
-impl Default for Admin {
-    fn default() -> Self {
-        Admin {
-            listen: "127.0.0.1:9001".parse().expect("literal address"),
-            max_body_bytes: 64 * 1024 * 1024,
-            token: None,
-            token_file: None,
-        }
-    }
-}
-
-impl Default for Storage {
-    fn default() -> Self {
-        Storage {
-            data_dir: PathBuf::from("./data"),
-            cache_capacity_mb: 64,
-            durability: Durability::Flush,
-            sweep_interval: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Default for Mail {
-    fn default() -> Self {
-        Mail {
-            transport: Transport::File,
-            from: "resetgate <noreply@localhost>".into(),
-            product_name: "your account".into(),
-            retry_initial: Duration::from_secs(5),
-            retry_max: Duration::from_secs(300),
-            smtp: Smtp::default(),
-            file: FileMail::default(),
-        }
-    }
-}
-
-impl Default for Smtp {
-    fn default() -> Self {
-        Smtp {
-            host: "localhost".into(),
-            port: 587,
-            security: Security::Starttls,
-            username: String::new(),
-            password: None,
-            password_file: None,
-            timeout: Duration::from_secs(30),
-            helo_name: String::new(),
-        }
-    }
-}
-
-impl Default for FileMail {
-    fn default() -> Self {
-        FileMail {
-            dir: PathBuf::new(),
-        }
-    }
-}
-
-impl Default for Recovery {
-    fn default() -> Self {
-        Recovery {
-            code_length: 12,
-            code_ttl: Duration::from_secs(600),
-            resend_cooldown: Duration::from_secs(60),
-            confirm_window: Duration::from_secs(600),
-            require_session: false,
-            max_account_failures: 100,
-            failed_confirm_budget: Rate {
-                requests: 10_000,
-                window: Duration::from_secs(3600),
-            },
-        }
-    }
-}
-
-impl Default for Passwords {
-    fn default() -> Self {
-        Passwords {
-            pbkdf2_iterations: 600_000,
-            min_length: 15,
-            max_length: 256,
-            max_concurrent_hashes: 2,
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            per_client: Rate {
-                requests: 30,
-                window: Duration::from_secs(60),
-            },
-            per_email: Rate {
-                requests: 5,
-                window: Duration::from_secs(3600),
-            },
-            confirm_failures_per_client: Rate {
-                requests: 10,
-                window: Duration::from_secs(900),
-            },
-            max_tracked_keys: 100_000,
-        }
-    }
-}
-
-impl Default for Log {
-    fn default() -> Self {
-        Log {
-            level: "info".into(),
-        }
-    }
 }
 
 /// Which TOML file to read: `--config`, else `RESETGATE_CONFIG`, else `./config.toml` if present.
@@ -415,13 +123,31 @@ impl Config {
         crate::mail_address::parse_mailbox(&self.mail.from).map_err(|e| bad("mail.from", e))?;
         self.validate_smtp()?;
         self.validate_passwords()?;
-        rate("limits.per_client", self.limits.per_client)?;
-        rate("limits.per_email", self.limits.per_email)?;
+        let l = &self.limits;
+        for (name, e) in [
+            ("forgot_password", l.forgot_password),
+            ("confirm_otp_reset", l.confirm_otp_reset),
+            ("password_reset", l.password_reset),
+        ] {
+            rate(&format!("limits.{name}.per_client"), e.per_client)?;
+            rate(&format!("limits.{name}.per_email"), e.per_email)?;
+            rate(&format!("limits.{name}.global"), e.global)?;
+        }
         rate(
             "limits.confirm_failures_per_client",
             self.limits.confirm_failures_per_client,
         )?;
         self.deny_list()?;
+        self.allow_list()?;
+        self.trusted_proxies()?;
+        rate("guard.ban_after", self.guard.ban_after)?;
+        nonzero("guard.ban_for", self.guard.ban_for)?;
+        if self.guard.ban_max < self.guard.ban_for {
+            return Err(bad(
+                "guard.ban_max",
+                "must not be shorter than guard.ban_for",
+            ));
+        }
         self.log
             .level
             .parse::<tracing_subscriber::filter::EnvFilter>()
@@ -475,11 +201,17 @@ impl Config {
 
     /// The configured deny list, parsed; bare addresses are single-host networks.
     pub fn deny_list(&self) -> Result<Vec<IpNet>, ConfigError> {
-        self.guard
-            .deny
-            .iter()
-            .map(|entry| parse_net(entry).map_err(|e| bad("guard.deny", e)))
-            .collect()
+        nets("guard.deny", &self.guard.deny)
+    }
+
+    /// The allow-only list (empty: everyone not denied may call).
+    pub fn allow_list(&self) -> Result<Vec<IpNet>, ConfigError> {
+        nets("guard.allow_only", &self.guard.allow_only)
+    }
+
+    /// The proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
+        nets("server.trusted_proxies", &self.server.trusted_proxies)
     }
 
     /// The directory the file transport writes `.eml` files into.
@@ -552,7 +284,15 @@ fn rate(key: &str, r: Rate) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn parse_net(entry: &str) -> Result<IpNet, String> {
+fn nets(key: &str, entries: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    entries
+        .iter()
+        .map(|entry| parse_net(entry).map_err(|e| bad(key, e)))
+        .collect()
+}
+
+/// An IP network; a bare address is a single-host network.
+pub fn parse_net(entry: &str) -> Result<IpNet, String> {
     let entry = entry.trim();
     if let Ok(net) = entry.parse::<IpNet>() {
         return Ok(net.trunc());

@@ -94,11 +94,13 @@ impl App {
             config.storage.cache_capacity_mb,
             config.storage.durability,
         )?;
+        let guard = Guard::new(&config)?;
+        guard.set_blocks(db.blocks()?.into_iter().map(|(net, _)| net).collect());
         let server_secret = secrets::server_secret(&config)?;
         let admin_token = secrets::admin_token(&config)?;
         let inner = AppInner {
             code_key: CodeKey::new(server_secret.expose().as_bytes()),
-            guard: Guard::new(&config)?,
+            guard,
             admin_token: AdminToken::new(admin_token.expose()),
             hasher: crypto::Hasher::new(
                 config.passwords.pbkdf2_iterations,

@@ -124,7 +124,7 @@ fn errors_404_400_429_with_documented_texts() {
 
 #[test]
 fn per_client_limit_and_deny_list() {
-    let limited = Setup::new("[limits]\nper_client = { requests = 2, window = \"1h\" }\n");
+    let limited = Setup::new("[limits.forgot_password]\nper_client = { requests = 2, window = \"1h\" }\nper_email = { requests = 5, window = \"1h\" }\nglobal = { requests = 0, window = \"1m\" }\n");
     let service = limited.start();
     for n in 0..2 {
         assert_eq!(

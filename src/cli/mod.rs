@@ -1,10 +1,12 @@
-//! The command line: `serve`, `check-config`, `users …`.
+//! The command line: `serve`, `check-config`, `users …`, `blocks …`.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (store, network, I/O); 2 bad configuration or
 //! usage; 3 the request was refused (the account exists or does not, a bad import line).
 
 mod admin_client;
+mod blocks;
 mod serve;
+mod target;
 mod users;
 
 use std::path::PathBuf;
@@ -38,6 +40,12 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: users::UsersCommand,
+    },
+    /// Block clients (403 Access denied) at runtime; goes through the admin API when the
+    /// service runs.
+    Blocks {
+        #[command(subcommand)]
+        command: blocks::BlocksCommand,
     },
 }
 
@@ -89,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve::serve(config),
         Command::CheckConfig => check(&config),
         Command::Users { command } => users::run(config, command),
+        Command::Blocks { command } => blocks::run(config, command),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,14 +10,13 @@ use clap::Subcommand;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::admin_client::{message, AdminClient};
+use super::admin_client::message;
+use super::target::{store_failure, Target};
 use super::Failure;
 use crate::accounts::{self, parse_account};
 use crate::config::Config;
-use crate::crypto::Hasher;
 use crate::http::admin::{USERS, USERS_IMPORT, USERS_REMOVE, USERS_UNLOCK};
 use crate::store::users::ImportReport;
-use crate::store::{Db, StoreError};
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -42,22 +41,9 @@ pub enum UsersCommand {
     Unlock { email: String },
 }
 
-enum Target {
-    Admin(AdminClient, Box<Config>),
-    Direct(Db, Box<Config>, Hasher),
-}
-
-impl Target {
-    fn config(&self) -> &Config {
-        match self {
-            Target::Admin(_, c) | Target::Direct(_, c, _) => c,
-        }
-    }
-}
-
 pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
     super::runtime()?.block_on(async move {
-        let target = connect(config).await?;
+        let target = Target::connect(config).await?;
         match command {
             UsersCommand::Add {
                 email,
@@ -69,39 +55,6 @@ pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
             UsersCommand::Unlock { email } => unlock(&target, &email).await,
         }
     })
-}
-
-async fn connect(config: Config) -> Result<Target, Failure> {
-    let addr = config.admin.listen;
-    match tokio::net::TcpStream::connect(addr).await {
-        Ok(_) => {
-            let token = crate::secrets::cli_token(&config)?.ok_or_else(|| {
-                Failure::config(format!(
-                    "a service listens at {addr}, but no admin token was found: set admin.token_file"
-                ))
-            })?;
-            Ok(Target::Admin(AdminClient { addr, token }, Box::new(config)))
-        }
-        Err(_) => {
-            let s = &config.storage;
-            match Db::open(&s.data_dir, s.cache_capacity_mb, s.durability) {
-                Ok(db) => {
-                    let p = &config.passwords;
-                    let hasher = Hasher::new(p.pbkdf2_iterations, p.max_concurrent_hashes);
-                    Ok(Target::Direct(db, Box::new(config), hasher))
-                }
-                Err(StoreError::Locked(dir)) => Err(Failure::runtime(format!(
-                    "{} is locked by a running resetgate, but its admin API at {addr} does not answer; check admin.listen",
-                    dir.display()
-                ))),
-                Err(e) => Err(Failure::runtime(e.to_string())),
-            }
-        }
-    }
-}
-
-fn store_failure(e: StoreError) -> Failure {
-    Failure::runtime(e.to_string())
 }
 
 async fn add(target: &Target, email: String, password_stdin: bool) -> Result<(), Failure> {

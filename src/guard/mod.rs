@@ -1,17 +1,20 @@
-//! The traffic guard: who may call (deny list → 403) and how often (limits → 429).
-//!
-//! Runs before any work on the request, so a refused client costs a lookup and no store access.
+//! The traffic guard: who may call (allow-only, deny lists, bans → 403) and how often
+//! (limits → 429), before any work is done on the request.
 
+mod bans;
+mod client_ip;
 mod limits;
 
 use std::net::IpAddr;
+use std::sync::RwLock;
 
 use ipnet::IpNet;
 
+pub use client_ip::client_ip;
 pub use limits::ceil_secs;
 use limits::FixedWindow;
 
-use crate::config::{Config, ConfigError, Rate};
+use crate::config::{Config, ConfigError, EndpointLimits, Rate};
 
 /// Why a request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,66 +23,138 @@ pub enum Refusal {
     Limited { retry_after_secs: u64 },
 }
 
-pub struct Guard {
-    deny: Vec<IpNet>,
+/// The public endpoints, each with its own limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Forgot = 0,
+    Confirm = 1,
+    Reset = 2,
+}
+
+struct EndpointGuard {
     per_client: Option<FixedWindow<IpAddr>>,
     per_email: Option<FixedWindow<String>>,
+    global: Option<FixedWindow<()>>,
+}
+
+impl EndpointGuard {
+    fn new(l: EndpointLimits, cap: u64) -> EndpointGuard {
+        EndpointGuard {
+            per_client: FixedWindow::new(l.per_client, cap),
+            per_email: FixedWindow::new(l.per_email, cap),
+            global: FixedWindow::new(l.global, 1),
+        }
+    }
+}
+
+pub struct Guard {
+    allow_only: Vec<IpNet>,
+    deny: Vec<IpNet>,
+    /// The runtime deny list (admin API, `resetgate blocks`), mirrored from the store.
+    blocks: RwLock<Vec<IpNet>>,
+    trusted_proxies: Vec<IpNet>,
+    endpoints: [EndpointGuard; 3],
     cooldown: Option<FixedWindow<String>>,
     confirm_failures: Option<FixedWindow<IpAddr>>,
     failed_confirm_budget: Option<FixedWindow<()>>,
+    bans: bans::Bans,
 }
 
 impl Guard {
     pub fn new(config: &Config) -> Result<Guard, ConfigError> {
         let cap = config.limits.max_tracked_keys;
+        let l = &config.limits;
         let cooldown = Rate {
             requests: 1,
             window: config.recovery.resend_cooldown,
         };
         Ok(Guard {
+            allow_only: config.allow_list()?,
             deny: config.deny_list()?,
-            per_client: FixedWindow::new(config.limits.per_client, cap),
-            per_email: FixedWindow::new(config.limits.per_email, cap),
+            blocks: RwLock::new(Vec::new()),
+            trusted_proxies: config.trusted_proxies()?,
+            endpoints: [l.forgot_password, l.confirm_otp_reset, l.password_reset]
+                .map(|e| EndpointGuard::new(e, cap)),
             cooldown: FixedWindow::new(cooldown, cap),
-            confirm_failures: FixedWindow::new(config.limits.confirm_failures_per_client, cap),
+            confirm_failures: FixedWindow::new(l.confirm_failures_per_client, cap),
             failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
+            bans: bans::Bans::new(&config.guard, cap),
         })
     }
 
-    /// The deny list, then the per-client limit.
-    pub fn admit_client(&self, ip: IpAddr) -> Result<(), Refusal> {
+    /// The client behind a connection from `peer` (see [`client_ip`]).
+    pub fn client(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
+        client_ip(peer, headers, &self.trusted_proxies)
+    }
+
+    /// Replaces the runtime deny list (after the store changed).
+    pub fn set_blocks(&self, nets: Vec<IpNet>) {
+        *self
+            .blocks
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = nets;
+    }
+
+    /// 403 for clients outside `guard.allow_only`, on a deny list, or banned; then the
+    /// endpoint's per-client and global limits.
+    pub fn admit_client(&self, ip: IpAddr, endpoint: Endpoint) -> Result<(), Refusal> {
         let ip = ip.to_canonical();
-        if self.deny.iter().any(|net| net.contains(&ip)) {
+        let listed = |nets: &[IpNet]| nets.iter().any(|net| net.contains(&ip));
+        let blocked = listed(
+            &self
+                .blocks
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if (!self.allow_only.is_empty() && !listed(&self.allow_only))
+            || listed(&self.deny)
+            || blocked
+        {
             return Err(Refusal::Denied);
         }
-        hit(&self.per_client, client_key(ip))
-    }
-
-    /// The per-email limit and the resend cooldown, counted on the normalized *submitted*
-    /// address whether or not an account exists, so the answer reveals nothing.
-    ///
-    /// The cooldown is checked first, and a request refused by one limit is not counted by
-    /// the other: a client that obeys the cooldown's `Retry-After` is not also charged
-    /// against the hourly limit for the requests it was told to wait out.
-    pub fn admit_email(&self, key: &str) -> Result<(), Refusal> {
-        hit(&self.cooldown, key.to_string())?;
-        let limited = hit(&self.per_email, key.to_string());
-        if limited.is_err() {
-            if let Some(c) = &self.cooldown {
-                c.refund(&key.to_string());
-            }
+        let client = client_key(ip);
+        if self.bans.is_banned(client) {
+            return Err(Refusal::Denied);
         }
-        limited
+        let e = &self.endpoints[endpoint as usize];
+        self.strike_on(client, hit(&e.per_client, client))?;
+        let global = hit(&e.global, ());
+        if global.is_err() {
+            // Not this client's fault: give its request back.
+            refund(&e.per_client, &client);
+        }
+        global
     }
-}
 
-impl Guard {
+    /// The endpoint's per-email limit, counted on the normalized *submitted* address whether
+    /// or not an account exists, so the answer reveals nothing; for forgot-password also the
+    /// resend cooldown, checked first. A request refused by one limit is not counted by the
+    /// other, so a client that obeys `Retry-After` is not charged for the wait.
+    pub fn admit_email(&self, ip: IpAddr, endpoint: Endpoint, key: &str) -> Result<(), Refusal> {
+        let client = client_key(ip.to_canonical());
+        let cooldown = if endpoint == Endpoint::Forgot {
+            &self.cooldown
+        } else {
+            &None
+        };
+        self.strike_on(client, hit(cooldown, key.to_string()))?;
+        let limited = hit(
+            &self.endpoints[endpoint as usize].per_email,
+            key.to_string(),
+        );
+        if limited.is_err() {
+            refund(cooldown, &key.to_string());
+        }
+        self.strike_on(client, limited)
+    }
+
     /// Before a code is checked: takes one of the client's failed-confirmation allowance
     /// and, for a request without `email`, one of the global budget of failed
     /// confirmations. A confirmation that succeeds gives both back ([`Guard::confirm_succeeded`]),
     /// so only failures are ever spent, and concurrent guesses cannot overrun a limit.
     pub fn admit_confirm(&self, ip: IpAddr, with_email: bool) -> Result<(), Refusal> {
-        hit(&self.confirm_failures, client_key(ip.to_canonical()))?;
+        let client = client_key(ip.to_canonical());
+        self.strike_on(client, hit(&self.confirm_failures, client))?;
         if with_email {
             // Counted, never refused: a guess naming its account is bounded by that
             // account's own failure limit, and the budget must not lock everyone out.
@@ -88,22 +163,22 @@ impl Guard {
         }
         let spent = hit(&self.failed_confirm_budget, ());
         if spent.is_err() {
-            // Not this client's failure: give its allowance back.
-            if let Some(l) = &self.confirm_failures {
-                l.refund(&client_key(ip.to_canonical()));
-            }
+            refund(&self.confirm_failures, &client);
             tracing::warn!("the global budget of failed confirmations is spent; code-only confirmations are refused until the window ends");
         }
         spent
     }
 
     pub fn confirm_succeeded(&self, ip: IpAddr) {
-        if let Some(l) = &self.confirm_failures {
-            l.refund(&client_key(ip.to_canonical()));
+        refund(&self.confirm_failures, &client_key(ip.to_canonical()));
+        refund(&self.failed_confirm_budget, &());
+    }
+
+    fn strike_on(&self, client: IpAddr, result: Result<(), Refusal>) -> Result<(), Refusal> {
+        if result.is_err() {
+            self.bans.strike(client);
         }
-        if let Some(b) = &self.failed_confirm_budget {
-            b.refund(&());
-        }
+        result
     }
 }
 
@@ -119,6 +194,15 @@ fn hit<K: std::hash::Hash + Eq + Send + Sync + 'static>(
     }
 }
 
+fn refund<K: std::hash::Hash + Eq + Send + Sync + 'static>(
+    limiter: &Option<FixedWindow<K>>,
+    key: &K,
+) {
+    if let Some(l) = limiter {
+        l.refund(key);
+    }
+}
+
 /// IPv6 clients are counted per /64: one host usually holds a whole /64.
 fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
@@ -131,94 +215,4 @@ fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deny_list_and_mapped_addresses() {
-        let mut c = Config::default();
-        c.guard.deny = vec!["10.0.0.0/8".into(), "2001:db8::1".into()];
-        let g = Guard::new(&c).unwrap();
-        assert_eq!(
-            g.admit_client("10.9.9.9".parse().unwrap()),
-            Err(Refusal::Denied)
-        );
-        assert_eq!(
-            g.admit_client("::ffff:10.1.1.1".parse().unwrap()),
-            Err(Refusal::Denied)
-        );
-        assert_eq!(
-            g.admit_client("2001:db8::1".parse().unwrap()),
-            Err(Refusal::Denied)
-        );
-        assert_eq!(g.admit_client("11.0.0.1".parse().unwrap()), Ok(()));
-    }
-
-    #[test]
-    fn v6_clients_share_their_64() {
-        let a = client_key("2001:db8:1:2:aaaa::1".parse().unwrap());
-        let b = client_key("2001:db8:1:2:bbbb::2".parse().unwrap());
-        assert_eq!(a, b);
-        assert_ne!(a, client_key("2001:db8:1:3::1".parse().unwrap()));
-    }
-
-    #[test]
-    fn confirm_limits_spend_only_failures() {
-        let mut c = Config::default();
-        c.limits.confirm_failures_per_client.requests = 2;
-        c.recovery.failed_confirm_budget.requests = 3;
-        let g = Guard::new(&c).unwrap();
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        for _ in 0..5 {
-            assert_eq!(g.admit_confirm(a, false), Ok(()));
-            g.confirm_succeeded(a);
-        }
-        assert_eq!(g.admit_confirm(a, false), Ok(()));
-        assert_eq!(g.admit_confirm(a, false), Ok(()));
-        assert!(
-            matches!(g.admit_confirm(a, false), Err(Refusal::Limited { .. })),
-            "client spent"
-        );
-        assert_eq!(
-            g.admit_confirm(b, false),
-            Ok(()),
-            "third failure of the budget"
-        );
-        assert!(
-            matches!(g.admit_confirm(b, false), Err(Refusal::Limited { .. })),
-            "budget spent"
-        );
-        assert_eq!(
-            g.admit_confirm(b, true),
-            Ok(()),
-            "naming the account still works"
-        );
-    }
-
-    #[test]
-    fn cooldown_then_per_email() {
-        let mut c = Config::default();
-        c.limits.per_email.requests = 2;
-        c.recovery.resend_cooldown = std::time::Duration::from_secs(60);
-        let g = Guard::new(&c).unwrap();
-        assert_eq!(g.admit_email("a@x.org"), Ok(()));
-        for _ in 0..5 {
-            // Refused by the cooldown, and not counted against the hourly limit.
-            let refusal = g.admit_email("a@x.org").unwrap_err();
-            assert!(
-                matches!(refusal, Refusal::Limited { retry_after_secs } if retry_after_secs <= 60)
-            );
-        }
-        assert_eq!(g.admit_email("b@x.org"), Ok(()));
-
-        c.recovery.resend_cooldown = std::time::Duration::ZERO;
-        let g = Guard::new(&c).unwrap();
-        assert_eq!(g.admit_email("a@x.org"), Ok(()));
-        assert_eq!(g.admit_email("a@x.org"), Ok(()));
-        let refusal = g.admit_email("a@x.org").unwrap_err();
-        assert!(
-            matches!(refusal, Refusal::Limited { retry_after_secs } if retry_after_secs > 3000),
-            "{refusal:?}"
-        );
-    }
-}
+mod tests;

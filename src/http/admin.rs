@@ -21,6 +21,8 @@ pub const USERS_IMPORT: &str = "/admin/v1/users/import";
 pub const USERS_VERIFY: &str = "/admin/v1/users/verify";
 pub const USERS_UNLOCK: &str = "/admin/v1/users/unlock";
 pub const OUTBOX: &str = "/admin/v1/outbox";
+pub const BLOCKS: &str = "/admin/v1/blocks";
+pub const BLOCKS_REMOVE: &str = "/admin/v1/blocks/remove";
 
 /// The admin token, kept as a MAC under a random key so that checking it is constant-time.
 pub struct AdminToken {
@@ -52,7 +54,7 @@ pub fn route(
     peer: SocketAddr,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let logged = super::logged("admin", method.clone(), uri.clone(), peer);
+    let logged = super::logged("admin", method.clone(), uri.clone(), peer.ip());
     let handler = async move {
         let result = if uri.path() == "/healthz" {
             Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
@@ -67,7 +69,11 @@ pub fn route(
                 (&Method::POST, USERS_VERIFY) => verify_password(&app, req).await,
                 (&Method::POST, USERS_UNLOCK) => unlock(&app, req).await,
                 (&Method::GET, OUTBOX) => outbox(&app),
-                (_, USERS) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+                (&Method::GET, BLOCKS) => list_blocks(&app),
+                (&Method::POST, BLOCKS) => add_block(&app, req).await,
+                (&Method::POST, BLOCKS_REMOVE) => remove_block(&app, req).await,
+                (_, USERS | BLOCKS) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+                (_, BLOCKS_REMOVE) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
                 (_, USERS_REMOVE | USERS_IMPORT | USERS_VERIFY | USERS_UNLOCK) => {
                     Err(ApiError::MethodNotAllowed { allow: "POST" })
                 }
@@ -187,4 +193,62 @@ fn outbox(app: &App) -> Result<Resp, ApiError> {
         "since_start": app.outbox_stats.snapshot(),
     });
     Ok(json::json_value(StatusCode::OK, &body))
+}
+
+fn block_net(obj: &json::Object) -> Result<ipnet::IpNet, ApiError> {
+    let net = json::required_str(obj, "net")?;
+    crate::config::parse_net(net).map_err(ApiError::bad_request)
+}
+
+/// Reloads the guard's copy of the runtime deny list after the store changed.
+async fn blocks_changed(app: &App) -> Result<(), ApiError> {
+    app.db.durable().await?;
+    app.guard
+        .set_blocks(app.db.blocks()?.into_iter().map(|(net, _)| net).collect());
+    Ok(())
+}
+
+fn list_blocks(app: &App) -> Result<Resp, ApiError> {
+    let blocks: Vec<Value> = app
+        .db
+        .blocks()?
+        .iter()
+        .map(|(net, b)| json!({ "net": net.to_string(), "reason": b.reason, "added_ms": b.added_ms }))
+        .collect();
+    Ok(json::json_value(
+        StatusCode::OK,
+        &json!({ "blocks": blocks }),
+    ))
+}
+
+async fn add_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let obj = body(app, req).await?;
+    let net = block_net(&obj)?;
+    let reason = json::optional_str(&obj, "reason")?
+        .unwrap_or_default()
+        .to_string();
+    let added_ms = crate::store::unix_ms(std::time::SystemTime::now());
+    let new = app
+        .db
+        .add_block(net, &crate::store::blocks::Block { reason, added_ms })?;
+    blocks_changed(app).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json::json_value(status, &json!({ "net": net.to_string() })))
+}
+
+async fn remove_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let net = block_net(&body(app, req).await?)?;
+    if !app.db.remove_block(net)? {
+        let body = json!({ "message": "No such block" });
+        return Ok(json::json_value(StatusCode::NOT_FOUND, &body));
+    }
+    blocks_changed(app).await?;
+    Ok(json::json_value(
+        StatusCode::OK,
+        &json!({ "removed": net.to_string() }),
+    ))
 }

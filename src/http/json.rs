@@ -59,6 +59,15 @@ pub async fn read_object(
     max: usize,
     timeout: std::time::Duration,
 ) -> Result<Object, ApiError> {
+    parse_object(&read_body(req, max, timeout).await?)
+}
+
+/// Reads the body: at most `max` bytes (413), within `timeout` (408).
+pub async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -76,19 +85,87 @@ pub async fn read_object(
         Ok(Err(_)) => return Err(ApiError::bad_request("The request body could not be read")),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    parse_object(&body)
+    Ok(body)
 }
 
+/// Parses a JSON object; a field given twice is refused rather than silently resolved.
 pub fn parse_object(body: &[u8]) -> Result<Object, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request(
+    match serde_json::from_slice::<Strict>(body) {
+        Ok(Strict::Object(map)) => Ok(map),
+        Ok(Strict::Other) => Err(ApiError::bad_request(
             "The request body must be a JSON object",
         )),
         Err(e) if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) => Err(
             ApiError::bad_request("The request body is empty; a JSON object is expected"),
         ),
+        Err(e) if e.to_string().starts_with(DUPLICATE) => Err(ApiError::bad_request(
+            "The request body has a field more than once",
+        )),
         Err(_) => Err(ApiError::bad_request("The request body is not valid JSON")),
+    }
+}
+
+const DUPLICATE: &str = "duplicate field";
+
+/// A top-level JSON value whose object form refuses duplicate keys.
+enum Strict {
+    Object(Object),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Strict, A::Error> {
+        let mut map = Object::new();
+        while let Some((k, v)) = access.next_entry::<String, Value>()? {
+            if map.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE} {k:?}")));
+            }
+            map.insert(k, v);
+        }
+        Ok(Strict::Object(map))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut access: A) -> Result<Strict, A::Error> {
+        while access.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Strict::Other)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict::Other)
     }
 }
 
@@ -128,6 +205,10 @@ mod tests {
             (b"{", "not valid JSON"),
             (b"", "empty"),
             (b"\xff\xfe", "not valid JSON"),
+            (br#"{"email":"a@b.c","email":"x@y.z"}"#, "more than once"),
+            (b"null", "must be a JSON object"),
+            (b"12", "must be a JSON object"),
+            (b"{} trailing", "not valid JSON"),
         ] {
             let err = parse_object(body).unwrap_err();
             assert!(err.status_and_message().1.contains(text), "{body:?}: {err}");

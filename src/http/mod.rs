@@ -3,12 +3,13 @@
 //! It calls `recovery` and the store's user functions; it never touches sled itself.
 
 pub mod admin;
+pub mod bodies;
 pub mod json;
 pub mod public;
 pub mod server;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use hyper::{Method, Uri};
@@ -20,15 +21,15 @@ struct Logged {
     listener: &'static str,
     method: Method,
     uri: Uri,
-    peer: SocketAddr,
+    client: IpAddr,
 }
 
-fn logged(listener: &'static str, method: Method, uri: Uri, peer: SocketAddr) -> Logged {
+fn logged(listener: &'static str, method: Method, uri: Uri, client: IpAddr) -> Logged {
     Logged {
         listener,
         method,
         uri,
-        peer,
+        client,
     }
 }
 
@@ -38,7 +39,7 @@ impl Logged {
         let resp = handler.await;
         tracing::info!(
             listener = self.listener,
-            client = %self.peer.ip(),
+            client = %self.client,
             method = %self.method,
             path = self.uri.path(),
             status = resp.status().as_u16(),

@@ -1,6 +1,6 @@
 //! The public listener: the documented recovery API, its OpenAPI document, the health check.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -8,9 +8,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
+use super::bodies;
 use super::json::{self, Resp};
 use crate::error::ApiError;
-use crate::mail_address::{self, Email};
+use crate::guard::Endpoint;
 use crate::recovery::{self, Confirm, Forgot, Reset, ResetRequest};
 use crate::App;
 
@@ -29,12 +30,13 @@ pub fn route(
     peer: SocketAddr,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let logged = super::logged("public", method.clone(), uri.clone(), peer);
+    let client = app.guard.client(peer.ip(), req.headers());
+    let logged = super::logged("public", method.clone(), uri.clone(), client);
     let handler = async move {
         let result = match (&method, uri.path()) {
-            (&Method::POST, FORGOT) => forgot(&app, req, peer).await,
-            (&Method::POST, CONFIRM) => confirm(&app, req, peer).await,
-            (&Method::POST, RESET) => reset(&app, req, peer).await,
+            (&Method::POST, FORGOT) => forgot(&app, req, client).await,
+            (&Method::POST, CONFIRM) => confirm(&app, req, client).await,
+            (&Method::POST, RESET) => reset(&app, req, client).await,
             (_, FORGOT | CONFIRM | RESET) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
             (&Method::GET | &Method::HEAD, "/healthz") => {
                 Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
@@ -53,19 +55,16 @@ pub fn route(
     Box::pin(logged.around(handler))
 }
 
-/// The parsed body of a public request, after the client was admitted.
+/// The body of a public request, after the guard admitted the client.
 async fn body(
     app: &App,
     req: Request<Incoming>,
-    peer: SocketAddr,
-) -> Result<json::Object, ApiError> {
-    app.guard.admit_client(peer.ip())?;
+    client: IpAddr,
+    endpoint: Endpoint,
+) -> Result<Bytes, ApiError> {
+    app.guard.admit_client(client, endpoint)?;
     let server = &app.config.server;
-    json::read_object(req, server.max_body_bytes, server.body_timeout).await
-}
-
-fn email(raw: &str) -> Result<Email, ApiError> {
-    mail_address::validate(raw).map_err(|e| ApiError::bad_request(e.0))
+    json::read_body(req, server.max_body_bytes, server.body_timeout).await
 }
 
 /// A 200 body: `message`, the endpoint's own fields, and `key_0`..`key_4` (API.md).
@@ -85,21 +84,26 @@ fn ok(message: &str, fields: Value, next_step_secs: u64, retry_secs: u64, senten
 }
 
 /// POST /api/v1/user/forgot-password (API.md §1).
-async fn forgot(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, ApiError> {
-    let body = body(app, req, peer).await?;
-    let email = email(json::required_str(&body, "email")?)?;
-    app.guard.admit_email(&email.key)?;
+async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let body = bodies::forgot(&body(app, req, client, Endpoint::Forgot).await?)?;
+    let email = body.email;
+    app.guard
+        .admit_email(client, Endpoint::Forgot, &email.key)?;
+    let config = &app.config.recovery;
     let outcome = recovery::forgot(
         &app.db,
         &app.code_key,
-        &app.config.recovery,
+        config,
         &email.key,
         SystemTime::now(),
     )?;
+    // Both outcomes wait for a flush, so that, with hide_unknown_accounts, an unknown
+    // address costs what a known one does.
+    app.db.durable().await?;
     match outcome {
-        Forgot::NoAccount => Err(ApiError::NoAccount),
+        Forgot::NoAccount if !config.hide_unknown_accounts => Err(ApiError::NoAccount),
+        Forgot::NoAccount => Ok(json::json(StatusCode::OK, app.forgot_ok.clone())),
         Forgot::Queued => {
-            app.db.durable().await?;
             app.outbox.notify_one();
             Ok(json::json(StatusCode::OK, app.forgot_ok.clone()))
         }
@@ -107,30 +111,30 @@ async fn forgot(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<R
 }
 
 /// POST /api/v1/user/confirm-otp-reset (API.md §2), with the optional `email` extension.
-async fn confirm(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, ApiError> {
-    let body = body(app, req, peer).await?;
-    let code = json::required_str(&body, "resetToken")?;
-    let claimed = match json::optional_str(&body, "email")? {
-        Some(e) if !e.trim().is_empty() => Some(email(e)?),
-        _ => None,
-    };
-    app.guard.admit_confirm(peer.ip(), claimed.is_some())?;
+async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let body = bodies::confirm(&body(app, req, client, Endpoint::Confirm).await?)?;
+    if let Some(email) = &body.email {
+        app.guard
+            .admit_email(client, Endpoint::Confirm, &email.key)?;
+    }
+    app.guard.admit_confirm(client, body.email.is_some())?;
     let config = &app.config.recovery;
-    let claimed_key = claimed.as_ref().map(|e| e.key.as_str());
+    let claimed = body.email.as_ref().map(|e| e.key.as_str());
+    let now = SystemTime::now();
     let outcome = recovery::confirm(
         &app.db,
         &app.code_key,
         config,
-        code,
-        claimed_key,
-        peer.ip(),
-        SystemTime::now(),
+        &body.code,
+        claimed,
+        client,
+        now,
     )?;
     // Failures counted against an account must survive a restart too.
     app.db.durable().await?;
     match outcome {
         Confirm::Confirmed { email, session } => {
-            app.guard.confirm_succeeded(peer.ip());
+            app.guard.confirm_succeeded(client);
             let fields = json!({ "email": email, "resetSession": session });
             let sentence = "Code confirmed. Now choose a new password.";
             let body = ok(
@@ -144,24 +148,22 @@ async fn confirm(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<
         }
         Confirm::Invalid => Err(ApiError::InvalidOtp),
         Confirm::Locked => {
-            tracing::warn!(client = %peer.ip(), "confirmation refused: the account reached recovery.max_account_failures");
+            tracing::warn!(%client, "confirmation refused: the account reached recovery.max_account_failures");
             Err(ApiError::InvalidOtp)
         }
     }
 }
 
 /// POST /api/v1/user/password-reset (API.md §3), with the optional `resetSession` extension.
-async fn reset(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<Resp, ApiError> {
-    let body = body(app, req, peer).await?;
-    let raw_email = json::required_str(&body, "email")?;
-    let password = json::required_str(&body, "password")?;
-    let session = json::optional_str(&body, "resetSession")?;
-    let email = email(raw_email)?;
+async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let body = bodies::reset(&body(app, req, client, Endpoint::Reset).await?)?;
+    app.guard
+        .admit_email(client, Endpoint::Reset, &body.email.key)?;
     let request = ResetRequest {
-        email: &email,
-        password,
-        session,
-        client: peer.ip(),
+        email: &body.email,
+        password: &body.password,
+        session: body.session.as_deref(),
+        client,
     };
     match recovery::reset_password(&app.db, &app.code_key, &app.hasher, &app.config, request)
         .await?
@@ -174,6 +176,10 @@ async fn reset(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Result<Re
                 StatusCode::OK,
                 &ok(RESET_OK, json!({}), 0, 0, sentence),
             ))
+        }
+        // Enumeration-safe mode: an unknown account looks like one without a confirmation.
+        Reset::NoAccount if app.config.recovery.hide_unknown_accounts => {
+            Err(ApiError::InvalidRequest)
         }
         Reset::NoAccount => Err(ApiError::NoAccountBadRequest),
         Reset::NotConfirmed => Err(ApiError::InvalidRequest),

@@ -6,11 +6,13 @@
 //! - `codemac_email`: HMAC-SHA256(code) → normalized email; the index confirm-otp-reset needs
 //! - `id_outbox`:     big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON)
 //! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON)
+//! - `cidr_block`:    network ("203.0.113.0/24") → [`blocks::Block`] (JSON), the runtime deny list
 //! - `meta`:          `schema_version` → big-endian u32; `instance_id` → 8 random bytes
 //!
 //! Writes that touch several trees are one sled transaction. A 200 goes out only after
 //! [`Db::durable`] returned, which shares one flush among all concurrent callers.
 
+pub mod blocks;
 pub mod confirm;
 mod flusher;
 pub mod outbox;
@@ -57,6 +59,7 @@ struct Inner {
     codes: sled::Tree,
     outbox: sled::Tree,
     dead: sled::Tree,
+    blocks: sled::Tree,
     instance_id: String,
     flusher: flusher::Flusher,
 }
@@ -85,6 +88,7 @@ impl Db {
             codes: db.open_tree("codemac_email")?,
             outbox: db.open_tree("id_outbox")?,
             dead: db.open_tree("id_dead")?,
+            blocks: db.open_tree("cidr_block")?,
             db,
             instance_id,
             flusher,

@@ -1,0 +1,347 @@
+//! The configuration's sections, with their defaults. Every key is shown in `config.toml`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{duration, Secret};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: Server,
+    pub admin: Admin,
+    pub storage: Storage,
+    pub mail: Mail,
+    pub recovery: Recovery,
+    pub passwords: Passwords,
+    pub limits: Limits,
+    pub guard: Guard,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub listen: SocketAddr,
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    #[serde(with = "duration")]
+    pub body_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    #[serde(with = "duration")]
+    pub shutdown_grace: Duration,
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `sled::Db::flush` before the 200: survives a crash of the process.
+    Flush,
+    /// Flush, then fsync sled's files: also survives a power loss.
+    Fsync,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    pub data_dir: PathBuf,
+    pub cache_capacity_mb: u64,
+    pub durability: Durability,
+    #[serde(with = "duration")]
+    pub sweep_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mail {
+    pub transport: Transport,
+    pub from: String,
+    pub product_name: String,
+    #[serde(with = "duration")]
+    pub retry_initial: Duration,
+    #[serde(with = "duration")]
+    pub retry_max: Duration,
+    pub smtp: Smtp,
+    pub file: FileMail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: String,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    pub helo_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileMail {
+    /// Empty means `<storage.data_dir>/mail`.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Recovery {
+    pub code_length: u32,
+    #[serde(with = "duration")]
+    pub code_ttl: Duration,
+    #[serde(with = "duration")]
+    pub resend_cooldown: Duration,
+    #[serde(with = "duration")]
+    pub confirm_window: Duration,
+    pub require_session: bool,
+    pub max_account_failures: u32,
+    pub failed_confirm_budget: Rate,
+    pub hide_unknown_accounts: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Passwords {
+    pub pbkdf2_iterations: u32,
+    pub min_length: usize,
+    pub max_length: usize,
+    pub max_concurrent_hashes: usize,
+}
+
+/// `requests` per fixed `window`; `requests = 0` switches the limit off.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub requests: u32,
+    #[serde(with = "duration")]
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub forgot_password: EndpointLimits,
+    pub confirm_otp_reset: EndpointLimits,
+    pub password_reset: EndpointLimits,
+    pub confirm_failures_per_client: Rate,
+    pub max_tracked_keys: u64,
+}
+
+/// The three limits every public endpoint has.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointLimits {
+    /// Per client address (IPv6: per /64).
+    pub per_client: Rate,
+    /// Per normalized submitted address, whether or not it has an account.
+    pub per_email: Rate,
+    /// All clients together.
+    pub global: Rate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Guard {
+    pub deny: Vec<String>,
+    pub allow_only: Vec<String>,
+    pub ban_after: Rate,
+    #[serde(with = "duration")]
+    pub ban_for: Duration,
+    #[serde(with = "duration")]
+    pub ban_max: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub level: String,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: "127.0.0.1:9000".parse().expect("literal address"),
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_body_bytes: 16 * 1024,
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+            secret: None,
+            secret_file: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: "127.0.0.1:9001".parse().expect("literal address"),
+            max_body_bytes: 64 * 1024 * 1024,
+            token: None,
+            token_file: None,
+        }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            data_dir: PathBuf::from("./data"),
+            cache_capacity_mb: 64,
+            durability: Durability::Flush,
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Mail {
+            transport: Transport::File,
+            from: "resetgate <noreply@localhost>".into(),
+            product_name: "your account".into(),
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(300),
+            smtp: Smtp::default(),
+            file: FileMail::default(),
+        }
+    }
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            host: "localhost".into(),
+            port: 587,
+            security: Security::Starttls,
+            username: String::new(),
+            password: None,
+            password_file: None,
+            timeout: Duration::from_secs(30),
+            helo_name: String::new(),
+        }
+    }
+}
+
+impl Default for FileMail {
+    fn default() -> Self {
+        FileMail {
+            dir: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            code_length: 12,
+            code_ttl: Duration::from_secs(600),
+            resend_cooldown: Duration::from_secs(60),
+            confirm_window: Duration::from_secs(600),
+            require_session: false,
+            max_account_failures: 100,
+            failed_confirm_budget: Rate {
+                requests: 10_000,
+                window: Duration::from_secs(3600),
+            },
+            hide_unknown_accounts: false,
+        }
+    }
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        Passwords {
+            pbkdf2_iterations: 600_000,
+            min_length: 15,
+            max_length: 256,
+            max_concurrent_hashes: 2,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let rate = |requests, secs| Rate {
+            requests,
+            window: Duration::from_secs(secs),
+        };
+        Limits {
+            forgot_password: EndpointLimits {
+                per_client: rate(30, 60),
+                per_email: rate(5, 3600),
+                global: rate(3_000, 60),
+            },
+            confirm_otp_reset: EndpointLimits {
+                per_client: rate(30, 60),
+                per_email: rate(20, 3600),
+                global: rate(6_000, 60),
+            },
+            password_reset: EndpointLimits {
+                per_client: rate(30, 60),
+                per_email: rate(10, 3600),
+                global: rate(3_000, 60),
+            },
+            confirm_failures_per_client: rate(10, 900),
+            max_tracked_keys: 100_000,
+        }
+    }
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            deny: Vec::new(),
+            allow_only: Vec::new(),
+            ban_after: Rate {
+                requests: 20,
+                window: Duration::from_secs(600),
+            },
+            ban_for: Duration::from_secs(900),
+            ban_max: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".into(),
+        }
+    }
+}
