@@ -1,0 +1,345 @@
+//! Abuse resistance against the running binary: who the client is, limits with honest
+//! Retry-After, deny/allow lists, runtime blocks, bans, enumeration-safe mode, hostile input.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+use support::{exchange, request, request_from, smtp_config, Reply, Service, Setup, SmtpSink};
+
+const FORGOT: &str = "/api/v1/user/forgot-password";
+const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
+const RESET: &str = "/api/v1/user/password-reset";
+
+fn forgot_limits(per_client: &str) -> String {
+    format!(
+        "[limits.forgot_password]\nper_client = {per_client}\n\
+         per_email = {{ requests = 100, window = \"1h\" }}\nglobal = {{ requests = 0, window = \"1m\" }}\n"
+    )
+}
+
+fn forgot_via(service: &Service, forwarded_for: &str, n: usize) -> Reply {
+    let body = format!(r#"{{"email": "x{n}@example.com"}}"#);
+    request(
+        service.public,
+        "POST",
+        FORGOT,
+        &[("X-Forwarded-For", forwarded_for)],
+        body.as_bytes(),
+    )
+}
+
+fn from(ip: &str, service: &Service, n: usize) -> Reply {
+    let body = format!(r#"{{"email": "x{n}@example.com"}}"#);
+    request_from(ip.parse::<IpAddr>().unwrap(), service.public, FORGOT, &body)
+}
+
+/// Waits until the wall clock has passed `t`: these tests are about windows and bans that
+/// end, so time passing is the precondition (with second-long settings, not long sleeps).
+fn wait_past(t: SystemTime) {
+    while let Ok(left) = t.duration_since(SystemTime::now()) {
+        std::thread::sleep(left + Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let limit = r#"{ requests = 2, window = "1h" }"#;
+    let setup = Setup::new(&forgot_limits(limit));
+    let service = setup.start();
+    // An untrusted peer cannot escape its limit by naming other clients.
+    assert_eq!(forgot_via(&service, "203.0.113.1", 0).status, 404);
+    assert_eq!(forgot_via(&service, "203.0.113.2", 1).status, 404);
+    assert_eq!(forgot_via(&service, "203.0.113.3", 2).status, 429);
+    drop(service);
+
+    let setup = Setup::new(&format!(
+        "{}[server]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+        forgot_limits(limit)
+    ));
+    let mut service = setup.start();
+    assert_eq!(forgot_via(&service, "203.0.113.5", 0).status, 404);
+    assert_eq!(forgot_via(&service, "203.0.113.5", 1).status, 404);
+    assert_eq!(
+        forgot_via(&service, "203.0.113.5", 2).status,
+        429,
+        "the proxy named the same client"
+    );
+    assert_eq!(
+        forgot_via(&service, "203.0.113.6", 3).status,
+        404,
+        "another client"
+    );
+    // What the client prepends is ignored: the right-most untrusted hop counts.
+    assert_eq!(
+        forgot_via(&service, "198.51.100.9, 203.0.113.5", 4).status,
+        429
+    );
+    // Hops the trusted proxies added themselves are skipped.
+    assert_eq!(
+        forgot_via(&service, "203.0.113.7, 127.0.0.1", 5).status,
+        404
+    );
+    service.wait_for_log("client=203.0.113.7");
+}
+
+#[test]
+fn a_limited_client_succeeds_once_retry_after_has_passed() {
+    let setup = Setup::new(&forgot_limits(r#"{ requests = 1, window = "1s" }"#));
+    let service = setup.start();
+    assert_eq!(service.forgot(r#"{"email": "a@example.com"}"#).status, 404);
+    let limited = service.forgot(r#"{"email": "b@example.com"}"#);
+    assert_eq!(
+        (limited.status, limited.message()),
+        (429, "Too many requests".to_string())
+    );
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert_eq!(wait, 1, "the rest of a one-second window, rounded up");
+    wait_past(SystemTime::now() + Duration::from_secs(wait));
+    assert_eq!(service.forgot(r#"{"email": "c@example.com"}"#).status, 404);
+}
+
+#[test]
+fn allow_only_mode() {
+    let setup = Setup::new("[guard]\nallow_only = [\"127.0.0.2/32\"]\n");
+    let service = setup.start();
+    let r = service.forgot(r#"{"email": "a@example.com"}"#);
+    assert_eq!(
+        (r.status, r.raw_body.as_str()),
+        (403, r#"{"message":"Access denied"}"#)
+    );
+    assert_eq!(from("127.0.0.2", &service, 0).status, 404);
+}
+
+#[test]
+fn runtime_blocks_take_effect_at_once_and_survive_restarts() {
+    let setup = Setup::new("");
+    let service = setup.start();
+    let add = setup.cli(&["blocks", "add", "127.0.0.3", "--reason", "inbox flooding"]);
+    assert_eq!(add.code, Some(0), "{add:?}");
+    assert_eq!(from("127.0.0.3", &service, 0).status, 403);
+    assert_eq!(
+        from("127.0.0.4", &service, 1).status,
+        404,
+        "only that address"
+    );
+    let listed = setup.cli(&["blocks", "list"]);
+    assert_eq!(listed.stdout.trim(), "127.0.0.3/32\tinbox flooding");
+    let (status, _) = service.stop();
+    assert!(status.success());
+
+    let service = setup.start();
+    assert_eq!(
+        from("127.0.0.3", &service, 2).status,
+        403,
+        "kept in the store"
+    );
+    assert_eq!(setup.cli(&["blocks", "remove", "127.0.0.3"]).code, Some(0));
+    assert_eq!(from("127.0.0.3", &service, 3).status, 404);
+    assert_eq!(
+        setup.cli(&["blocks", "remove", "127.0.0.3"]).code,
+        Some(3),
+        "not blocked any more"
+    );
+    assert_eq!(setup.cli(&["blocks", "add", "not-a-network"]).code, Some(3));
+}
+
+#[test]
+fn clients_that_keep_hitting_limits_are_banned_for_a_while() {
+    let extra = format!(
+        "{}[guard]\nban_after = {{ requests = 2, window = \"1h\" }}\nban_for = \"1s\"\nban_max = \"1h\"\n",
+        forgot_limits(r#"{ requests = 1, window = "1h" }"#)
+    );
+    let setup = Setup::new(&extra);
+    let mut service = setup.start();
+    assert_eq!(from("127.0.0.5", &service, 0).status, 404);
+    assert_eq!(from("127.0.0.5", &service, 1).status, 429);
+    assert_eq!(from("127.0.0.5", &service, 2).status, 429);
+    assert_eq!(
+        from("127.0.0.5", &service, 3).status,
+        429,
+        "the refusal that earns the ban"
+    );
+    let banned = from("127.0.0.5", &service, 4);
+    assert_eq!(
+        (banned.status, banned.raw_body.as_str()),
+        (403, r#"{"message":"Access denied"}"#)
+    );
+    assert_eq!(
+        from("127.0.0.5", &service, 5).status,
+        403,
+        "on every endpoint"
+    );
+    assert_eq!(
+        from("127.0.0.6", &service, 6).status,
+        404,
+        "another client is not affected"
+    );
+    let line = service.wait_for_log("client banned");
+    assert!(line.contains("ban_secs=1"), "{line}");
+
+    wait_past(SystemTime::now() + Duration::from_secs(1));
+    assert_eq!(
+        from("127.0.0.5", &service, 7).status,
+        429,
+        "the ban expired; the limit did not"
+    );
+    let line = service.wait_for_log("client banned");
+    assert!(
+        line.contains("ban_secs=2") && line.contains("offence=2"),
+        "a repeat offence doubles: {line}"
+    );
+    // A banned client never locks an account: the address it asked for still works elsewhere.
+    assert_eq!(from("127.0.0.7", &service, 4).status, 404);
+}
+
+#[test]
+fn enumeration_safe_mode_answers_known_and_unknown_alike() {
+    let sink = SmtpSink::start();
+    let extra = format!(
+        "{}[recovery]\nhide_unknown_accounts = true\n",
+        smtp_config(sink.port)
+    );
+    let setup = Setup::new(&extra);
+    assert_eq!(
+        setup.cli(&["users", "add", "known@example.com"]).code,
+        Some(0)
+    );
+    let service = setup.start();
+    let without_date = |r: &Reply| {
+        let headers: Vec<_> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("date"))
+            .cloned()
+            .collect();
+        (r.status, headers, r.raw_body.clone())
+    };
+    let known = service.forgot(r#"{"email": "known@example.com"}"#);
+    let unknown = service.forgot(r#"{"email": "unknown@example.com"}"#);
+    assert_eq!(known.status, 200);
+    assert_eq!(
+        without_date(&known),
+        without_date(&unknown),
+        "byte-identical but for Date"
+    );
+    let known = service.forgot(r#"{"email": "known@example.com"}"#);
+    let unknown = service.forgot(r#"{"email": "unknown@example.com"}"#);
+    assert_eq!(known.status, 429, "the cooldown");
+    assert_eq!(without_date(&known), without_date(&unknown));
+    assert_eq!(
+        sink.next_mail().rcpt_tos,
+        vec!["known@example.com"],
+        "only the known address gets mail"
+    );
+
+    let reset = |email: &str| {
+        let body = json!({ "email": email, "password": "purple elephant dances at noon" });
+        service.post(RESET, &body.to_string())
+    };
+    assert_eq!(
+        without_date(&reset("known@example.com")),
+        without_date(&reset("unknown@example.com"))
+    );
+    assert_eq!(reset("unknown@example.com").message(), "Invalid Request");
+    let confirm = |email: &str| {
+        let body = json!({ "resetToken": "123412341234", "email": email });
+        service.post(CONFIRM, &body.to_string())
+    };
+    assert_eq!(
+        without_date(&confirm("known@example.com")),
+        without_date(&confirm("unknown@example.com"))
+    );
+}
+
+#[test]
+fn hostile_input_gets_a_4xx_and_the_service_goes_on() {
+    let setup = Setup::new("");
+    let service = setup.start();
+    let r = service.forgot(r#"{"email": "a@example.com", "email": "b@example.com"}"#);
+    assert_eq!(
+        (r.status, r.message()),
+        (
+            400,
+            "The request body has a field more than once".to_string()
+        )
+    );
+    let r = service.post(CONFIRM, r#"{"resetToken": 123412341234}"#);
+    assert_eq!(r.status, 400);
+    let nested = format!(
+        "{{\"email\": \"a@b.org\", \"x\": {}{}}}",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    assert_eq!(
+        service.forgot(&nested).status,
+        400,
+        "too deep for the parser"
+    );
+
+    let mut many = format!("POST {FORGOT} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for i in 0..100 {
+        many.push_str(&format!("X-Filler-{i}: {i}\r\n"));
+    }
+    many.push_str("Content-Length: 2\r\n\r\n{}");
+    assert_eq!(
+        exchange(service.public, many.as_bytes()).status,
+        431,
+        "too many headers"
+    );
+    let huge = format!(
+        "POST {FORGOT} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+        "a".repeat(20_000)
+    );
+    assert_eq!(
+        exchange(service.public, huge.as_bytes()).status,
+        431,
+        "headers too large"
+    );
+    let bad_length =
+        format!("POST {FORGOT} HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n{{}}");
+    assert_eq!(exchange(service.public, bad_length.as_bytes()).status, 400);
+
+    assert_eq!(
+        service.forgot(r#"{"email": "a@example.com"}"#).status,
+        404,
+        "still serving"
+    );
+    let (status, log) = service.stop();
+    assert!(status.success());
+    assert!(!log.iter().any(|l| l.contains("panicked")));
+}
+
+#[test]
+fn slow_and_idle_connections_are_closed_while_others_are_served() {
+    let setup = Setup::new("[server]\nheader_read_timeout = \"1s\"\n");
+    let service = setup.start();
+    let mut slow = TcpStream::connect(service.public).unwrap();
+    slow.set_read_timeout(Some(support::PATIENCE)).unwrap();
+    slow.write_all(format!("POST {FORGOT} HTTP/1.1\r\nHost: x\r\n").as_bytes())
+        .unwrap();
+    for n in 0..5 {
+        let r = service.forgot(&format!(r#"{{"email": "x{n}@example.com"}}"#));
+        assert_eq!(r.status, 404, "served while a slow client hangs");
+    }
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest)
+        .expect("the server closes the slow connection");
+
+    // An idle keep-alive connection is closed by the same timeout.
+    let mut idle = TcpStream::connect(service.public).unwrap();
+    idle.set_read_timeout(Some(support::PATIENCE)).unwrap();
+    let body = r#"{"email": "idle@example.com"}"#;
+    let first = format!(
+        "POST {FORGOT} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    idle.write_all(first.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    idle.read_to_end(&mut all)
+        .expect("answered, then closed when idle");
+    assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 404"));
+}
