@@ -36,6 +36,7 @@ impl Letterhead {
                 format!("Your password for {} was changed", self.product),
                 changed_text(&self.product, *at_ms, client),
             ),
+            Kind::Decoy => return Err(std::io::Error::other("a decoy is never sent")),
         };
         let bytes = MessageBuilder::new()
             .from((self.from_name.as_str(), self.from_addr.as_str()))

@@ -75,6 +75,10 @@ async fn wait(wake: &Notify, stop: &mut watch::Receiver<bool>, next_ms: Option<u
 impl Worker {
     async fn deliver(&mut self, id: u64, mut message: Queued) {
         let now = unix_ms(SystemTime::now());
+        if message.kind == Kind::Decoy {
+            // Enumeration-safe mode's stand-in for a mail to an unknown address.
+            return self.store(self.db.outbox_remove(id));
+        }
         if message.expired(now) {
             self.store(self.db.outbox_remove(id));
             Stats::count(&self.stats.expired);

@@ -6,6 +6,7 @@ use crate::config::Recovery;
 use crate::crypto::{random_code, CodeKey};
 use crate::store::outbox::{Kind, Queued};
 use crate::store::resets::{IssueRefused, LiveCode};
+use crate::store::users::User;
 use crate::store::{unix_ms, Db, Result, StoreError};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -30,6 +31,7 @@ pub fn forgot(
 ) -> Result<Forgot> {
     let now_ms = unix_ms(now);
     let expires_ms = unix_ms(now + config.code_ttl);
+    let mut decoy = false;
     for _ in 0..DRAWS {
         let code = random_code(config.code_length);
         let live = LiveCode {
@@ -38,15 +40,24 @@ pub fn forgot(
             expires_ms,
             outbox_id: None, // set by the store to the entry it queues
         };
-        let issued = db.issue_code(email_key, live, |user| {
-            let kind = Kind::Otp {
+        let kind = match decoy {
+            false => Kind::Otp {
                 code: code.clone(),
                 ttl_secs: config.code_ttl.as_secs(),
-            };
-            Queued::new(user.email.clone(), kind, now_ms, Some(expires_ms))
-        })?;
+            },
+            true => Kind::Decoy,
+        };
+        let message =
+            |user: &User| Queued::new(user.email.clone(), kind.clone(), now_ms, Some(expires_ms));
+        let issued = match decoy {
+            false => db.issue_code(email_key, live, message)?,
+            true => db.issue_decoy(email_key, live, message)?,
+        };
         match issued {
+            Ok(()) if decoy => return Ok(Forgot::NoAccount),
             Ok(()) => return Ok(Forgot::Queued),
+            // Enumeration-safe mode: do the same work for the decoy record instead.
+            Err(IssueRefused::NoAccount) if config.hide_unknown_accounts => decoy = true,
             Err(IssueRefused::NoAccount) => return Ok(Forgot::NoAccount),
             Err(IssueRefused::CodeTaken) => continue,
         }

@@ -17,6 +17,8 @@ pub enum Kind {
     Otp { code: String, ttl_secs: u64 },
     /// "Your password was changed", with when and from which client address.
     PasswordChanged { at_ms: u64, client: String },
+    /// Queued for an unknown address in enumeration-safe mode: removed, never sent.
+    Decoy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

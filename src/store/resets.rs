@@ -70,6 +70,10 @@ impl Reset {
     }
 }
 
+/// The reset record that enumeration-safe mode issues codes to for unknown addresses. It
+/// starts with NUL, which no valid address does, so no request can name it.
+pub const DECOY: &str = "\u{0}decoy";
+
 /// Why a code was not issued.
 #[derive(Debug)]
 pub enum IssueRefused {
@@ -153,18 +157,47 @@ impl Db {
         code: LiveCode,
         message: impl Fn(&User) -> Queued,
     ) -> Result<std::result::Result<(), IssueRefused>> {
+        self.issue(key, false, code, message)
+    }
+
+    /// The same work as [`Db::issue_code`] for an address without an account, done for the
+    /// decoy record ([`DECOY`]) instead, so that an unknown address costs what a known one
+    /// does (`recovery.hide_unknown_accounts`). Its outbox entry is never sent.
+    pub fn issue_decoy(
+        &self,
+        key: &str,
+        code: LiveCode,
+        message: impl Fn(&User) -> Queued,
+    ) -> Result<std::result::Result<(), IssueRefused>> {
+        self.issue(key, true, code, message)
+    }
+
+    fn issue(
+        &self,
+        key: &str,
+        decoy: bool,
+        code: LiveCode,
+        message: impl Fn(&User) -> Queued,
+    ) -> Result<std::result::Result<(), IssueRefused>> {
         let i = &self.inner;
         let id = i.db.generate_id()?;
         let code = LiveCode {
             outbox_id: Some(id),
             ..code
         };
-        let k = key.as_bytes();
+        let k = if decoy {
+            DECOY.as_bytes()
+        } else {
+            key.as_bytes()
+        };
         let outcome = (&i.users, &i.resets, &i.codes, &i.outbox).transaction(
             |(users, resets, codes, outbox)| {
-                let user: User = match users.get(k)? {
-                    Some(bytes) => parse(&bytes)?,
-                    None => return Err(Abortable::Abort(Abort::Refused(IssueRefused::NoAccount))),
+                let user: User = match (users.get(key)?, decoy) {
+                    (_, true) => User::decoy(),
+                    (Some(bytes), false) => parse(&bytes)?,
+                    (None, false) => {
+                        return Err(Abortable::Abort(Abort::Refused(IssueRefused::NoAccount)))
+                    }
                 };
                 if let Some(owner) = codes.get(&code.mac)? {
                     let other: Reset = read_reset(resets, &owner)?;
@@ -307,6 +340,22 @@ pub(super) mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(db.outbox_len(), 2, "refusals queue nothing");
+    }
+
+    #[test]
+    fn decoys_do_the_same_work_for_one_hidden_record() {
+        let (_d, db) = db_with(&[]);
+        db.issue_decoy("nobody@example.com", code(1, 0, 60_000), message)
+            .unwrap()
+            .unwrap();
+        db.issue_decoy("other@example.com", code(2, 1, 60_000), message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(db.outbox_len(), 1, "each decoy retires the previous one");
+        assert_eq!(db.code_owner(&[2; 32]).unwrap().as_deref(), Some(DECOY));
+        assert_eq!(db.code_owner(&[1; 32]).unwrap(), None);
+        assert_eq!(db.count_users(), 0, "no account is created");
+        assert!(db.reset("nobody@example.com").unwrap().is_none());
     }
 
     #[test]

@@ -19,6 +19,17 @@ pub struct User {
 }
 
 impl User {
+    /// The stand-in for [`super::resets::DECOY`]: never stored, never mailed.
+    pub fn decoy() -> User {
+        User {
+            email: "decoy@invalid".into(),
+            password_hash: None,
+            disabled: true,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
     pub fn new(email: &Email, password_hash: Option<String>, now_ms: u64) -> User {
         User {
             email: email.stored.clone(),
