@@ -82,6 +82,7 @@ impl Config {
         )?;
         nonzero("server.body_timeout", self.server.body_timeout)?;
         nonzero("storage.sweep_interval", self.storage.sweep_interval)?;
+        nonzero("storage.flush_every", self.storage.flush_every)?;
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(bad("storage.data_dir", "must not be empty"));
         }
@@ -190,6 +191,7 @@ impl Config {
             return Err(bad("mail.smtp.port", "must be between 1 and 65535"));
         }
         nonzero("mail.smtp.timeout", smtp.timeout)?;
+        nonzero("mail.smtp.connect_timeout", smtp.connect_timeout)?;
         if smtp.password.is_some() && smtp.password_file.is_some() {
             return Err(bad(
                 "mail.smtp.password_file",

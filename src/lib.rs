@@ -89,11 +89,7 @@ impl App {
         let data_dir = &config.storage.data_dir;
         secrets::private_dir(data_dir)
             .map_err(|e| StartError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
-        let db = Db::open(
-            data_dir,
-            config.storage.cache_capacity_mb,
-            config.storage.durability,
-        )?;
+        let db = Db::open_with(&config.storage)?;
         let guard = Guard::new(&config)?;
         guard.set_blocks(db.blocks()?.into_iter().map(|(net, _)| net).collect());
         let server_secret = secrets::server_secret(&config)?;

@@ -93,6 +93,7 @@ impl From<crate::StartError> for Failure {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    serve::install_crypto_provider();
     let result = load(&cli).and_then(|config| match cli.command {
         Command::Serve => serve::serve(config),
         Command::CheckConfig => check(&config),
@@ -117,6 +118,7 @@ fn check(config: &Config) -> Result<(), Failure> {
     config.server_secret()?;
     config.admin_token()?;
     config.smtp_password()?;
+    crate::outbox::Transport::from_config(config)?;
     println!("configuration OK");
     Ok(())
 }

@@ -11,7 +11,6 @@ use crate::{run, App, Listeners};
 
 pub fn serve(config: Config) -> Result<(), Failure> {
     init_logging(&config);
-    install_crypto_provider();
     super::runtime()?.block_on(async move {
         let app = App::open(config)?;
         let bind = |addr, what: &str| {

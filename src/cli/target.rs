@@ -29,7 +29,7 @@ impl Target {
             }
             Err(_) => {
                 let s = &config.storage;
-                match Db::open(&s.data_dir, s.cache_capacity_mb, s.durability) {
+                match Db::open_with(s) {
                     Ok(db) => {
                         let p = &config.passwords;
                         let hasher = Hasher::new(p.pbkdf2_iterations, p.max_concurrent_hashes);

@@ -55,6 +55,9 @@ pub enum Durability {
     Flush,
     /// Flush, then fsync sled's files: also survives a power loss.
     Fsync,
+    /// No flush before the 200: sled writes in the background every `storage.flush_every`,
+    /// which is the window of acknowledged requests a crash can lose.
+    Background,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +66,8 @@ pub struct Storage {
     pub data_dir: PathBuf,
     pub cache_capacity_mb: u64,
     pub durability: Durability,
+    #[serde(with = "duration")]
+    pub flush_every: Duration,
     #[serde(with = "duration")]
     pub sweep_interval: Duration,
 }
@@ -106,8 +111,12 @@ pub struct Smtp {
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
     #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    #[serde(with = "duration")]
     pub timeout: Duration,
     pub helo_name: String,
+    /// Empty: the system's trust roots.
+    pub ca_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,6 +233,7 @@ impl Default for Storage {
             data_dir: PathBuf::from("./data"),
             cache_capacity_mb: 64,
             durability: Durability::Flush,
+            flush_every: Duration::from_millis(500),
             sweep_interval: Duration::from_secs(60),
         }
     }
@@ -252,8 +262,10 @@ impl Default for Smtp {
             username: String::new(),
             password: None,
             password_file: None,
+            connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             helo_name: String::new(),
+            ca_file: PathBuf::new(),
         }
     }
 }

@@ -65,7 +65,7 @@ impl Transport {
     pub fn from_config(config: &Config) -> Result<Transport, ConfigError> {
         Ok(match config.mail.transport {
             Kind::Smtp => {
-                let smtp = smtp::Smtp::new(&config.mail.smtp, config.smtp_password()?);
+                let smtp = smtp::Smtp::new(&config.mail.smtp, config.smtp_password()?)?;
                 Transport::Smtp(Box::new(smtp))
             }
             Kind::File => Transport::File(file::FileDir::new(config.mail_dir())),

@@ -15,7 +15,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::{Rendered, SendError};
-use crate::config::{Secret, Security, Smtp as Settings};
+use crate::config::{ConfigError, Secret, Security, Smtp as Settings};
 
 enum Conn {
     Plain(SmtpClient<TcpStream>),
@@ -24,24 +24,26 @@ enum Conn {
 
 pub struct Smtp {
     settings: Settings,
+    tls: TlsConnector,
     password: Option<Secret>,
     helo: String,
     conn: Option<Conn>,
 }
 
 impl Smtp {
-    pub fn new(settings: &Settings, password: Option<Secret>) -> Smtp {
+    pub fn new(settings: &Settings, password: Option<Secret>) -> Result<Smtp, ConfigError> {
         let helo = if settings.helo_name.is_empty() {
             "localhost".to_string()
         } else {
             settings.helo_name.clone()
         };
-        Smtp {
+        Ok(Smtp {
+            tls: tls_connector(settings)?,
             settings: settings.clone(),
             password,
             helo,
             conn: None,
-        }
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -100,7 +102,10 @@ impl Smtp {
     async fn connect(&self) -> Result<Conn, mail_send::Error> {
         let s = &self.settings;
         let timeout = s.timeout;
-        let stream = TcpStream::connect((s.host.as_str(), s.port)).await?;
+        let connecting = TcpStream::connect((s.host.as_str(), s.port));
+        let stream = tokio::time::timeout(s.connect_timeout, connecting)
+            .await
+            .map_err(|_| mail_send::Error::Timeout)??;
         stream.set_nodelay(true)?;
         let client = SmtpClient { stream, timeout };
         let conn = match s.security {
@@ -110,7 +115,7 @@ impl Smtp {
                 Conn::Plain(client)
             }
             Security::Tls => {
-                let mut client = client.into_tls(&connector()?, &s.host).await?;
+                let mut client = client.into_tls(&self.tls, &s.host).await?;
                 client.read().await?.assert_positive_completion()?;
                 Conn::Tls(Box::new(client))
             }
@@ -120,7 +125,7 @@ impl Smtp {
                 if !client.ehlo(&self.helo).await?.has_capability(EXT_START_TLS) {
                     return Err(mail_send::Error::MissingStartTls);
                 }
-                Conn::Tls(Box::new(client.start_tls(&connector()?, &s.host).await?))
+                Conn::Tls(Box::new(client.start_tls(&self.tls, &s.host).await?))
             }
         };
         self.hello(conn).await
@@ -150,9 +155,28 @@ impl Smtp {
     }
 }
 
-fn connector() -> Result<TlsConnector, mail_send::Error> {
-    mail_send::smtp::tls::build_tls_connector(false)
-        .map_err(|e| mail_send::Error::Io(std::io::Error::other(e)))
+/// The system's trust roots, or only the CAs in `mail.smtp.ca_file` (a private relay).
+fn tls_connector(settings: &Settings) -> Result<TlsConnector, ConfigError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let bad = |e: String| ConfigError(format!("`mail.smtp.ca_file`: {e}"));
+    if settings.ca_file.as_os_str().is_empty() {
+        return mail_send::smtp::tls::build_tls_connector(false).map_err(bad);
+    }
+    let path = &settings.ca_file;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        roots.add(cert).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(format!("{} holds no certificate", path.display())));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(std::sync::Arc::new(config)))
 }
 
 impl Conn {

@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::config::Durability;
+use crate::config::{Durability, Storage};
 
 const SCHEMA_VERSION: u32 = 1;
 
@@ -62,15 +62,29 @@ struct Inner {
     blocks: sled::Tree,
     instance_id: String,
     flusher: flusher::Flusher,
+    /// `storage.durability = "background"`: no flush before answering.
+    background: bool,
 }
 
 impl Db {
     /// Opens (or creates) the store under `data_dir/store`.
     pub fn open(data_dir: &Path, cache_mb: u64, durability: Durability) -> Result<Db> {
+        Db::open_with(&Storage {
+            data_dir: data_dir.to_path_buf(),
+            cache_capacity_mb: cache_mb,
+            durability,
+            ..Storage::default()
+        })
+    }
+
+    /// Opens (or creates) the store as `[storage]` says.
+    pub fn open_with(storage: &Storage) -> Result<Db> {
+        let (data_dir, durability) = (&storage.data_dir, storage.durability);
         let path = data_dir.join("store");
         let db = sled::Config::new()
             .path(&path)
-            .cache_capacity(cache_mb * 1024 * 1024)
+            .cache_capacity(storage.cache_capacity_mb * 1024 * 1024)
+            .flush_every_ms(Some(storage.flush_every.as_millis().max(1) as u64))
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
@@ -82,6 +96,7 @@ impl Db {
         check_schema(&meta)?;
         let instance_id = instance_id(&meta)?;
         let flusher = flusher::Flusher::start(db.clone(), path, durability);
+        let background = durability == Durability::Background;
         let inner = Inner {
             users: db.open_tree("email_user")?,
             resets: db.open_tree("email_reset")?,
@@ -92,6 +107,7 @@ impl Db {
             db,
             instance_id,
             flusher,
+            background,
         };
         Ok(Db {
             inner: Arc::new(inner),
@@ -99,7 +115,12 @@ impl Db {
     }
 
     /// Waits until every write made before this call is on disk (group commit).
+    /// With `storage.durability = "background"` this returns at once, and the write is on
+    /// disk within `storage.flush_every`.
     pub async fn durable(&self) -> Result<()> {
+        if self.inner.background {
+            return Ok(());
+        }
         self.inner.flusher.wait().await
     }
 
