@@ -165,10 +165,13 @@ fn tls_connector(settings: &Settings) -> Result<TlsConnector, ConfigError> {
     }
     let path = &settings.ca_file;
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let certs =
+        CertificateDer::pem_file_iter(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
     for cert in certs {
         let cert = cert.map_err(|e| bad(format!("{}: {e}", path.display())))?;
-        roots.add(cert).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("{}: {e}", path.display())))?;
     }
     if roots.is_empty() {
         return Err(bad(format!("{} holds no certificate", path.display())));

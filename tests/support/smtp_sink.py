@@ -4,21 +4,26 @@
 It listens on 127.0.0.1, prints "PORT <n>" once it accepts connections, then one JSON line
 per accepted message: {"mail_from", "rcpt_tos", "data"}. With --fail-first N it answers the
 first N commands named by --fail-at (MAIL, RCPT or DATA) with --fail-reply. With --stall it
-accepts connections, prints {"event": "connected"} for each, and never says a word.
+accepts connections, prints {"event": "connected"} for each, and never says a word. With
+--drop-data N it drops the connection instead of answering the first N messages' final dot.
+With --tls-cert/--tls-key it offers STARTTLS (and requires it), or with --implicit-tls speaks
+TLS from the first byte.
 """
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP
 
 
 class Recorder:
-    def __init__(self, fail_first, fail_reply, fail_at):
+    def __init__(self, fail_first, fail_reply, fail_at, drop_data):
         self.fail_left = fail_first
         self.fail_reply = fail_reply
         self.fail_at = fail_at
+        self.drop_left = drop_data
 
     def failing(self, command):
         if self.fail_at == command and self.fail_left > 0:
@@ -41,6 +46,10 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.drop_left > 0:
+            self.drop_left -= 1
+            server.transport.abort()
+            return "451 never seen"
         if self.failing("DATA"):
             return self.fail_reply
         line = {
@@ -60,8 +69,16 @@ async def main():
     parser.add_argument("--fail-reply", default="451 4.3.0 try again later")
     parser.add_argument("--fail-at", default="DATA", choices=["MAIL", "RCPT", "DATA"])
     parser.add_argument("--stall", action="store_true")
+    parser.add_argument("--drop-data", type=int, default=0)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--implicit-tls", action="store_true")
     args = parser.parse_args()
-    handler = Recorder(args.fail_first, args.fail_reply, args.fail_at)
+    handler = Recorder(args.fail_first, args.fail_reply, args.fail_at, args.drop_data)
+    context = None
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
     loop = asyncio.get_running_loop()
     if args.stall:
         async def silent(reader, writer):
@@ -69,6 +86,16 @@ async def main():
             sys.stdout.flush()
             await reader.read()
         server = await asyncio.start_server(silent, host="127.0.0.1", port=args.port)
+    elif context is not None and args.implicit_tls:
+        server = await loop.create_server(
+            lambda: SMTP(handler, hostname="sink.test"),
+            host="127.0.0.1", port=args.port, ssl=context,
+        )
+    elif context is not None:
+        server = await loop.create_server(
+            lambda: SMTP(handler, hostname="sink.test", tls_context=context, require_starttls=True),
+            host="127.0.0.1", port=args.port,
+        )
     else:
         server = await loop.create_server(
             lambda: SMTP(handler, hostname="sink.test"), host="127.0.0.1", port=args.port

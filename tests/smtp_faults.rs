@@ -1,0 +1,135 @@
+//! The outbox against an SMTP server that misbehaves, or speaks TLS: every fault ends in a
+//! clear log line and a delivery, a retry or a dead letter, never a lost message.
+
+mod support;
+
+use support::{free_port, private_ca, smtp_config, Service, Setup, SmtpSink};
+
+fn start(extra: &str, email: &str) -> (Setup, Service) {
+    let setup = Setup::new(extra);
+    assert_eq!(setup.cli(&["users", "add", email]).code, Some(0));
+    let service = setup.start();
+    let r = service.forgot(&format!(r#"{{"email": "{email}"}}"#));
+    assert_eq!(r.status, 200, "{r:?}");
+    (setup, service)
+}
+
+fn tls_config(port: u16, security: &str, ca: &std::path::Path) -> String {
+    smtp_config(port).replace(
+        "security = \"none\"",
+        &format!("security = \"{security}\"\nca_file = \"{}\"", ca.display()),
+    )
+}
+
+fn queued(service: &Service, setup: &Setup) -> u64 {
+    let r = service.admin_call(setup, "GET", "/admin/v1/outbox", b"");
+    r.json()["queued"].as_u64().expect("a count")
+}
+
+#[test]
+fn starttls_to_a_relay_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(dir.path(), "relay");
+    let sink = SmtpSink::start_with(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let (_setup, mut service) = start(&tls_config(sink.port, "starttls", &ca), "ada@example.com");
+    assert_eq!(sink.next_mail().rcpt_tos, vec!["ada@example.com"]);
+    service.wait_for_log("message delivered");
+}
+
+#[test]
+fn implicit_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(dir.path(), "relay");
+    let sink = SmtpSink::start_with(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--implicit-tls",
+    ]);
+    let (_setup, mut service) = start(&tls_config(sink.port, "tls", &ca), "ada@example.com");
+    assert_eq!(sink.next_mail().rcpt_tos, vec!["ada@example.com"]);
+    service.wait_for_log("message delivered");
+}
+
+#[test]
+fn tls_required_but_not_offered_is_a_clear_error_and_nothing_is_lost() {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _, _) = private_ca(dir.path(), "unused");
+    let (setup, mut service) = start(&tls_config(sink.port, "starttls", &ca), "ada@example.com");
+    let line = service.wait_for_log("delivery failed; will retry");
+    assert!(
+        line.to_lowercase().contains("starttls"),
+        "the reason is named: {line}"
+    );
+    assert_eq!(queued(&service, &setup), 1, "still queued");
+    assert!(sink.pending().is_empty(), "nothing was sent in the clear");
+}
+
+#[test]
+fn a_certificate_from_an_unknown_ca_is_refused_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = private_ca(dir.path(), "relay");
+    let (other_ca, _, _) = private_ca(dir.path(), "other");
+    let sink = SmtpSink::start_with(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--implicit-tls",
+    ]);
+    let (setup, mut service) = start(&tls_config(sink.port, "tls", &other_ca), "ada@example.com");
+    let line = service.wait_for_log("delivery failed; will retry");
+    assert!(
+        line.to_lowercase().contains("certificate"),
+        "the reason is named: {line}"
+    );
+    assert_eq!(queued(&service, &setup), 1);
+}
+
+#[test]
+fn a_stalled_server_times_out_and_the_worker_tries_again() {
+    let stalled = SmtpSink::start_with(&["--stall"]);
+    let extra = smtp_config(stalled.port).replace("timeout = \"10s\"", "timeout = \"1s\"");
+    let (setup, mut service) = start(&extra, "ada@example.com");
+    let line = service.wait_for_log("delivery failed; will retry");
+    assert!(line.contains("did not answer in time"), "{line}");
+    service.wait_for_log("delivery failed; will retry");
+    assert_eq!(stalled.next_event(), "connected");
+    assert_eq!(
+        stalled.next_event(),
+        "connected",
+        "a fresh attempt, not a hung worker"
+    );
+    assert_eq!(queued(&service, &setup), 1);
+}
+
+#[test]
+fn a_connection_dropped_mid_data_is_retried() {
+    let sink = SmtpSink::start_with(&["--drop-data", "1"]);
+    let (_setup, mut service) = start(&smtp_config(sink.port), "ada@example.com");
+    assert_eq!(sink.next_mail().rcpt_tos, vec!["ada@example.com"]);
+    service.wait_for_log("message delivered");
+    assert!(
+        service.log().iter().any(|l| l.contains("will retry")),
+        "the first attempt failed"
+    );
+    assert!(sink.pending().is_empty());
+}
+
+#[test]
+fn a_bad_ca_file_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let setup = Setup::new(&tls_config(free_port(), "tls", &empty));
+    let out = setup.cli(&["check-config"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("mail.smtp.ca_file"), "{out:?}");
+}
