@@ -99,7 +99,11 @@ impl Worker {
         };
         match self.transport.send(&rendered).await {
             Ok(()) => {
+                // Durable before the next message: a crash can then repeat at most the one
+                // message in flight (with the same Message-ID), not everything sent since
+                // sled's last background flush.
                 self.store(self.db.outbox_remove(id));
+                self.store(self.db.durable().await);
                 Stats::count(&self.stats.sent);
                 tracing::info!(id, attempts = message.attempts + 1, "message delivered");
             }

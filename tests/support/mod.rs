@@ -437,6 +437,25 @@ pub fn request(
     exchange(addr, &raw)
 }
 
+/// Like [`request`], but a connection that breaks (the server died) is an error, not a panic.
+pub fn try_request(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(raw.as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    if !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(std::io::Error::other(
+            "the connection closed before a complete answer",
+        ));
+    }
+    Ok(parse(&answer))
+}
+
 /// Sends raw bytes, reads the whole answer until the server closes, and parses it.
 pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Reply {
     let stream = TcpStream::connect(addr).expect("connecting to resetgate");
