@@ -211,9 +211,12 @@ async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
         }
         let db = app.db.clone();
         let now = store::unix_ms(std::time::SystemTime::now());
-        match tokio::task::spawn_blocking(move || db.sweep_resets(now)).await {
+        let swept = tokio::task::spawn_blocking(move || {
+            Ok::<_, store::StoreError>(db.sweep_resets(now)? + db.scrub_dead(now)? as u64)
+        });
+        match swept.await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::debug!(removed = n, "swept expired codes"),
+            Ok(Ok(n)) => tracing::debug!(changed = n, "swept expired codes"),
             Ok(Err(e)) => tracing::error!(error = %e, "sweeping expired codes failed"),
             Err(e) => tracing::error!(error = %e, "sweeper task failed"),
         }

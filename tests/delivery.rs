@@ -233,8 +233,9 @@ fn a_refused_sender_is_a_configuration_problem_not_the_messages() {
     service.wait_for_log("message delivered");
     assert!(service.log().iter().all(|l| !l.contains("dead letter")));
 
-    // 5xx at RCPT is about the message: one attempt, then a dead letter without the code.
-    let (_sink, setup, mut service) = queued_for(
+    // 5xx at RCPT is about the message: one attempt, then a dead letter, durable across a
+    // crash, shown without its code, and sent again when an operator retries it.
+    let (sink, setup, mut service) = queued_for(
         &[
             "--fail-at",
             "RCPT",
@@ -246,27 +247,44 @@ fn a_refused_sender_is_a_configuration_problem_not_the_messages() {
         "gone@example.com",
     );
     service.wait_for_log("kept as a dead letter");
-    assert_eq!(
-        service
-            .log()
-            .iter()
-            .filter(|l| l.contains("will retry"))
-            .count(),
-        0,
-        "one attempt"
-    );
+    let retries = service
+        .log()
+        .iter()
+        .filter(|l| l.contains("will retry"))
+        .count();
+    assert_eq!(retries, 0, "one attempt");
     service.crash();
-    let db = Db::open(&setup.data_dir(), 8, resetgate::config::Durability::Flush).unwrap();
-    let dead = db.dead_letters().unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].1.error, "550 unknown user");
+    let listed = setup.cli(&["outbox", "list"]);
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    let line = listed.stdout.lines().next().expect("one dead letter");
+    assert!(
+        line.contains("dead\totp\tgone@example.com\tattempts=0")
+            && line.ends_with("550 unknown user"),
+        "{line}"
+    );
+    let id = line.split('\t').next().unwrap().to_string();
+    let shown = setup.cli(&["outbox", "show", &id]);
+    let view: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(view["state"], "dead");
+    assert!(view["message"].get("code").is_none() && !shown.stdout.contains("Your one-time code"));
+
+    let mut service = setup.start();
+    let retried = setup.cli(&["outbox", "retry", &id]);
+    assert_eq!(retried.code, Some(0), "{retried:?}");
+    let mail = sink.next_mail();
     assert_eq!(
-        dead[0].1.message.kind,
-        resetgate::store::outbox::Kind::Otp {
-            code: String::new(),
-            ttl_secs: 600
-        },
-        "the code is not kept in a dead letter"
+        (mail.code().len(), mail.rcpt_tos),
+        (12, vec!["gone@example.com".to_string()])
+    );
+    service.wait_for_log("message delivered");
+    assert_eq!(
+        setup.cli(&["outbox", "retry", &id]).code,
+        Some(3),
+        "no longer dead"
+    );
+    assert_eq!(
+        setup.cli(&["outbox", "purge", "--all"]).stdout.trim(),
+        "purged 0 dead letters"
     );
 }
 

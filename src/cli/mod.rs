@@ -1,10 +1,11 @@
-//! The command line: `serve`, `check-config`, `users …`, `blocks …`.
+//! The command line: `serve`, `check-config`, `users …`, `blocks …`, `outbox …`.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (store, network, I/O); 2 bad configuration or
 //! usage; 3 the request was refused (the account exists or does not, a bad import line).
 
 mod admin_client;
 mod blocks;
+mod outbox;
 mod serve;
 mod target;
 mod users;
@@ -46,6 +47,11 @@ enum Command {
     Blocks {
         #[command(subcommand)]
         command: blocks::BlocksCommand,
+    },
+    /// Queued messages and dead letters; goes through the admin API when the service runs.
+    Outbox {
+        #[command(subcommand)]
+        command: outbox::OutboxCommand,
     },
 }
 
@@ -99,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig => check(&config),
         Command::Users { command } => users::run(config, command),
         Command::Blocks { command } => blocks::run(config, command),
+        Command::Outbox { command } => outbox::run(config, command),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

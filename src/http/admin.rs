@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::json::{self, Resp};
 use crate::accounts::{self, parse_account};
 use crate::error::{ApiError, NO_ACCOUNT};
+use crate::store::outbox::{Dead, Kind, Queued, RetryRefused};
 use crate::{mail_address, App};
 
 pub const USERS: &str = "/admin/v1/users";
@@ -21,6 +22,9 @@ pub const USERS_IMPORT: &str = "/admin/v1/users/import";
 pub const USERS_VERIFY: &str = "/admin/v1/users/verify";
 pub const USERS_UNLOCK: &str = "/admin/v1/users/unlock";
 pub const OUTBOX: &str = "/admin/v1/outbox";
+pub const OUTBOX_SHOW: &str = "/admin/v1/outbox/show";
+pub const OUTBOX_RETRY: &str = "/admin/v1/outbox/retry";
+pub const OUTBOX_PURGE: &str = "/admin/v1/outbox/purge";
 pub const BLOCKS: &str = "/admin/v1/blocks";
 pub const BLOCKS_REMOVE: &str = "/admin/v1/blocks/remove";
 
@@ -69,11 +73,16 @@ pub fn route(
                 (&Method::POST, USERS_VERIFY) => verify_password(&app, req).await,
                 (&Method::POST, USERS_UNLOCK) => unlock(&app, req).await,
                 (&Method::GET, OUTBOX) => outbox(&app),
+                (&Method::POST, OUTBOX_SHOW) => outbox_show(&app, req).await,
+                (&Method::POST, OUTBOX_RETRY) => outbox_retry(&app, req).await,
+                (&Method::POST, OUTBOX_PURGE) => outbox_purge(&app, req).await,
                 (&Method::GET, BLOCKS) => list_blocks(&app),
                 (&Method::POST, BLOCKS) => add_block(&app, req).await,
                 (&Method::POST, BLOCKS_REMOVE) => remove_block(&app, req).await,
                 (_, USERS | BLOCKS) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
-                (_, BLOCKS_REMOVE) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+                (_, BLOCKS_REMOVE | OUTBOX_SHOW | OUTBOX_RETRY | OUTBOX_PURGE) => {
+                    Err(ApiError::MethodNotAllowed { allow: "POST" })
+                }
                 (_, USERS_REMOVE | USERS_IMPORT | USERS_VERIFY | USERS_UNLOCK) => {
                     Err(ApiError::MethodNotAllowed { allow: "POST" })
                 }
@@ -180,19 +189,117 @@ async fn unlock(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     ))
 }
 
+/// What an operator sees of a message: never its code.
+pub fn message_view(id: u64, m: &Queued) -> Value {
+    let kind = match m.kind {
+        Kind::Otp { .. } => "otp",
+        Kind::PasswordChanged { .. } => "password_changed",
+        Kind::Decoy => "decoy",
+    };
+    json!({
+        "id": id,
+        "to": m.to,
+        "kind": kind,
+        "attempts": m.attempts,
+        "created_ms": m.created_ms,
+        "next_attempt_ms": m.next_attempt_ms,
+        "expires_ms": m.expires_ms,
+        "last_error": m.last_error,
+    })
+}
+
+pub fn dead_view(id: u64, d: &Dead) -> Value {
+    let mut view = message_view(id, &d.message);
+    view["error"] = json!(d.error);
+    view["failed_ms"] = json!(d.failed_ms);
+    view
+}
+
+const LISTED: usize = 1_000;
+
 fn outbox(app: &App) -> Result<Resp, ApiError> {
+    let messages: Vec<Value> = app
+        .db
+        .queued(LISTED)?
+        .iter()
+        .map(|(id, m)| message_view(*id, m))
+        .collect();
     let dead: Vec<Value> = app
         .db
         .dead_letters()?
         .iter()
-        .map(|(id, d)| json!({ "id": id, "to": d.message.to, "error": d.error, "failed_ms": d.failed_ms }))
+        .map(|(id, d)| dead_view(*id, d))
         .collect();
     let body = json!({
         "queued": app.db.outbox_len(),
+        "messages": messages,
         "dead": dead,
         "since_start": app.outbox_stats.snapshot(),
     });
     Ok(json::json_value(StatusCode::OK, &body))
+}
+
+fn message_id(obj: &json::Object) -> Result<u64, ApiError> {
+    match obj.get("id") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or(ApiError::bad_request("\"id\" must be a message id")),
+        None | Some(Value::Null) => Err(ApiError::MissingParameters),
+        Some(_) => Err(ApiError::bad_request("\"id\" must be a message id")),
+    }
+}
+
+fn no_message() -> Resp {
+    json::json_value(
+        StatusCode::NOT_FOUND,
+        &json!({ "message": "No such message" }),
+    )
+}
+
+async fn outbox_show(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let id = message_id(&body(app, req).await?)?;
+    let view = match (app.db.queued_message(id)?, app.db.dead_letter(id)?) {
+        (Some(m), _) => json!({ "state": "queued", "message": message_view(id, &m) }),
+        (None, Some(d)) => json!({ "state": "dead", "message": dead_view(id, &d) }),
+        (None, None) => return Ok(no_message()),
+    };
+    Ok(json::json_value(StatusCode::OK, &view))
+}
+
+async fn outbox_retry(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let id = message_id(&body(app, req).await?)?;
+    let now = crate::store::unix_ms(std::time::SystemTime::now());
+    match app.db.retry_dead(id, now)? {
+        Ok(()) => {
+            app.db.durable().await?;
+            app.outbox.notify_one();
+            Ok(json::json_value(
+                StatusCode::OK,
+                &json!({ "id": id, "state": "queued" }),
+            ))
+        }
+        Err(RetryRefused::NotFound) => Ok(no_message()),
+        Err(RetryRefused::Expired) => Err(ApiError::Conflict(
+            "The code in this message has expired; the user must ask for a new one".into(),
+        )),
+    }
+}
+
+async fn outbox_purge(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let obj = body(app, req).await?;
+    let id = match obj.get("all") {
+        Some(Value::Bool(true)) => None,
+        _ => Some(message_id(&obj)?),
+    };
+    let purged = app.db.purge_dead(id)?;
+    app.db.durable().await?;
+    if id.is_some() && purged == 0 {
+        return Ok(no_message());
+    }
+    Ok(json::json_value(
+        StatusCode::OK,
+        &json!({ "purged": purged }),
+    ))
 }
 
 fn block_net(obj: &json::Object) -> Result<ipnet::IpNet, ApiError> {

@@ -127,11 +127,9 @@ impl Worker {
     }
 
     /// Sets a message aside, durably: an operator must find it after a crash too.
-    async fn bury(&self, id: u64, mut message: Queued, error: String, now: u64) {
-        // A dead letter is for an operator to read: it keeps no secret.
-        if let Kind::Otp { code, .. } = &mut message.kind {
-            code.clear();
-        }
+    /// It keeps its code while the code is live, so that an operator can retry it; the
+    /// sweeper scrubs the code when it expires. No view of a dead letter shows the code.
+    async fn bury(&self, id: u64, message: Queued, error: String, now: u64) {
         let dead = Dead {
             message,
             error,

@@ -9,6 +9,17 @@ use sled::Transactional;
 
 use super::{decode, encode, id_key, key_id, Db, Result, StoreError};
 
+/// How long a retried notice (not a code) may take to be delivered.
+const NOTICE_RETRY_MS: u64 = 24 * 3600 * 1000;
+
+/// Why a dead letter was not retried.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RetryRefused {
+    NotFound,
+    /// Its code expired: the user must ask for a new one.
+    Expired,
+}
+
 /// What the message is; the text is rendered at send time from these fields.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -127,6 +138,105 @@ impl Db {
         self.inner.outbox.len()
     }
 
+    /// Queued messages, oldest first, at most `limit`.
+    pub fn queued(&self, limit: usize) -> Result<Vec<(u64, Queued)>> {
+        self.inner
+            .outbox
+            .iter()
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((key_id(&key)?, decode("outbox entry", &value)?))
+            })
+            .collect()
+    }
+
+    pub fn queued_message(&self, id: u64) -> Result<Option<Queued>> {
+        match self.inner.outbox.get(id_key(id))? {
+            Some(v) => Ok(Some(decode("outbox entry", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn dead_letter(&self, id: u64) -> Result<Option<Dead>> {
+        match self.inner.dead.get(id_key(id))? {
+            Some(v) => Ok(Some(decode("dead letter", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves a dead letter back into the outbox, due now, with its attempts reset. A code
+    /// that has expired is not sent again; a notice gets a fresh day to be delivered.
+    pub fn retry_dead(
+        &self,
+        id: u64,
+        now_ms: u64,
+    ) -> Result<std::result::Result<(), RetryRefused>> {
+        let key = id_key(id);
+        let i = &self.inner;
+        let moved = (&i.outbox, &i.dead).transaction(|(outbox, dead_tree)| {
+            let Some(bytes) = dead_tree.get(&key[..])? else {
+                return Ok(Err(RetryRefused::NotFound));
+            };
+            let dead: Dead = serde_json::from_slice(&bytes)
+                .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+            let mut message = dead.message;
+            match &message.kind {
+                Kind::Otp { code, .. } if code.is_empty() || message.expired(now_ms) => {
+                    return Ok(Err(RetryRefused::Expired))
+                }
+                Kind::Otp { .. } => {}
+                _ => message.expires_ms = Some(now_ms + NOTICE_RETRY_MS),
+            }
+            message.attempts = 0;
+            message.next_attempt_ms = now_ms;
+            message.last_error = None;
+            dead_tree.remove(&key[..])?;
+            outbox.insert(&key[..], encode(&message))?;
+            Ok(Ok(()))
+        });
+        moved.map_err(|e| match e {
+            TransactionError::Abort(msg) => StoreError::Corrupt(msg),
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    /// Removes one dead letter, or all of them; returns how many.
+    pub fn purge_dead(&self, id: Option<u64>) -> Result<usize> {
+        match id {
+            Some(id) => Ok(usize::from(self.inner.dead.remove(id_key(id))?.is_some())),
+            None => {
+                let n = self.inner.dead.len();
+                self.inner.dead.clear()?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Clears the codes of dead letters whose code expired; returns how many.
+    pub fn scrub_dead(&self, now_ms: u64) -> Result<usize> {
+        let mut scrubbed = 0;
+        for (id, mut dead) in self.dead_letters()? {
+            let expired = dead.message.expired(now_ms);
+            if let Kind::Otp { code, .. } = &mut dead.message.kind {
+                if expired && !code.is_empty() {
+                    code.clear();
+                    let key = id_key(id);
+                    let new = encode(&dead);
+                    self.inner
+                        .dead
+                        .fetch_and_update(key, |old| old.map(|_| new.clone()))?;
+                    scrubbed += 1;
+                }
+            }
+        }
+        Ok(scrubbed)
+    }
+
+    pub fn dead_len(&self) -> usize {
+        self.inner.dead.len()
+    }
+
     pub fn dead_letters(&self) -> Result<Vec<(u64, Dead)>> {
         self.inner
             .dead
@@ -180,6 +290,43 @@ mod tests {
         assert_eq!(due.next_ms, Some(500));
         // Expired entries are due (to be dropped) even before their next attempt.
         assert_eq!(db.outbox_due(2_000, 10).unwrap().entries.len(), 3);
+    }
+
+    #[test]
+    fn dead_letters_are_retried_while_live_and_scrubbed_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        for id in [1, 2] {
+            db.inner
+                .outbox
+                .insert(id_key(id), encode(&queued(0)))
+                .unwrap();
+            let dead = Dead {
+                message: queued(0),
+                error: "550".into(),
+                failed_ms: 0,
+            };
+            db.outbox_bury(id, &dead).unwrap();
+        }
+        assert_eq!(
+            db.retry_dead(1, 500).unwrap(),
+            Ok(()),
+            "the code is live until 1000"
+        );
+        let back = db.queued_message(1).unwrap().unwrap();
+        assert_eq!(
+            (back.attempts, back.next_attempt_ms, back.last_error),
+            (0, 500, None)
+        );
+        assert_eq!(db.retry_dead(1, 500).unwrap(), Err(RetryRefused::NotFound));
+        assert_eq!(db.retry_dead(2, 1_000).unwrap(), Err(RetryRefused::Expired));
+        assert_eq!(db.scrub_dead(1_000).unwrap(), 1);
+        let Kind::Otp { code, .. } = db.dead_letter(2).unwrap().unwrap().message.kind else {
+            panic!()
+        };
+        assert!(code.is_empty(), "an expired code is not kept");
+        assert_eq!(db.purge_dead(None).unwrap(), 1);
+        assert_eq!(db.dead_len(), 0);
     }
 
     #[test]
