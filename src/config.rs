@@ -192,6 +192,9 @@ impl Config {
         }
         nonzero("mail.smtp.timeout", smtp.timeout)?;
         nonzero("mail.smtp.connect_timeout", smtp.connect_timeout)?;
+        if !(1..=64).contains(&smtp.connections) {
+            return Err(bad("mail.smtp.connections", "must be between 1 and 64"));
+        }
         if smtp.password.is_some() && smtp.password_file.is_some() {
             return Err(bad(
                 "mail.smtp.password_file",

@@ -113,13 +113,24 @@ impl App {
         })
     }
 
+    /// One transport per lane: `mail.smtp.connections` for SMTP, one for files.
+    fn transports(&self) -> Result<Vec<outbox::Transport>, StartError> {
+        let lanes = match self.config.mail.transport {
+            config::Transport::Smtp => self.config.mail.smtp.connections,
+            config::Transport::File => 1,
+        };
+        let transports: Result<Vec<_>, _> = (0..lanes)
+            .map(|_| outbox::Transport::from_config(&self.config))
+            .collect();
+        Ok(transports?)
+    }
+
     fn worker(&self) -> Result<outbox::Worker, StartError> {
         let mail = &self.config.mail;
         let (from_name, from_addr) =
             mail_address::parse_mailbox(&mail.from).map_err(config::ConfigError)?;
         Ok(outbox::Worker {
             db: self.db.clone(),
-            transport: outbox::Transport::from_config(&self.config)?,
             letterhead: outbox::templates::Letterhead {
                 from_name,
                 from_addr,
@@ -149,10 +160,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let worker = app.worker()?;
+    let transports = app.transports()?;
     app.hasher.warm_up();
-    tracing::info!("{}", worker.transport.describe());
+    tracing::info!(lanes = transports.len(), "{}", transports[0].describe());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker_task = tokio::spawn(outbox::run(worker, stop_rx.clone()));
+    let worker_task = tokio::spawn(outbox::run(worker, transports, stop_rx.clone()));
     let sweeper_task = tokio::spawn(sweep(app.clone(), stop_rx.clone()));
 
     let limits = || http::server::Limits {

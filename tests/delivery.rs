@@ -129,6 +129,39 @@ fn only_the_newest_code_is_mailed_after_an_outage() {
 }
 
 #[test]
+fn several_connections_deliver_each_message_exactly_once() {
+    let sink = SmtpSink::start();
+    let off = "{ requests = 0, window = \"1m\" }";
+    let extra = format!(
+        "{}connections = 4\n[limits.forgot_password]\nper_client = {off}\nper_email = {off}\nglobal = {off}\n",
+        smtp_config(sink.port)
+    );
+    let setup = Setup::new(&extra);
+    let users = setup.dir.path().join("users.jsonl");
+    let lines: String = (0..40).map(|i| format!("{{\"email\": \"u{i}@example.com\"}}\n")).collect();
+    std::fs::write(&users, lines).unwrap();
+    assert_eq!(setup.cli(&["users", "import", users.to_str().unwrap()]).code, Some(0));
+    let mut service = setup.start();
+    assert!(service.wait_for_log("smtp transport").contains("lanes=4"));
+    for i in 0..40 {
+        assert_eq!(service.forgot(&format!(r#"{{"email": "u{i}@example.com"}}"#)).status, 200);
+    }
+    let mut seen: Vec<String> = (0..40).flat_map(|_| sink.next_mail().rcpt_tos).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 40, "forty different recipients");
+    loop {
+        if service.admin_call(&setup, "GET", "/admin/v1/outbox", b"").json()["queued"] == 0 {
+            break;
+        }
+        service.wait_for_log("message delivered");
+    }
+    let (status, _) = service.stop();
+    assert!(status.success());
+    assert!(sink.pending().is_empty(), "no message went out twice");
+}
+
+#[test]
 fn restart_keeps_users_and_undelivered_mail() {
     let port = free_port();
     let setup = setup_with_user(&smtp_config(port), "grace@example.com");

@@ -117,6 +117,8 @@ pub struct Smtp {
     pub helo_name: String,
     /// Empty: the system's trust roots.
     pub ca_file: PathBuf,
+    /// Connections used at once (lanes of the outbox).
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -266,6 +268,7 @@ impl Default for Smtp {
             timeout: Duration::from_secs(30),
             helo_name: String::new(),
             ca_file: PathBuf::new(),
+            connections: 1,
         }
     }
 }

@@ -1,13 +1,18 @@
-//! The outbox task: claim due entries in FIFO order → render → send → remove | retry | bury.
+//! The outbox: one dispatcher claims due entries in FIFO order and hands them to
+//! `mail.smtp.connections` lanes, each with its own transport (connection): render → send →
+//! remove | retry | bury.
 //!
-//! It wakes at once when a request queues mail (a `Notify` permit is never lost between the
-//! scan and the wait), else when the next retry is due. Shutdown is checked between messages,
-//! so the message being sent is finished first.
+//! The dispatcher wakes at once when a request queues mail (a `Notify` permit is never lost
+//! between the scan and the wait), when a lane finishes, or when the next retry is due. An
+//! entry is claimed by at most one lane at a time. Shutdown is checked between messages, so
+//! every lane finishes the message it is sending.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinSet;
 
 use super::templates::Letterhead;
 use super::{SendError, Stats, Transport};
@@ -17,9 +22,9 @@ use crate::store::{unix_ms, Db};
 /// How many due entries one scan takes.
 const BATCH: usize = 64;
 
+/// What the lanes share.
 pub struct Worker {
     pub db: Db,
-    pub transport: Transport,
     pub letterhead: Letterhead,
     pub retry_initial: Duration,
     pub retry_max: Duration,
@@ -27,53 +32,123 @@ pub struct Worker {
     pub stats: Arc<Stats>,
 }
 
-/// Runs until `stop` turns true.
-pub async fn run(mut worker: Worker, mut stop: watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow() {
-            break;
-        }
+type Claimed = Arc<Mutex<HashSet<u64>>>;
+
+/// Runs until `stop` turns true; dropping the future stops every lane.
+pub async fn run(worker: Worker, transports: Vec<Transport>, mut stop: watch::Receiver<bool>) {
+    let worker = Arc::new(worker);
+    let claimed: Claimed = Arc::default();
+    let done = Arc::new(Notify::new());
+    let (tx, rx) = mpsc::channel::<(u64, Queued)>(1);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let mut lanes = JoinSet::new();
+    for transport in transports {
+        let lane = Lane {
+            worker: worker.clone(),
+            transport,
+            claimed: claimed.clone(),
+            done: done.clone(),
+        };
+        lanes.spawn(lane.run(rx.clone(), stop.clone()));
+    }
+    dispatch(&worker, tx, &claimed, &done, &mut stop).await;
+    while lanes.join_next().await.is_some() {}
+}
+
+async fn dispatch(
+    worker: &Worker,
+    tx: mpsc::Sender<(u64, Queued)>,
+    claimed: &Claimed,
+    done: &Notify,
+    stop: &mut watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
         let now = unix_ms(SystemTime::now());
         let db = worker.db.clone();
         let due = match tokio::task::spawn_blocking(move || db.outbox_due(now, BATCH)).await {
             Ok(Ok(due)) => due,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "reading the outbox failed");
-                wait(&worker.wake, &mut stop, Some(now + 1_000), now).await;
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "outbox scan task failed");
+            failed => {
+                tracing::error!(error = ?failed.err(), "reading the outbox failed");
+                wait(&worker.wake, done, stop, Some(now + 1_000), now).await;
                 continue;
             }
         };
-        let had_work = !due.entries.is_empty();
-        for (id, message) in due.entries {
-            if *stop.borrow() {
-                break;
-            }
-            worker.deliver(id, message).await;
+        let fresh: Vec<_> = {
+            let mut claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
+            due.entries.into_iter().filter(|(id, _)| claimed.insert(*id)).collect()
+        };
+        if fresh.is_empty() {
+            wait(&worker.wake, done, stop, due.next_ms, now).await;
+            continue;
         }
-        if !had_work {
-            wait(&worker.wake, &mut stop, due.next_ms, now).await;
+        for (id, message) in fresh {
+            let sent = tokio::select! {
+                sent = tx.send((id, message)) => sent.is_ok(),
+                _ = stop.changed() => false,
+            };
+            if !sent {
+                claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            }
         }
     }
-    worker.transport.close().await;
 }
 
-async fn wait(wake: &Notify, stop: &mut watch::Receiver<bool>, next_ms: Option<u64>, now: u64) {
+async fn wait(
+    wake: &Notify,
+    done: &Notify,
+    stop: &mut watch::Receiver<bool>,
+    next_ms: Option<u64>,
+    now: u64,
+) {
     let sleep = next_ms.map_or(Duration::from_secs(3600), |t| {
         Duration::from_millis(t.saturating_sub(now))
     });
     tokio::select! {
         () = wake.notified() => {}
+        () = done.notified() => {}
         () = tokio::time::sleep(sleep) => {}
         _ = stop.changed() => {}
     }
 }
 
+/// One connection's worth of delivery.
+struct Lane {
+    worker: Arc<Worker>,
+    transport: Transport,
+    claimed: Claimed,
+    done: Arc<Notify>,
+}
+
+impl Lane {
+    async fn run(
+        mut self,
+        rx: Arc<tokio::sync::Mutex<mpsc::Receiver<(u64, Queued)>>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let next = {
+                let mut rx = rx.lock().await;
+                tokio::select! {
+                    next = rx.recv() => next,
+                    _ = stop.changed() => None,
+                }
+            };
+            let Some((id, message)) = next else { break };
+            if !*stop.borrow() {
+                self.worker.deliver(&mut self.transport, id, message).await;
+            }
+            self.claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            self.done.notify_one();
+            if *stop.borrow() {
+                break;
+            }
+        }
+        self.transport.close().await;
+    }
+}
+
 impl Worker {
-    async fn deliver(&mut self, id: u64, mut message: Queued) {
+    async fn deliver(&self, transport: &mut Transport, id: u64, mut message: Queued) {
         let now = unix_ms(SystemTime::now());
         if message.kind == Kind::Decoy {
             // Enumeration-safe mode's stand-in for a mail to an unknown address.
@@ -97,7 +172,7 @@ impl Worker {
                     .await
             }
         };
-        match self.transport.send(&rendered).await {
+        match transport.send(&rendered).await {
             Ok(()) => {
                 // Durable before the next message: a crash can then repeat at most the one
                 // message in flight (with the same Message-ID), not everything sent since
