@@ -59,7 +59,7 @@ pub fn random_token() -> String {
 /// Password hashing off the async threads, a bounded number at a time, so that hashing
 /// cannot starve the other endpoints.
 pub struct Hasher {
-    slots: tokio::sync::Semaphore,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
     iterations: u32,
     /// Verified against when an account has no password, so that the answer costs the same.
     /// Made on first need (or by [`Hasher::warm_up`]), not at start-up, which it would slow.
@@ -69,7 +69,7 @@ pub struct Hasher {
 impl Hasher {
     pub fn new(iterations: u32, concurrency: usize) -> Hasher {
         Hasher {
-            slots: tokio::sync::Semaphore::new(concurrency),
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency)),
             iterations,
             decoy: Default::default(),
         }
@@ -101,15 +101,22 @@ impl Hasher {
         ok && known
     }
 
+    /// The permit moves into the blocking task, so a request that is dropped (its client
+    /// went away) still holds its slot until the hash it started is done.
     async fn blocking<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
-        let _slot = self
+        let slot = self
             .slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        tokio::task::spawn_blocking(work)
-            .await
-            .expect("a hashing task does not panic")
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(slot);
+            result
+        })
+        .await
+        .expect("a hashing task does not panic")
     }
 }
 

@@ -167,10 +167,15 @@ pub async fn run(
     let worker_task = tokio::spawn(outbox::run(worker, transports, stop_rx.clone()));
     let sweeper_task = tokio::spawn(sweep(app.clone(), stop_rx.clone()));
 
+    let s = &app.config.server;
     let limits = || http::server::Limits {
-        max_connections: app.config.server.max_connections,
-        header_read_timeout: app.config.server.header_read_timeout,
-        shutdown_grace: app.config.server.shutdown_grace,
+        max_connections: s.max_connections,
+        max_connections_per_client: s.max_connections_per_client,
+        header_read_timeout: s.header_read_timeout,
+        write_timeout: s.write_timeout,
+        max_headers: s.max_headers,
+        max_header_bytes: s.max_header_bytes,
+        shutdown_grace: s.shutdown_grace,
     };
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;

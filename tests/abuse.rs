@@ -343,3 +343,48 @@ fn slow_and_idle_connections_are_closed_while_others_are_served() {
         .expect("answered, then closed when idle");
     assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 404"));
 }
+
+#[test]
+fn a_client_that_stops_reading_loses_its_connection_slot() {
+    // One connection slot: while a client pipelines requests and never reads the answers,
+    // nobody else is served, until server.write_timeout cuts it off.
+    let setup = Setup::new("[server]\nmax_connections = 1\nwrite_timeout = \"1s\"\n");
+    let service = setup.start();
+    let mut greedy = TcpStream::connect(service.public).unwrap();
+    let one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let writer = std::thread::spawn(move || {
+        for _ in 0..200_000 {
+            if greedy.write_all(one).is_err() {
+                return true; // the server closed the connection
+            }
+        }
+        false
+    });
+    let r = service.forgot(r#"{"email": "patient@example.com"}"#);
+    assert_eq!(r.status, 404, "served once the greedy client was cut off");
+    assert!(writer.join().unwrap(), "the greedy connection was closed");
+}
+
+#[test]
+fn connections_per_client_are_capped() {
+    let setup =
+        Setup::new("[server]\nmax_connections_per_client = 2\nheader_read_timeout = \"30s\"\n");
+    let service = setup.start();
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(service.public).unwrap())
+        .collect();
+    // The third connection from the same address is closed at once...
+    let mut third = TcpStream::connect(service.public).unwrap();
+    third.set_read_timeout(Some(support::PATIENCE)).unwrap();
+    let mut buf = Vec::new();
+    let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let closed = third.read_to_end(&mut buf);
+    assert!(
+        closed.is_err() || buf.is_empty(),
+        "refused without an answer: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    // ...while another address is served.
+    assert_eq!(from("127.0.0.8", &service, 0).status, 404);
+    drop(held);
+}

@@ -138,20 +138,36 @@ fn several_connections_deliver_each_message_exactly_once() {
     );
     let setup = Setup::new(&extra);
     let users = setup.dir.path().join("users.jsonl");
-    let lines: String = (0..40).map(|i| format!("{{\"email\": \"u{i}@example.com\"}}\n")).collect();
+    let lines: String = (0..40)
+        .map(|i| format!("{{\"email\": \"u{i}@example.com\"}}\n"))
+        .collect();
     std::fs::write(&users, lines).unwrap();
-    assert_eq!(setup.cli(&["users", "import", users.to_str().unwrap()]).code, Some(0));
+    assert_eq!(
+        setup
+            .cli(&["users", "import", users.to_str().unwrap()])
+            .code,
+        Some(0)
+    );
     let mut service = setup.start();
     assert!(service.wait_for_log("smtp transport").contains("lanes=4"));
     for i in 0..40 {
-        assert_eq!(service.forgot(&format!(r#"{{"email": "u{i}@example.com"}}"#)).status, 200);
+        assert_eq!(
+            service
+                .forgot(&format!(r#"{{"email": "u{i}@example.com"}}"#))
+                .status,
+            200
+        );
     }
     let mut seen: Vec<String> = (0..40).flat_map(|_| sink.next_mail().rcpt_tos).collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 40, "forty different recipients");
     loop {
-        if service.admin_call(&setup, "GET", "/admin/v1/outbox", b"").json()["queued"] == 0 {
+        if service
+            .admin_call(&setup, "GET", "/admin/v1/outbox", b"")
+            .json()["queued"]
+            == 0
+        {
             break;
         }
         service.wait_for_log("message delivered");

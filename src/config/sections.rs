@@ -32,11 +32,25 @@ pub struct Server {
     pub body_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    #[serde(with = "duration")]
+    pub write_timeout: Duration,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
     pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
     pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies write: `x-forwarded-for` or `forwarded`.
+    pub client_ip_header: ClientIpHeader,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    XForwardedFor,
+    Forwarded,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -210,10 +224,15 @@ impl Default for Server {
             body_timeout: Duration::from_secs(10),
             max_body_bytes: 16 * 1024,
             max_connections: 1024,
+            max_connections_per_client: 64,
+            write_timeout: Duration::from_secs(10),
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(10),
             secret: None,
             secret_file: None,
             trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::XForwardedFor,
         }
     }
 }

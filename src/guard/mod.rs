@@ -53,6 +53,7 @@ pub struct Guard {
     /// The runtime deny list (admin API, `resetgate blocks`), mirrored from the store.
     blocks: RwLock<Vec<IpNet>>,
     trusted_proxies: Vec<IpNet>,
+    client_ip_header: crate::config::ClientIpHeader,
     endpoints: [EndpointGuard; 3],
     cooldown: Option<FixedWindow<String>>,
     confirm_failures: Option<FixedWindow<IpAddr>>,
@@ -73,6 +74,7 @@ impl Guard {
             deny: config.deny_list()?,
             blocks: RwLock::new(Vec::new()),
             trusted_proxies: config.trusted_proxies()?,
+            client_ip_header: config.server.client_ip_header,
             endpoints: [l.forgot_password, l.confirm_otp_reset, l.password_reset]
                 .map(|e| EndpointGuard::new(e, cap)),
             cooldown: FixedWindow::new(cooldown, cap),
@@ -84,7 +86,7 @@ impl Guard {
 
     /// The client behind a connection from `peer` (see [`client_ip`]).
     pub fn client(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
-        client_ip(peer, headers, &self.trusted_proxies)
+        client_ip(peer, headers, &self.trusted_proxies, self.client_ip_header)
     }
 
     /// Replaces the runtime deny list (after the store changed).

@@ -7,6 +7,7 @@ pub mod bodies;
 pub mod json;
 pub mod public;
 pub mod server;
+mod timed_io;
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -154,17 +154,24 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
 /// POST /api/v1/user/password-reset (API.md §3), with the optional `resetSession` extension.
 async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
     let body = bodies::reset(&body(app, req, client, Endpoint::Reset).await?)?;
-    app.guard
-        .admit_email(client, Endpoint::Reset, &body.email.key)?;
     let request = ResetRequest {
         email: &body.email,
         password: &body.password,
         session: body.session.as_deref(),
         client,
     };
-    match recovery::reset_password(&app.db, &app.code_key, &app.hasher, &app.config, request)
-        .await?
-    {
+    let (db, key, config) = (&app.db, &app.code_key, &app.config);
+    let outcome = match recovery::reset_ready(db, key, config, &request)? {
+        Some(refused) => refused,
+        None => {
+            // Counted only for requests that hold the confirmation: someone who merely
+            // knows the address cannot spend the owner's allowance.
+            app.guard
+                .admit_email(client, Endpoint::Reset, &body.email.key)?;
+            recovery::reset_password(db, key, &app.hasher, config, request).await?
+        }
+    };
+    match outcome {
         Reset::Done => {
             app.db.durable().await?;
             app.outbox.notify_one();

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::json::Resp;
+use super::timed_io::TimedIo;
 use crate::App;
 
 pub type Handler =
@@ -28,8 +29,39 @@ pub type Handler =
 
 pub struct Limits {
     pub max_connections: usize,
+    /// Open connections one peer address may hold (0: no limit).
+    pub max_connections_per_client: usize,
     pub header_read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
     pub shutdown_grace: Duration,
+}
+
+/// Open connections per peer address.
+#[derive(Default)]
+struct PerPeer(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+impl PerPeer {
+    fn enter(&self, ip: std::net::IpAddr, cap: usize) -> bool {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_default();
+        if cap > 0 && *n >= cap {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn leave(&self, ip: std::net::IpAddr) {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
 }
 
 /// Serves `listener` until `shutdown` resolves, then drains connections for at most the grace time.
@@ -42,12 +74,13 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_peer = Arc::new(PerPeer::default());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_headers(64)
-        .max_buf_size(16 * 1024);
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -66,17 +99,24 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        if !per_peer.enter(peer.ip(), limits.max_connections_per_client) {
+            tracing::debug!(%peer, "refused: too many connections from this address");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
             async move { Ok::<_, Infallible>(handler(app, req, peer).await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(TimedIo::new(stream, limits.write_timeout));
+        let conn = graceful.watch(builder.serve_connection(io, service));
+        let per_peer = per_peer.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            per_peer.leave(peer.ip());
             drop(permit);
         });
     }

@@ -75,7 +75,10 @@ async fn dispatch(
         };
         let fresh: Vec<_> = {
             let mut claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
-            due.entries.into_iter().filter(|(id, _)| claimed.insert(*id)).collect()
+            due.entries
+                .into_iter()
+                .filter(|(id, _)| claimed.insert(*id))
+                .collect()
         };
         if fresh.is_empty() {
             wait(&worker.wake, done, stop, due.next_ms, now).await;
@@ -87,7 +90,10 @@ async fn dispatch(
                 _ = stop.changed() => false,
             };
             if !sent {
-                claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                claimed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
             }
         }
     }
@@ -137,7 +143,10 @@ impl Lane {
             if !*stop.borrow() {
                 self.worker.deliver(&mut self.transport, id, message).await;
             }
-            self.claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            self.claimed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
             self.done.notify_one();
             if *stop.borrow() {
                 break;

@@ -50,6 +50,7 @@ pub fn confirm(
         unix_ms(now),
         config.max_account_failures,
         &confirmation,
+        config.hide_unknown_accounts,
     )?;
     Ok(match found {
         Confirmed::Yes { email, .. } => Confirm::Confirmed { email, session },

@@ -34,7 +34,49 @@ pub struct ResetRequest<'a> {
     pub client: IpAddr,
 }
 
-/// Sets the password if the account's confirmation allows this request.
+/// Whether the confirmation allows this request to be accepted by `client` (its session,
+/// or else, unless sessions are required, the confirming address).
+fn acceptor<'a>(
+    key: &'a CodeKey,
+    config: &'a Config,
+    req: &'a ResetRequest<'_>,
+) -> impl Fn(&Confirmation) -> bool + 'a {
+    let client = req.client.to_canonical().to_string();
+    move |c: &Confirmation| match req.session {
+        Some(session) => key.verify(session, &c.session_mac),
+        None => !config.recovery.require_session && c.client == client,
+    }
+}
+
+/// The cheap checks, before any hashing: `None` when the request may go on to
+/// [`reset_password`], else the answer. Only a request that holds the confirmation gets
+/// past this, so what the caller counts after it (a per-account limit) cannot be spent by
+/// someone who merely knows the address.
+pub fn reset_ready(
+    db: &Db,
+    key: &CodeKey,
+    config: &Config,
+    req: &ResetRequest<'_>,
+) -> Result<Option<Reset>> {
+    let k = &req.email.key;
+    if db.user(k)?.is_none() {
+        return Ok(Some(Reset::NoAccount));
+    }
+    let accept = acceptor(key, config, req);
+    if !db
+        .confirmation(k, unix_ms(SystemTime::now()))?
+        .is_some_and(|c| accept(&c))
+    {
+        return Ok(Some(Reset::NotConfirmed));
+    }
+    if let Err(why) = policy::check(req.password, &req.email.stored, &config.passwords) {
+        return Ok(Some(Reset::Policy(why)));
+    }
+    Ok(None)
+}
+
+/// Sets the password if the account's confirmation allows this request (checked again,
+/// atomically with the change). Call [`reset_ready`] first: hashing costs ~0.1 s of CPU.
 pub async fn reset_password(
     db: &Db,
     key: &CodeKey,
@@ -43,24 +85,8 @@ pub async fn reset_password(
     req: ResetRequest<'_>,
 ) -> Result<Reset> {
     let client = req.client.to_canonical().to_string();
-    let accept = |c: &Confirmation| match req.session {
-        Some(session) => key.verify(session, &c.session_mac),
-        None => !config.recovery.require_session && c.client == client,
-    };
+    let accept = acceptor(key, config, &req);
     let k = &req.email.key;
-    if db.user(k)?.is_none() {
-        return Ok(Reset::NoAccount);
-    }
-    // Cheap checks first: hashing costs ~0.1 s of CPU and is not spent on hopeless requests.
-    if !db
-        .confirmation(k, unix_ms(SystemTime::now()))?
-        .is_some_and(|c| accept(&c))
-    {
-        return Ok(Reset::NotConfirmed);
-    }
-    if let Err(why) = policy::check(req.password, &req.email.stored, &config.passwords) {
-        return Ok(Reset::Policy(why));
-    }
     let hash = hasher.hash(req.password.to_string()).await;
     let now = SystemTime::now();
     let now_ms = unix_ms(now);

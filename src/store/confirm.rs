@@ -8,7 +8,7 @@ use sled::Transactional;
 
 use super::outbox::Queued;
 use super::resets::{
-    parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Reset,
+    parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Reset, DECOY,
 };
 use super::users::User;
 use super::{encode, id_key, Db, Result};
@@ -34,8 +34,12 @@ pub enum NotReset {
 
 impl Db {
     /// Consumes the code whose MAC is `mac`. With `claimed` (the optional `email` of the
-    /// request, normalized) the code must belong to that account, and a failure counts
-    /// against it. `confirmation` is stored on success.
+    /// request, normalized) the code must belong to that account, a failure counts against
+    /// it, and an account with `max_failures` consecutive failures is locked on this path.
+    /// (The code-only path is bounded by the global budget instead, so the lock does not
+    /// stop the owner's own documented confirmation.) `confirmation` is stored on success.
+    /// With `decoy`, a failure naming an unknown address is counted on the decoy record,
+    /// so that it costs what one naming a known account does.
     pub fn confirm_code(
         &self,
         mac: &[u8; 32],
@@ -43,6 +47,7 @@ impl Db {
         now_ms: u64,
         max_failures: u32,
         confirmation: &Confirmation,
+        decoy: bool,
     ) -> Result<Confirmed> {
         let i = &self.inner;
         let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
@@ -55,10 +60,16 @@ impl Db {
                     return Ok(Confirmed::Locked);
                 }
                 if owner.as_deref() != Some(claimed) || !reset.live_code(mac, now_ms) {
-                    if users.get(claimed)?.is_some() {
-                        let mut reset = reset;
+                    let counted = match users.get(claimed)? {
+                        Some(_) => Some((claimed, reset)),
+                        None if decoy => {
+                            Some((DECOY.as_bytes(), read_reset(resets, DECOY.as_bytes())?))
+                        }
+                        None => None,
+                    };
+                    if let Some((key, mut reset)) = counted {
                         reset.failures = reset.failures.saturating_add(1);
-                        write_reset(resets, claimed, &reset)?;
+                        write_reset(resets, key, &reset)?;
                     }
                     return Ok(Confirmed::No);
                 }
@@ -69,9 +80,6 @@ impl Db {
             let mut reset: Reset = read_reset(resets, &owner)?;
             if !reset.live_code(mac, now_ms) {
                 return Ok(Confirmed::No);
-            }
-            if reset.failures >= max_failures {
-                return Ok(Confirmed::Locked);
             }
             let Some(user) = users.get(&owner)? else {
                 return Ok(Confirmed::No);
@@ -171,7 +179,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let c = conf("127.0.0.1", 2_000);
-        let first = db.confirm_code(&[1; 32], None, 10, 100, &c).unwrap();
+        let first = db.confirm_code(&[1; 32], None, 10, 100, &c, false).unwrap();
         assert_eq!(
             first,
             Confirmed::Yes {
@@ -180,7 +188,7 @@ mod tests {
             }
         );
         assert_eq!(
-            db.confirm_code(&[1; 32], None, 11, 100, &c).unwrap(),
+            db.confirm_code(&[1; 32], None, 11, 100, &c, false).unwrap(),
             Confirmed::No
         );
         assert_eq!(db.confirmation("a@example.com", 12).unwrap(), Some(c));
@@ -194,7 +202,8 @@ mod tests {
             .unwrap();
         let c = conf("127.0.0.1", 5_000);
         assert_eq!(
-            db.confirm_code(&[1; 32], None, 1_000, 100, &c).unwrap(),
+            db.confirm_code(&[1; 32], None, 1_000, 100, &c, false)
+                .unwrap(),
             Confirmed::No,
             "expired"
         );
@@ -202,32 +211,51 @@ mod tests {
             .unwrap()
             .unwrap();
         let wrong = db
-            .confirm_code(&[2; 32], Some("b@example.com"), 1_001, 2, &c)
+            .confirm_code(&[2; 32], Some("b@example.com"), 1_001, 2, &c, false)
             .unwrap();
         assert_eq!(wrong, Confirmed::No, "a's code named as b's");
         assert_eq!(db.reset("b@example.com").unwrap().unwrap().failures, 1);
-        db.confirm_code(&[7; 32], Some("b@example.com"), 1_002, 2, &c)
+        db.confirm_code(&[7; 32], Some("b@example.com"), 1_002, 2, &c, false)
             .unwrap();
         db.issue_code("b@example.com", code(3, 1_003, 3_000), message)
             .unwrap()
             .unwrap();
         let locked = db
-            .confirm_code(&[3; 32], Some("b@example.com"), 1_004, 2, &c)
+            .confirm_code(&[3; 32], Some("b@example.com"), 1_004, 2, &c, false)
             .unwrap();
         assert_eq!(locked, Confirmed::Locked, "failures survive a new code");
-        assert_eq!(
-            db.confirm_code(&[3; 32], None, 1_004, 2, &c).unwrap(),
-            Confirmed::Locked
-        );
         assert!(db.unlock("b@example.com").unwrap());
-        assert!(matches!(
-            db.confirm_code(&[3; 32], None, 1_005, 2, &c).unwrap(),
-            Confirmed::Yes { .. }
-        ));
-        // Unknown accounts get no record.
-        db.confirm_code(&[8; 32], Some("nobody@example.com"), 1_006, 2, &c)
+        let named = db.confirm_code(&[3; 32], Some("b@example.com"), 1_005, 2, &c, false);
+        assert!(matches!(named.unwrap(), Confirmed::Yes { .. }), "unlocked");
+        // Unknown accounts get no record, unless as the decoy's failures.
+        db.confirm_code(&[8; 32], Some("nobody@example.com"), 1_006, 2, &c, false)
             .unwrap();
         assert_eq!(db.reset("nobody@example.com").unwrap(), None);
+        db.confirm_code(&[8; 32], Some("nobody@example.com"), 1_006, 2, &c, true)
+            .unwrap();
+        assert_eq!(db.reset(DECOY).unwrap().unwrap().failures, 1);
+    }
+
+    #[test]
+    fn the_lock_applies_to_the_path_that_names_the_account() {
+        let (_d, db) = db_with(&["b@example.com"]);
+        let c = conf("127.0.0.1", 5_000);
+        db.issue_code("b@example.com", code(3, 0, 3_000), message)
+            .unwrap()
+            .unwrap();
+        for now in [1, 2] {
+            db.confirm_code(&[7; 32], Some("b@example.com"), now, 2, &c, false)
+                .unwrap();
+        }
+        let named = db
+            .confirm_code(&[3; 32], Some("b@example.com"), 3, 2, &c, false)
+            .unwrap();
+        assert_eq!(named, Confirmed::Locked);
+        let code_only = db.confirm_code(&[3; 32], None, 4, 2, &c, false).unwrap();
+        assert!(
+            matches!(code_only, Confirmed::Yes { .. }),
+            "the owner's documented request works"
+        );
     }
 
     #[test]
@@ -250,7 +278,7 @@ mod tests {
         db.issue_code("a@example.com", code(1, 0, 1_000), message)
             .unwrap()
             .unwrap();
-        db.confirm_code(&[1; 32], None, 1, 100, &conf("5.6.7.8", 500))
+        db.confirm_code(&[1; 32], None, 1, 100, &conf("5.6.7.8", 500), false)
             .unwrap();
         assert_eq!(
             set(2).unwrap(),
@@ -260,7 +288,7 @@ mod tests {
         db.issue_code("a@example.com", code(2, 3, 1_000), message)
             .unwrap()
             .unwrap();
-        db.confirm_code(&[2; 32], None, 4, 100, &conf("1.2.3.4", 500))
+        db.confirm_code(&[2; 32], None, 4, 100, &conf("1.2.3.4", 500), false)
             .unwrap();
         assert_eq!(
             set(500).unwrap(),
@@ -270,7 +298,7 @@ mod tests {
         db.issue_code("a@example.com", code(3, 501, 1_000), message)
             .unwrap()
             .unwrap();
-        db.confirm_code(&[3; 32], None, 502, 100, &conf("1.2.3.4", 900))
+        db.confirm_code(&[3; 32], None, 502, 100, &conf("1.2.3.4", 900), false)
             .unwrap();
         db.issue_code("a@example.com", code(4, 503, 1_000), message)
             .unwrap()
