@@ -127,16 +127,9 @@ impl App {
 
     fn worker(&self) -> Result<outbox::Worker, StartError> {
         let mail = &self.config.mail;
-        let (from_name, from_addr) =
-            mail_address::parse_mailbox(&mail.from).map_err(config::ConfigError)?;
         Ok(outbox::Worker {
             db: self.db.clone(),
-            letterhead: outbox::templates::Letterhead {
-                from_name,
-                from_addr,
-                product: mail.product_name.clone(),
-                instance_id: self.db.instance_id().to_string(),
-            },
+            letterhead: outbox::templates::Letterhead::new(&self.config, self.db.instance_id())?,
             retry_initial: mail.retry_initial,
             retry_max: mail.retry_max,
             wake: self.outbox.clone(),
@@ -163,6 +156,13 @@ pub async fn run(
     let transports = app.transports()?;
     app.hasher.warm_up();
     tracing::info!(lanes = transports.len(), "{}", transports[0].describe());
+    let probe = outbox::Transport::from_config(&app.config)?;
+    tokio::spawn(async move {
+        // A warning, not a failure: the relay may come up later, and mail waits for it.
+        if let Err(e) = probe.probe().await {
+            tracing::warn!(error = %e, "the mail transport is not usable right now; mail stays queued until it is");
+        }
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker_task = tokio::spawn(outbox::run(worker, transports, stop_rx.clone()));
     let sweeper_task = tokio::spawn(sweep(app.clone(), stop_rx.clone()));

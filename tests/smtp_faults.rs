@@ -133,3 +133,49 @@ fn a_bad_ca_file_is_a_configuration_error() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("mail.smtp.ca_file"), "{out:?}");
 }
+
+#[test]
+fn send_test_mail_reports_the_outcome() {
+    let sink = SmtpSink::start();
+    let setup = Setup::new(&smtp_config(sink.port));
+    let sent = setup.cli(&["send-test-mail", "ops@example.com"]);
+    assert_eq!(sent.code, Some(0), "{sent:?}");
+    assert!(
+        sent.stdout.contains("accepted for ops@example.com"),
+        "{sent:?}"
+    );
+    let mail = sink.next_mail();
+    assert_eq!(mail.rcpt_tos, vec!["ops@example.com"]);
+    assert!(mail.header("subject").unwrap().contains("test message"));
+
+    let refusing = SmtpSink::start_with(&[
+        "--fail-at",
+        "RCPT",
+        "--fail-first",
+        "1",
+        "--fail-reply",
+        "550 5.1.1 no such user",
+    ]);
+    let setup = Setup::new(&smtp_config(refusing.port));
+    let refused = setup.cli(&["send-test-mail", "ops@example.com"]);
+    assert_eq!(refused.code, Some(1));
+    assert!(refused.stderr.contains("550 no such user"), "{refused:?}");
+
+    let setup = Setup::new(&smtp_config(free_port()));
+    let down = setup.cli(&["send-test-mail", "ops@example.com"]);
+    assert_eq!(down.code, Some(1));
+    assert!(down.stderr.contains("temporary"), "{down:?}");
+}
+
+#[test]
+fn an_unreachable_relay_is_reported_at_start_up_without_failing() {
+    let setup = Setup::new(&smtp_config(free_port()));
+    let mut service = setup.start();
+    let warning = service.wait_for_log("the mail transport is not usable right now");
+    assert!(warning.contains("WARN"), "{warning}");
+    assert_eq!(
+        service.forgot(r#"{"email": "x@example.com"}"#).status,
+        404,
+        "serving anyway"
+    );
+}

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config`, `users …`, `blocks …`, `outbox …`.
+//! The command line: `serve`, `check-config`, `users …`, `blocks …`, `outbox …`,
+//! `send-test-mail`.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (store, network, I/O); 2 bad configuration or
 //! usage; 3 the request was refused (the account exists or does not, a bad import line).
@@ -6,6 +7,7 @@
 mod admin_client;
 mod blocks;
 mod outbox;
+mod send_test;
 mod serve;
 mod target;
 mod users;
@@ -48,6 +50,8 @@ enum Command {
         #[command(subcommand)]
         command: blocks::BlocksCommand,
     },
+    /// Send one test message through the configured transport now, and report the outcome.
+    SendTestMail { address: String },
     /// Queued messages and dead letters; goes through the admin API when the service runs.
     Outbox {
         #[command(subcommand)]
@@ -106,6 +110,7 @@ pub fn main() -> ExitCode {
         Command::Users { command } => users::run(config, command),
         Command::Blocks { command } => blocks::run(config, command),
         Command::Outbox { command } => outbox::run(config, command),
+        Command::SendTestMail { address } => send_test::run(config, address),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

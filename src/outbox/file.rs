@@ -23,6 +23,16 @@ impl FileDir {
         )
     }
 
+    /// The directory exists (or can be made) and is writable.
+    pub fn probe(&self) -> Result<(), String> {
+        crate::secrets::private_dir(&self.dir)
+            .map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let probe = self.dir.join(".probe");
+        std::fs::write(&probe, b"").map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+
     pub async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
         let dir = self.dir.clone();
         let name = format!("{:020}.eml", message.id);

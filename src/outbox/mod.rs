@@ -80,7 +80,15 @@ impl Transport {
         }
     }
 
-    async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
+    /// Can mail go out this way at all? (SMTP: connect, greet, authenticate, quit.)
+    pub async fn probe(&self) -> Result<(), String> {
+        match self {
+            Transport::Smtp(s) => s.probe().await,
+            Transport::File(f) => f.probe(),
+        }
+    }
+
+    pub async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
         match self {
             Transport::Smtp(s) => s.send(message).await,
             Transport::File(f) => f.send(message).await,
@@ -88,7 +96,7 @@ impl Transport {
     }
 
     /// Ends an open connection politely (shutdown).
-    async fn close(&mut self) {
+    pub async fn close(&mut self) {
         if let Transport::Smtp(s) = self {
             s.close().await;
         }

@@ -93,6 +93,17 @@ impl Smtp {
         Err(e.classify())
     }
 
+    /// Connects, greets (TLS and AUTH as configured) and says QUIT: is the relay usable?
+    pub async fn probe(&self) -> Result<(), String> {
+        let conn = within(self.settings.timeout, self.connect())
+            .await
+            .map_err(|e| match e.classify() {
+                SendError::Transient(m) | SendError::Permanent(m) => m,
+            })?;
+        let _ = within(self.settings.timeout, conn.quit()).await;
+        Ok(())
+    }
+
     pub async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
             let _ = tokio::time::timeout(self.settings.timeout, conn.quit()).await;

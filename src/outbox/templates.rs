@@ -16,6 +16,20 @@ pub struct Letterhead {
 }
 
 impl Letterhead {
+    pub fn new(
+        config: &crate::config::Config,
+        instance_id: &str,
+    ) -> Result<Letterhead, crate::config::ConfigError> {
+        let (from_name, from_addr) = crate::mail_address::parse_mailbox(&config.mail.from)
+            .map_err(|e| crate::config::ConfigError(format!("`mail.from`: {e}")))?;
+        Ok(Letterhead {
+            from_name,
+            from_addr,
+            product: config.mail.product_name.clone(),
+            instance_id: instance_id.to_string(),
+        })
+    }
+
     /// A stable Message-ID: the same outbox entry always gets the same one, so a duplicate
     /// after a crash is recognisable as such.
     pub fn message_id(&self, id: u64) -> String {
@@ -24,6 +38,32 @@ impl Letterhead {
             .rsplit_once('@')
             .map_or("localhost", |(_, d)| d);
         format!("{id}.{}@{domain}", self.instance_id)
+    }
+
+    /// `resetgate send-test-mail`: a message that says only where it came from.
+    pub fn render_test(&self, id: u64, to: &str, now_ms: u64) -> std::io::Result<Rendered> {
+        let text = format!(
+            "This is a test message from resetgate for {}.\r\nIf you can read it, mail delivery works.\r\n",
+            self.product
+        );
+        let bytes = MessageBuilder::new()
+            .from((self.from_name.as_str(), self.from_addr.as_str()))
+            .to(to)
+            .subject(format!("resetgate test message for {}", self.product))
+            .message_id(self.message_id(id))
+            .date((now_ms / 1000) as i64)
+            .header(
+                "Auto-Submitted",
+                mail_send::mail_builder::headers::raw::Raw::new("auto-generated"),
+            )
+            .text_body(text)
+            .write_to_vec()?;
+        Ok(Rendered {
+            id,
+            envelope_from: self.from_addr.clone(),
+            to: to.to_string(),
+            bytes,
+        })
     }
 
     pub fn render(&self, id: u64, message: &Queued) -> std::io::Result<Rendered> {
