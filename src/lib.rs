@@ -63,6 +63,8 @@ pub struct AppInner {
     pub outbox_stats: Arc<outbox::Stats>,
     /// forgot-password's constant 200 body.
     pub forgot_ok: Bytes,
+    /// The message texts, also used to choose a request's locale.
+    pub catalog: Arc<outbox::catalog::Catalog>,
 }
 
 impl std::ops::Deref for App {
@@ -105,6 +107,7 @@ impl App {
             outbox: Arc::new(Notify::new()),
             outbox_stats: Arc::default(),
             forgot_ok: http::public::forgot_ok_body(&config),
+            catalog: Arc::new(outbox::catalog::Catalog::load(&config.mail.templates_dir)?),
             db,
             config,
         };
@@ -129,7 +132,11 @@ impl App {
         let mail = &self.config.mail;
         Ok(outbox::Worker {
             db: self.db.clone(),
-            letterhead: outbox::templates::Letterhead::new(&self.config, self.db.instance_id())?,
+            letterhead: outbox::templates::Letterhead::new(
+                &self.config,
+                self.db.instance_id(),
+                self.catalog.clone(),
+            )?,
             retry_initial: mail.retry_initial,
             retry_max: mail.retry_max,
             wake: self.outbox.clone(),

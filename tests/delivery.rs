@@ -391,6 +391,77 @@ fn a_stalled_smtp_server_does_not_hold_up_shutdown() {
 }
 
 #[test]
+fn messages_follow_accept_language_and_template_files() {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("otp.html"),
+        "<p>Code: <b>{{code}}</b> for {{product}}</p>",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("otp.subject"), "Reset code for {{product}}").unwrap();
+    let mail_keys = format!(
+        "[mail]\nproduct_name = \"Ex<ample>\"\nreply_to = \"Help <help@example.com>\"\n\
+         support_contact = \"help@example.com\"\ntemplates_dir = \"{}\"\n",
+        dir.path().display()
+    );
+    let extra = format!(
+        "{}[recovery]\nresend_cooldown = \"0s\"\n",
+        smtp_config(sink.port).replacen("[mail]\n", &mail_keys, 1)
+    );
+    let setup = setup_with_user(&extra, "ada@example.com");
+    let service = setup.start();
+    let ask = |lang: &str| {
+        let r = support::request(
+            service.public,
+            "POST",
+            "/api/v1/user/forgot-password",
+            &[("Accept-Language", lang)],
+            br#"{"email": "ada@example.com"}"#,
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        sink.next_mail()
+    };
+    let english = ask("en-GB,en;q=0.9");
+    assert_eq!(
+        english.header("subject").as_deref(),
+        Some("Reset code for Ex<ample>"),
+        "the file's subject"
+    );
+    assert!(
+        english.data.contains("multipart/alternative"),
+        "text and HTML"
+    );
+    assert!(
+        english.data.contains("Ex&lt;ample&gt;"),
+        "values are escaped in HTML"
+    );
+    assert!(english
+        .header("reply-to")
+        .unwrap()
+        .contains("help@example.com"));
+    assert!(english.data.contains("Questions: help@example.com"));
+
+    let german = ask("de-DE,de;q=0.9,en;q=0.5");
+    assert!(
+        german.data.contains("Ihr Einmalcode lautet:"),
+        "the German text: {}",
+        german.data
+    );
+    assert!(german.data.contains("10 Minuten"));
+    assert!(
+        !german.data.contains("multipart/alternative"),
+        "no German HTML file, no HTML part"
+    );
+
+    let fallback = ask("es");
+    assert!(
+        fallback.data.contains("Your one-time code is:"),
+        "English for an unknown locale"
+    );
+}
+
+#[test]
 fn the_shipped_config_writes_eml_files() {
     let dir = tempfile::tempdir().unwrap();
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");

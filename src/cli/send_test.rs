@@ -3,6 +3,7 @@
 
 use super::Failure;
 use crate::config::Config;
+use crate::outbox::catalog::Catalog;
 use crate::outbox::templates::Letterhead;
 use crate::outbox::{SendError, Transport};
 
@@ -15,7 +16,8 @@ pub fn run(config: Config, address: String) -> Result<(), Failure> {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let letterhead = Letterhead::new(&config, &format!("test-{instance}"))?;
+        let catalog = std::sync::Arc::new(Catalog::load(&config.mail.templates_dir)?);
+        let letterhead = Letterhead::new(&config, &format!("test-{instance}"), catalog)?;
         let now = crate::store::unix_ms(std::time::SystemTime::now());
         let message = letterhead
             .render_test(now, &email.stored, now)

@@ -98,7 +98,11 @@ pub enum Transport {
 pub struct Mail {
     pub transport: Transport,
     pub from: String,
+    pub reply_to: String,
     pub product_name: String,
+    pub support_contact: String,
+    /// Empty: the built-in texts only.
+    pub templates_dir: PathBuf,
     #[serde(with = "duration")]
     pub retry_initial: Duration,
     #[serde(with = "duration")]
@@ -265,7 +269,10 @@ impl Default for Mail {
         Mail {
             transport: Transport::File,
             from: "resetgate <noreply@localhost>".into(),
+            reply_to: String::new(),
             product_name: "your account".into(),
+            support_contact: String::new(),
+            templates_dir: PathBuf::new(),
             retry_initial: Duration::from_secs(5),
             retry_max: Duration::from_secs(300),
             smtp: Smtp::default(),

@@ -84,7 +84,14 @@ fn ok(message: &str, fields: Value, next_step_secs: u64, retry_secs: u64, senten
 }
 
 /// POST /api/v1/user/forgot-password (API.md §1).
+/// The catalog locale that the request's `Accept-Language` asks for.
+fn locale(app: &App, req: &Request<Incoming>) -> Option<String> {
+    let header = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
+    app.catalog.choose(header.and_then(|v| v.to_str().ok()))
+}
+
 async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let locale = locale(app, &req);
     let body = bodies::forgot(&body(app, req, client, Endpoint::Forgot).await?)?;
     let email = body.email;
     app.guard
@@ -95,6 +102,7 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
         &app.code_key,
         config,
         &email.key,
+        locale.as_deref(),
         SystemTime::now(),
     )?;
     if outcome == Forgot::NoAccount && !config.hide_unknown_accounts {
@@ -153,12 +161,14 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
 
 /// POST /api/v1/user/password-reset (API.md §3), with the optional `resetSession` extension.
 async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let locale = locale(app, &req);
     let body = bodies::reset(&body(app, req, client, Endpoint::Reset).await?)?;
     let request = ResetRequest {
         email: &body.email,
         password: &body.password,
         session: body.session.as_deref(),
         client,
+        locale,
     };
     let (db, key, config) = (&app.db, &app.code_key, &app.config);
     let outcome = match recovery::reset_ready(db, key, config, &request)? {

@@ -3,6 +3,7 @@
 //! Two real transports exist (SMTP and `.eml` files), so this is the one place with a
 //! choice of implementation; an enum keeps it concrete.
 
+pub mod catalog;
 mod file;
 mod smtp;
 pub mod templates;

@@ -1,32 +1,48 @@
-//! The text of each message, rendered at send time from the outbox entry.
+//! Each message, rendered at send time from the outbox entry and the catalog of texts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mail_send::mail_builder::MessageBuilder;
 
+use super::catalog::{fill, Catalog};
 use super::Rendered;
 use crate::store::outbox::{Kind, Queued};
 
-/// What every message shares: the sender and the product's name.
+/// What every message shares: the sender, the product's name, the texts.
 pub struct Letterhead {
     pub from_name: String,
     pub from_addr: String,
+    pub reply_to: Option<(String, String)>,
     pub product: String,
+    pub support: String,
     pub instance_id: String,
+    pub catalog: Arc<Catalog>,
 }
 
 impl Letterhead {
     pub fn new(
         config: &crate::config::Config,
         instance_id: &str,
+        catalog: Arc<Catalog>,
     ) -> Result<Letterhead, crate::config::ConfigError> {
+        let bad = |key: &str, e: String| crate::config::ConfigError(format!("`{key}`: {e}"));
         let (from_name, from_addr) = crate::mail_address::parse_mailbox(&config.mail.from)
-            .map_err(|e| crate::config::ConfigError(format!("`mail.from`: {e}")))?;
+            .map_err(|e| bad("mail.from", e))?;
+        let reply_to = match config.mail.reply_to.trim() {
+            "" => None,
+            text => Some(
+                crate::mail_address::parse_mailbox(text).map_err(|e| bad("mail.reply_to", e))?,
+            ),
+        };
         Ok(Letterhead {
             from_name,
             from_addr,
+            reply_to,
             product: config.mail.product_name.clone(),
+            support: config.mail.support_contact.clone(),
             instance_id: instance_id.to_string(),
+            catalog,
         })
     }
 
@@ -67,18 +83,45 @@ impl Letterhead {
     }
 
     pub fn render(&self, id: u64, message: &Queued) -> std::io::Result<Rendered> {
-        let (subject, text) = match &message.kind {
+        let locale = message.locale.as_deref();
+        let (kind, mut values) = match &message.kind {
             Kind::Otp { code, ttl_secs } => (
-                format!("Your password reset code for {}", self.product),
-                otp_text(&self.product, code, Duration::from_secs(*ttl_secs)),
+                "otp",
+                vec![
+                    ("code", group(code)),
+                    ("ttl", describe(Duration::from_secs(*ttl_secs), locale)),
+                ],
             ),
-            Kind::PasswordChanged { at_ms, client } => (
-                format!("Your password for {} was changed", self.product),
-                changed_text(&self.product, *at_ms, client),
-            ),
+            Kind::PasswordChanged { at_ms, client } => {
+                let at = std::time::UNIX_EPOCH + Duration::from_millis(*at_ms);
+                let time = humantime::format_rfc3339_seconds(at).to_string();
+                (
+                    "password_changed",
+                    vec![("time", time), ("client", client.clone())],
+                )
+            }
             Kind::Decoy => return Err(std::io::Error::other("a decoy is never sent")),
         };
-        let bytes = MessageBuilder::new()
+        let support_line = match self.support.as_str() {
+            "" => String::new(),
+            contact => format!("\r\nQuestions: {contact}\r\n"),
+        };
+        values.push(("product", self.product.clone()));
+        values.push(("support", self.support.clone()));
+        values.push(("support_line", support_line));
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let part = |name| self.catalog.part(kind, locale, name);
+        let missing = || std::io::Error::other(format!("no {kind} text"));
+        let subject = fill(part("subject").ok_or_else(missing)?, &values, false);
+        // A subject is one line, whatever a template file holds.
+        let subject = subject
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let text = fill(part("txt").ok_or_else(missing)?, &values, false);
+        let mut builder = MessageBuilder::new()
             .from((self.from_name.as_str(), self.from_addr.as_str()))
             .to(message.to.as_str())
             .subject(subject)
@@ -88,39 +131,20 @@ impl Letterhead {
                 "Auto-Submitted",
                 mail_send::mail_builder::headers::raw::Raw::new("auto-generated"),
             )
-            .text_body(text)
-            .write_to_vec()?;
+            .text_body(text);
+        if let Some((name, addr)) = &self.reply_to {
+            builder = builder.reply_to((name.as_str(), addr.as_str()));
+        }
+        if let Some(html) = part("html") {
+            builder = builder.html_body(fill(html, &values, true));
+        }
         Ok(Rendered {
             id,
             envelope_from: self.from_addr.clone(),
             to: message.to.clone(),
-            bytes,
+            bytes: builder.write_to_vec()?,
         })
     }
-}
-
-fn otp_text(product: &str, code: &str, ttl: Duration) -> String {
-    let code = group(code);
-    format!(
-        "Hello,\r\n\r\n\
-         someone asked to reset the password of {product} for this email address.\r\n\r\n\
-         Your one-time code is:\r\n\r\n    {code}\r\n\r\n\
-         It is valid for {} and can be used once. A newer request replaces it.\r\n\r\n\
-         If you did not ask for this, ignore this message: your password stays as it is.\r\n",
-        describe(ttl)
-    )
-}
-
-fn changed_text(product: &str, at_ms: u64, client: &str) -> String {
-    let at =
-        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(at_ms));
-    format!(
-        "Hello,\r\n\r\n\
-         the password of {product} for this email address was changed at {at} (UTC)\r\n\
-         from the address {client}, after a password reset confirmed with a code sent here.\r\n\r\n\
-         If this was you, there is nothing to do. If it was not, contact your administrator\r\n\
-         at once: someone else may have access to this mailbox.\r\n"
-    )
 }
 
 /// "123456789012" → "1234 5678 9012": easier to read and type; spaces are ignored on input.
@@ -138,17 +162,29 @@ fn group(code: &str) -> String {
         .join(" ")
 }
 
-/// A duration in words: "10 minutes", "1 hour", "90 seconds".
-pub fn describe(d: Duration) -> String {
+/// A duration in words: "10 minutes", "1 Stunde", "90 secondes".
+pub fn describe(d: Duration, locale: Option<&str>) -> String {
     let s = d.as_secs();
     let (n, unit) = if s % 3600 == 0 {
-        (s / 3600, "hour")
+        (s / 3600, 0)
     } else if s % 60 == 0 {
-        (s / 60, "minute")
+        (s / 60, 1)
     } else {
-        (s, "second")
+        (s, 2)
     };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    let lang = locale.and_then(|l| l.split('-').next()).unwrap_or("en");
+    let (one, many) = match (lang, unit) {
+        ("de", 0) => ("Stunde", "Stunden"),
+        ("de", 1) => ("Minute", "Minuten"),
+        ("de", _) => ("Sekunde", "Sekunden"),
+        ("fr", 0) => ("heure", "heures"),
+        ("fr", 1) => ("minute", "minutes"),
+        ("fr", _) => ("seconde", "secondes"),
+        (_, 0) => ("hour", "hours"),
+        (_, 1) => ("minute", "minutes"),
+        (_, _) => ("second", "seconds"),
+    };
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
@@ -165,9 +201,11 @@ mod tests {
 
     #[test]
     fn durations_in_words() {
-        assert_eq!(describe(Duration::from_secs(600)), "10 minutes");
-        assert_eq!(describe(Duration::from_secs(3600)), "1 hour");
-        assert_eq!(describe(Duration::from_secs(90)), "90 seconds");
+        assert_eq!(describe(Duration::from_secs(600), None), "10 minutes");
+        assert_eq!(describe(Duration::from_secs(3600), None), "1 hour");
+        assert_eq!(describe(Duration::from_secs(90), None), "90 seconds");
+        assert_eq!(describe(Duration::from_secs(600), Some("de")), "10 Minuten");
+        assert_eq!(describe(Duration::from_secs(3600), Some("fr")), "1 heure");
     }
 
     #[test]
@@ -175,8 +213,11 @@ mod tests {
         let head = Letterhead {
             from_name: "resetgate".into(),
             from_addr: "noreply@example.com".into(),
+            reply_to: Some(("Support".into(), "help@example.com".into())),
             product: "Example".into(),
+            support: "help@example.com".into(),
             instance_id: "abcd".into(),
+            catalog: Arc::new(Catalog::load(std::path::Path::new("")).unwrap()),
         };
         let q = Queued::new(
             "Ada@Example.com".into(),
@@ -192,6 +233,20 @@ mod tests {
         assert!(text.contains("0123 4567"), "grouped: {text}");
         assert!(text.contains("10 minutes"));
         assert!(text.contains("Message-ID: <42.abcd@example.com>"), "{text}");
+        assert!(
+            text.contains("Reply-To: \"Support\" <help@example.com>"),
+            "{text}"
+        );
+        assert!(text.contains("Questions: help@example.com"), "{text}");
+        let german = Queued {
+            locale: Some("de".into()),
+            ..q.clone()
+        };
+        let text = String::from_utf8(head.render(42, &german).unwrap().bytes).unwrap();
+        assert!(
+            text.contains("10 Minuten") && text.contains("Einmalcode"),
+            "{text}"
+        );
         assert!(
             text.contains("To: <Ada@Example.com>") || text.contains("To: Ada@Example.com"),
             "{text}"

@@ -27,6 +27,7 @@ pub fn forgot(
     key: &CodeKey,
     config: &Recovery,
     email_key: &str,
+    locale: Option<&str>,
     now: SystemTime,
 ) -> Result<Forgot> {
     let now_ms = unix_ms(now);
@@ -47,8 +48,10 @@ pub fn forgot(
             },
             true => Kind::Decoy,
         };
-        let message =
-            |user: &User| Queued::new(user.email.clone(), kind.clone(), now_ms, Some(expires_ms));
+        let message = |user: &User| {
+            Queued::new(user.email.clone(), kind.clone(), now_ms, Some(expires_ms))
+                .in_locale(locale.map(str::to_string))
+        };
         let issued = match decoy {
             false => db.issue_code(email_key, live, message)?,
             true => db.issue_decoy(email_key, live, message)?,
@@ -85,11 +88,11 @@ mod tests {
         let config = Recovery::default();
         let now = SystemTime::now();
         assert_eq!(
-            forgot(&db, &key, &config, "nobody@example.com", now).unwrap(),
+            forgot(&db, &key, &config, "nobody@example.com", None, now).unwrap(),
             Forgot::NoAccount
         );
         assert_eq!(
-            forgot(&db, &key, &config, &email.key, now).unwrap(),
+            forgot(&db, &key, &config, &email.key, None, now).unwrap(),
             Forgot::Queued
         );
         let due = db.outbox_due(unix_ms(now), 10).unwrap();

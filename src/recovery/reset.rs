@@ -32,6 +32,8 @@ pub struct ResetRequest<'a> {
     pub password: &'a str,
     pub session: Option<&'a str>,
     pub client: IpAddr,
+    /// The catalog locale of the "password changed" notice.
+    pub locale: Option<String>,
 }
 
 /// Whether the confirmation allows this request to be accepted by `client` (its session,
@@ -101,6 +103,7 @@ pub async fn reset_password(
             now_ms,
             Some(unix_ms(now + NOTICE_TTL)),
         )
+        .in_locale(req.locale.clone())
     })?;
     Ok(match outcome {
         Ok(()) => Reset::Done,

@@ -44,6 +44,9 @@ pub struct Queued {
     pub attempts: u32,
     pub next_attempt_ms: u64,
     pub last_error: Option<String>,
+    /// The catalog locale chosen from the request's Accept-Language (None: English).
+    #[serde(default)]
+    pub locale: Option<String>,
 }
 
 impl Queued {
@@ -56,7 +59,12 @@ impl Queued {
             attempts: 0,
             next_attempt_ms: now_ms,
             last_error: None,
+            locale: None,
         }
+    }
+
+    pub fn in_locale(self, locale: Option<String>) -> Queued {
+        Queued { locale, ..self }
     }
 
     pub fn expired(&self, now_ms: u64) -> bool {
