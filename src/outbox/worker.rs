@@ -39,7 +39,7 @@ pub async fn run(worker: Worker, transports: Vec<Transport>, mut stop: watch::Re
     let worker = Arc::new(worker);
     let claimed: Claimed = Arc::default();
     let done = Arc::new(Notify::new());
-    let (tx, rx) = mpsc::channel::<(u64, Queued)>(1);
+    let (tx, rx) = mpsc::channel::<u64>(1);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut lanes = JoinSet::new();
     for transport in transports {
@@ -57,7 +57,7 @@ pub async fn run(worker: Worker, transports: Vec<Transport>, mut stop: watch::Re
 
 async fn dispatch(
     worker: &Worker,
-    tx: mpsc::Sender<(u64, Queued)>,
+    tx: mpsc::Sender<u64>,
     claimed: &Claimed,
     done: &Notify,
     stop: &mut watch::Receiver<bool>,
@@ -73,20 +73,21 @@ async fn dispatch(
                 continue;
             }
         };
-        let fresh: Vec<_> = {
+        let fresh: Vec<u64> = {
             let mut claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
             due.entries
                 .into_iter()
-                .filter(|(id, _)| claimed.insert(*id))
+                .map(|(id, _)| id)
+                .filter(|id| claimed.insert(*id))
                 .collect()
         };
         if fresh.is_empty() {
             wait(&worker.wake, done, stop, due.next_ms, now).await;
             continue;
         }
-        for (id, message) in fresh {
+        for id in fresh {
             let sent = tokio::select! {
-                sent = tx.send((id, message)) => sent.is_ok(),
+                sent = tx.send(id) => sent.is_ok(),
                 _ = stop.changed() => false,
             };
             if !sent {
@@ -128,7 +129,7 @@ struct Lane {
 impl Lane {
     async fn run(
         mut self,
-        rx: Arc<tokio::sync::Mutex<mpsc::Receiver<(u64, Queued)>>>,
+        rx: Arc<tokio::sync::Mutex<mpsc::Receiver<u64>>>,
         mut stop: watch::Receiver<bool>,
     ) {
         loop {
@@ -139,9 +140,13 @@ impl Lane {
                     _ = stop.changed() => None,
                 }
             };
-            let Some((id, message)) = next else { break };
+            let Some(id) = next else { break };
             if !*stop.borrow() {
-                self.worker.deliver(&mut self.transport, id, message).await;
+                // The dispatcher's scan may predate another lane's work on this entry (sent
+                // and removed, or rescheduled): act only on what the store says now.
+                if let Some(message) = self.worker.still_due(id) {
+                    self.worker.deliver(&mut self.transport, id, message).await;
+                }
             }
             self.claimed
                 .lock()
@@ -157,6 +162,19 @@ impl Lane {
 }
 
 impl Worker {
+    /// The entry as stored now, if it is still queued and due.
+    fn still_due(&self, id: u64) -> Option<Queued> {
+        let now = unix_ms(SystemTime::now());
+        match self.db.queued_message(id) {
+            Ok(Some(m)) if m.next_attempt_ms <= now || m.expired(now) => Some(m),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!(id, error = %e, "reading an outbox entry failed");
+                None
+            }
+        }
+    }
+
     async fn deliver(&self, transport: &mut Transport, id: u64, mut message: Queued) {
         let now = unix_ms(SystemTime::now());
         if message.kind == Kind::Decoy {
