@@ -131,6 +131,8 @@ fn check(config: &Config) -> Result<(), Failure> {
     config.admin_token()?;
     config.smtp_password()?;
     crate::outbox::Transport::from_config(config)?;
+    crate::outbox::dkim::Signer::from_config(&config.mail.dkim)?;
+    crate::outbox::catalog::Catalog::load(&config.mail.templates_dir)?;
     println!("configuration OK");
     Ok(())
 }

@@ -109,6 +109,17 @@ pub struct Mail {
     pub retry_max: Duration,
     pub smtp: Smtp,
     pub file: FileMail,
+    pub dkim: Dkim,
+}
+
+/// DKIM signing; off while `domain` is empty.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dkim {
+    pub domain: String,
+    pub selector: String,
+    /// A PKCS#8 PEM private key: RSA (rsa-sha256) or Ed25519 (ed25519-sha256).
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +288,7 @@ impl Default for Mail {
             retry_max: Duration::from_secs(300),
             smtp: Smtp::default(),
             file: FileMail::default(),
+            dkim: Dkim::default(),
         }
     }
 }

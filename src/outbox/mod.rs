@@ -4,6 +4,7 @@
 //! choice of implementation; an enum keeps it concrete.
 
 pub mod catalog;
+pub mod dkim;
 mod file;
 mod smtp;
 pub mod templates;

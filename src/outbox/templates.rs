@@ -18,6 +18,8 @@ pub struct Letterhead {
     pub support: String,
     pub instance_id: String,
     pub catalog: Arc<Catalog>,
+    /// Signs every message when `mail.dkim` is configured.
+    pub dkim: Option<Arc<super::dkim::Signer>>,
 }
 
 impl Letterhead {
@@ -43,6 +45,7 @@ impl Letterhead {
             support: config.mail.support_contact.clone(),
             instance_id: instance_id.to_string(),
             catalog,
+            dkim: super::dkim::Signer::from_config(&config.mail.dkim)?.map(Arc::new),
         })
     }
 
@@ -78,7 +81,7 @@ impl Letterhead {
             id,
             envelope_from: self.from_addr.clone(),
             to: to.to_string(),
-            bytes,
+            bytes: self.signed(bytes, now_ms)?,
         })
     }
 
@@ -142,8 +145,19 @@ impl Letterhead {
             id,
             envelope_from: self.from_addr.clone(),
             to: message.to.clone(),
-            bytes: builder.write_to_vec()?,
+            bytes: self.signed(builder.write_to_vec()?, message.created_ms)?,
         })
+    }
+
+    /// With DKIM on, the message with its signature; the timestamp is the message's own, so
+    /// a re-sent duplicate is byte for byte the same.
+    fn signed(&self, bytes: Vec<u8>, created_ms: u64) -> std::io::Result<Vec<u8>> {
+        match &self.dkim {
+            Some(signer) => signer
+                .sign(&bytes, created_ms / 1000)
+                .map_err(std::io::Error::other),
+            None => Ok(bytes),
+        }
     }
 }
 
@@ -218,6 +232,7 @@ mod tests {
             support: "help@example.com".into(),
             instance_id: "abcd".into(),
             catalog: Arc::new(Catalog::load(std::path::Path::new("")).unwrap()),
+            dkim: None,
         };
         let q = Queued::new(
             "Ada@Example.com".into(),
