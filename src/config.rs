@@ -235,6 +235,7 @@ impl Config {
             "mail.smtp.password_file",
             smtp.password.as_ref(),
             smtp.password_file.as_deref(),
+            "smtp_password",
         )
     }
 
@@ -244,6 +245,7 @@ impl Config {
             "server.secret_file",
             self.server.secret.as_ref(),
             self.server.secret_file.as_deref(),
+            "server_secret",
         )
     }
 
@@ -253,6 +255,7 @@ impl Config {
             "admin.token_file",
             self.admin.token.as_ref(),
             self.admin.token_file.as_deref(),
+            "admin_token",
         )
     }
 }

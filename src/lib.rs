@@ -171,7 +171,16 @@ pub async fn run(
         }
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker_task = tokio::spawn(outbox::run(worker, transports, stop_rx.clone()));
+    let stop_rx_for_worker = stop_rx.clone();
+    let outbox_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let alive = outbox_alive.clone();
+    let worker_task = tokio::spawn(async move {
+        outbox::run(worker, transports, stop_rx_for_worker).await;
+        alive.store(false, std::sync::atomic::Ordering::Relaxed);
+    });
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tokio::spawn(watchdog(period, outbox_alive, stop_rx.clone()));
+    }
     let sweeper_task = tokio::spawn(sweep(app.clone(), stop_rx.clone()));
 
     let s = &app.config.server;
@@ -223,6 +232,27 @@ pub async fn run(
     app.db.flush_blocking()?;
     tracing::info!("store flushed; bye");
     Ok(())
+}
+
+/// Feeds systemd's watchdog (WATCHDOG=1 at half the period) while the outbox worker is
+/// alive: a dead worker means mail stops, and systemd should restart the service.
+async fn watchdog(
+    period: std::time::Duration,
+    outbox_alive: Arc<std::sync::atomic::AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(period / 2);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if outbox_alive.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!("the outbox worker has stopped; not feeding the watchdog");
+        }
+    }
 }
 
 /// Removes expired reset state now and then: sled has no TTL.

@@ -13,16 +13,10 @@ pub fn serve(config: Config) -> Result<(), Failure> {
     init_logging(&config);
     super::runtime()?.block_on(async move {
         let app = App::open(config)?;
-        let bind = |addr, what: &str| {
-            let what = what.to_string();
-            async move {
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| Failure::runtime(format!("cannot listen on {addr} ({what}): {e}")))
-            }
-        };
-        let public = bind(app.config.server.listen, "server.listen").await?;
-        let admin = bind(app.config.admin.listen, "admin.listen").await?;
+        // Sockets from systemd (LISTEN_FDS) first: the public one, then optionally the admin one.
+        let mut passed = listenfd::ListenFd::from_env();
+        let public = listener(&mut passed, 0, app.config.server.listen, "server.listen").await?;
+        let admin = listener(&mut passed, 1, app.config.admin.listen, "admin.listen").await?;
         tracing::info!(
             public = %public.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
             admin = %admin.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
@@ -34,6 +28,31 @@ pub fn serve(config: Config) -> Result<(), Failure> {
         run(Listeners { public, admin }, app, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// The socket systemd passed at `index`, else a fresh one bound to `addr`.
+async fn listener(
+    passed: &mut listenfd::ListenFd,
+    index: usize,
+    addr: std::net::SocketAddr,
+    key: &str,
+) -> Result<TcpListener, Failure> {
+    let fail =
+        |e: std::io::Error| Failure::runtime(format!("cannot listen on {addr} ({key}): {e}"));
+    match passed.take_tcp_listener(index) {
+        Ok(Some(std)) => {
+            std.set_nonblocking(true).map_err(fail)?;
+            tracing::info!(
+                socket = index,
+                "using the listening socket passed by systemd"
+            );
+            TcpListener::from_std(std).map_err(fail)
+        }
+        Ok(None) => TcpListener::bind(addr).await.map_err(fail),
+        Err(e) => Err(Failure::runtime(format!(
+            "the socket passed by systemd (LISTEN_FDS) is not usable: {e}"
+        ))),
+    }
 }
 
 fn init_logging(config: &Config) {

@@ -69,14 +69,23 @@ impl std::fmt::Display for Secret {
     }
 }
 
-/// The inline value, else the file's content without its trailing newline.
+/// The inline value, else the file's content without its trailing newline, else the
+/// systemd credential `credential` (`$CREDENTIALS_DIRECTORY/<credential>`, `LoadCredential=`).
 pub(super) fn resolve(
     file_key: &str,
     inline: Option<&Secret>,
     file: Option<&Path>,
+    credential: &str,
 ) -> Result<Option<Secret>, ConfigError> {
     let inline = inline.filter(|s| !s.0.is_empty());
-    match (inline, file.filter(|p| !p.as_os_str().is_empty())) {
+    let from_systemd = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| Path::new(&dir).join(credential))
+        .filter(|p| p.is_file());
+    let file = file.filter(|p| !p.as_os_str().is_empty());
+    let file = file
+        .map(Path::to_path_buf)
+        .or(if inline.is_none() { from_systemd } else { None });
+    match (inline, file.as_deref()) {
         (Some(_), Some(_)) => Err(bad(file_key, "set either the value or the file, not both")),
         (Some(s), None) => Ok(Some(s.clone())),
         (None, Some(path)) => {

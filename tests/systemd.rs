@@ -1,0 +1,110 @@
+//! The service as systemd runs it: the notify protocol (READY, WATCHDOG, STOPPING) over a
+//! real NOTIFY_SOCKET, and socket activation through systemd-socket-activate.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+
+use support::{free_port, Service, Setup, PATIENCE};
+
+fn next_state(socket: &UnixDatagram) -> String {
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("a notification in time");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn ready_watchdog_and_stopping_are_notified() {
+    let setup = Setup::new("");
+    let path = setup.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    let env = [
+        ("NOTIFY_SOCKET", path.to_str().unwrap()),
+        ("WATCHDOG_USEC", "200000"),
+    ];
+    let service = Service::start(&setup.config, &env);
+    assert_eq!(
+        next_state(&socket).trim(),
+        "READY=1",
+        "ready once the listeners are bound"
+    );
+    // The service answers as soon as READY=1 was sent.
+    assert_eq!(service.forgot(r#"{"email": "a@example.com"}"#).status, 404);
+    assert_eq!(
+        next_state(&socket).trim(),
+        "WATCHDOG=1",
+        "the outbox worker is alive"
+    );
+    let (status, _) = service.stop();
+    assert!(status.success());
+    let states: Vec<String> = std::iter::from_fn(|| {
+        let mut buf = [0u8; 512];
+        socket.set_nonblocking(true).unwrap();
+        socket
+            .recv(&mut buf)
+            .ok()
+            .map(|n| String::from_utf8_lossy(&buf[..n]).trim().to_string())
+    })
+    .collect();
+    assert!(states.iter().any(|s| s == "STOPPING=1"), "{states:?}");
+}
+
+#[test]
+fn socket_activation_uses_the_passed_listener() {
+    let setup = Setup::new("");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut activator = Command::new("systemd-socket-activate")
+        .args([
+            "-l",
+            &listen,
+            "-E",
+            "NO_COLOR=1",
+            "--",
+            support::BIN,
+            "--config",
+            setup.config.to_str().unwrap(),
+            "serve",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate runs");
+    let mut log = BufReader::new(activator.stderr.take().unwrap());
+    let mut line = String::new();
+    // systemd-socket-activate says when it listens; the service starts on the first connection.
+    while !line.contains("Listening on") {
+        line.clear();
+        assert!(
+            log.read_line(&mut line).unwrap() > 0,
+            "systemd-socket-activate exited"
+        );
+    }
+    let addr = listen.parse().unwrap();
+    let r = support::request(
+        addr,
+        "POST",
+        "/api/v1/user/forgot-password",
+        &[],
+        br#"{"email": "a@example.com"}"#,
+    );
+    assert_eq!(r.status, 404, "served by resetgate on the passed socket");
+    let mut used_socket = false;
+    let mut rest = String::new();
+    while !used_socket {
+        rest.clear();
+        if log.read_line(&mut rest).unwrap() == 0 {
+            break;
+        }
+        used_socket = rest.contains("using the listening socket passed by systemd");
+    }
+    let _ = activator.kill();
+    let _ = activator.wait();
+    assert!(
+        used_socket,
+        "the service said it took the socket from LISTEN_FDS"
+    );
+}
