@@ -25,6 +25,7 @@ pub mod error;
 pub mod guard;
 pub mod http;
 pub mod mail_address;
+pub mod metrics;
 pub mod outbox;
 pub mod recovery;
 pub mod secrets;
@@ -59,8 +60,10 @@ pub struct AppInner {
     pub hasher: crypto::Hasher,
     /// Wakes the outbox worker when a request queued mail.
     pub outbox: Arc<Notify>,
-    /// What the outbox worker did since start.
-    pub outbox_stats: Arc<outbox::Stats>,
+    /// Prometheus metrics (`/metrics` on the admin listener).
+    pub metrics: Arc<metrics::Metrics>,
+    /// False once the outbox worker has stopped (readiness, watchdog).
+    pub outbox_alive: Arc<std::sync::atomic::AtomicBool>,
     /// forgot-password's constant 200 body.
     pub forgot_ok: Bytes,
     /// The message texts, also used to choose a request's locale.
@@ -92,7 +95,8 @@ impl App {
         secrets::private_dir(data_dir)
             .map_err(|e| StartError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
         let db = Db::open_with(&config.storage)?;
-        let guard = Guard::new(&config)?;
+        let metrics = Arc::new(metrics::Metrics::new());
+        let guard = Guard::new(&config, metrics.clone())?;
         guard.set_blocks(db.blocks()?.into_iter().map(|(net, _)| net).collect());
         let server_secret = secrets::server_secret(&config)?;
         let admin_token = secrets::admin_token(&config)?;
@@ -105,7 +109,8 @@ impl App {
                 config.passwords.max_concurrent_hashes,
             ),
             outbox: Arc::new(Notify::new()),
-            outbox_stats: Arc::default(),
+            metrics: metrics.clone(),
+            outbox_alive: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             forgot_ok: http::public::forgot_ok_body(&config),
             catalog: Arc::new(outbox::catalog::Catalog::load(&config.mail.templates_dir)?),
             db,
@@ -140,7 +145,7 @@ impl App {
             retry_initial: mail.retry_initial,
             retry_max: mail.retry_max,
             wake: self.outbox.clone(),
-            stats: self.outbox_stats.clone(),
+            metrics: self.metrics.clone(),
         })
     }
 }
@@ -172,7 +177,7 @@ pub async fn run(
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_rx_for_worker = stop_rx.clone();
-    let outbox_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let outbox_alive = app.outbox_alive.clone();
     let alive = outbox_alive.clone();
     let worker_task = tokio::spawn(async move {
         outbox::run(worker, transports, stop_rx_for_worker).await;
@@ -266,11 +271,15 @@ async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
         let db = app.db.clone();
         let now = store::unix_ms(std::time::SystemTime::now());
         let swept = tokio::task::spawn_blocking(move || {
-            Ok::<_, store::StoreError>(db.sweep_resets(now)? + db.scrub_dead(now)? as u64)
+            db.scrub_dead(now)?;
+            db.sweep_resets(now)
         });
         match swept.await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::debug!(changed = n, "swept expired codes"),
+            Ok(Ok(n)) => {
+                app.metrics.codes_expired.inc_by(n);
+                tracing::debug!(changed = n, "swept expired codes");
+            }
             Ok(Err(e)) => tracing::error!(error = %e, "sweeping expired codes failed"),
             Err(e) => tracing::error!(error = %e, "sweeper task failed"),
         }

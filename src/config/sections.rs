@@ -229,6 +229,16 @@ pub struct Guard {
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
     pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `key=value` pairs after the message (logfmt-like), one line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Default for Server {
@@ -395,6 +405,7 @@ impl Default for Log {
     fn default() -> Self {
         Log {
             level: "info".into(),
+            format: LogFormat::Text,
         }
     }
 }

@@ -20,10 +20,11 @@ pub struct Bans {
     offences: Cache<IpAddr, Arc<AtomicU32>>,
     ban_for: Duration,
     ban_max: Duration,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Bans {
-    pub fn new(settings: &Settings, capacity: u64) -> Bans {
+    pub fn new(settings: &Settings, capacity: u64, metrics: Arc<crate::metrics::Metrics>) -> Bans {
         Bans {
             strikes: FixedWindow::new(settings.ban_after, capacity),
             banned: Cache::builder()
@@ -36,6 +37,7 @@ impl Bans {
                 .build(),
             ban_for: settings.ban_for,
             ban_max: settings.ban_max,
+            metrics,
         }
     }
 
@@ -61,6 +63,7 @@ impl Bans {
             .checked_mul(1u32.checked_shl(earlier).unwrap_or(u32::MAX))
             .map_or(self.ban_max, |d| d.min(self.ban_max));
         self.banned.insert(client, Instant::now() + length);
+        self.metrics.bans.inc();
         tracing::warn!(%client, ban_secs = length.as_secs(), offence = earlier + 1, "client banned after repeated refusals");
     }
 }
@@ -81,7 +84,7 @@ mod tests {
             ban_max: Duration::from_secs(25),
             ..Settings::default()
         };
-        let bans = Bans::new(&settings, 100);
+        let bans = Bans::new(&settings, 100, Default::default());
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         bans.strike(a);
         bans.strike(a);

@@ -14,7 +14,10 @@ pub use client_ip::client_ip;
 pub use limits::ceil_secs;
 use limits::FixedWindow;
 
+use std::sync::Arc;
+
 use crate::config::{Config, ConfigError, EndpointLimits, Rate};
+use crate::metrics::Metrics;
 
 /// Why a request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +62,11 @@ pub struct Guard {
     confirm_failures: Option<FixedWindow<IpAddr>>,
     failed_confirm_budget: Option<FixedWindow<()>>,
     bans: bans::Bans,
+    metrics: Arc<Metrics>,
 }
 
 impl Guard {
-    pub fn new(config: &Config) -> Result<Guard, ConfigError> {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Guard, ConfigError> {
         let cap = config.limits.max_tracked_keys;
         let l = &config.limits;
         let cooldown = Rate {
@@ -80,7 +84,8 @@ impl Guard {
             cooldown: FixedWindow::new(cooldown, cap),
             confirm_failures: FixedWindow::new(l.confirm_failures_per_client, cap),
             failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
-            bans: bans::Bans::new(&config.guard, cap),
+            bans: bans::Bans::new(&config.guard, cap, metrics.clone()),
+            metrics,
         })
     }
 
@@ -112,18 +117,21 @@ impl Guard {
             || listed(&self.deny)
             || blocked
         {
+            self.metrics.refused("deny");
             return Err(Refusal::Denied);
         }
         let client = client_key(ip);
         if self.bans.is_banned(client) {
+            self.metrics.refused("banned");
             return Err(Refusal::Denied);
         }
         let e = &self.endpoints[endpoint as usize];
-        self.strike_on(client, hit(&e.per_client, client))?;
+        self.strike_on(client, "per_client", hit(&e.per_client, client))?;
         let global = hit(&e.global, ());
         if global.is_err() {
             // Not this client's fault: give its request back.
             refund(&e.per_client, &client);
+            self.metrics.refused("global");
         }
         global
     }
@@ -139,7 +147,7 @@ impl Guard {
         } else {
             &None
         };
-        self.strike_on(client, hit(cooldown, key.to_string()))?;
+        self.strike_on(client, "cooldown", hit(cooldown, key.to_string()))?;
         let limited = hit(
             &self.endpoints[endpoint as usize].per_email,
             key.to_string(),
@@ -147,7 +155,7 @@ impl Guard {
         if limited.is_err() {
             refund(cooldown, &key.to_string());
         }
-        self.strike_on(client, limited)
+        self.strike_on(client, "per_email", limited)
     }
 
     /// Before a code is checked: takes one of the client's failed-confirmation allowance
@@ -156,7 +164,11 @@ impl Guard {
     /// so only failures are ever spent, and concurrent guesses cannot overrun a limit.
     pub fn admit_confirm(&self, ip: IpAddr, with_email: bool) -> Result<(), Refusal> {
         let client = client_key(ip.to_canonical());
-        self.strike_on(client, hit(&self.confirm_failures, client))?;
+        self.strike_on(
+            client,
+            "confirm_failures",
+            hit(&self.confirm_failures, client),
+        )?;
         if with_email {
             // Counted, never refused: a guess naming its account is bounded by that
             // account's own failure limit, and the budget must not lock everyone out.
@@ -166,6 +178,7 @@ impl Guard {
         let spent = hit(&self.failed_confirm_budget, ());
         if spent.is_err() {
             refund(&self.confirm_failures, &client);
+            self.metrics.refused("failed_confirm_budget");
             tracing::warn!("the global budget of failed confirmations is spent; code-only confirmations are refused until the window ends");
         }
         spent
@@ -176,8 +189,14 @@ impl Guard {
         refund(&self.failed_confirm_budget, &());
     }
 
-    fn strike_on(&self, client: IpAddr, result: Result<(), Refusal>) -> Result<(), Refusal> {
+    fn strike_on(
+        &self,
+        client: IpAddr,
+        kind: &'static str,
+        result: Result<(), Refusal>,
+    ) -> Result<(), Refusal> {
         if result.is_err() {
+            self.metrics.refused(kind);
             self.bans.strike(client);
         }
         result

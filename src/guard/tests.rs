@@ -9,7 +9,7 @@ fn ip(s: &str) -> IpAddr {
 fn deny_allow_and_runtime_blocks() {
     let mut c = Config::default();
     c.guard.deny = vec!["10.0.0.0/8".into(), "2001:db8::1".into()];
-    let g = Guard::new(&c).unwrap();
+    let g = Guard::new(&c, Default::default()).unwrap();
     let admit = |s| g.admit_client(ip(s), Endpoint::Forgot);
     assert_eq!(admit("10.9.9.9"), Err(Refusal::Denied));
     assert_eq!(admit("::ffff:10.1.1.1"), Err(Refusal::Denied));
@@ -19,7 +19,7 @@ fn deny_allow_and_runtime_blocks() {
     assert_eq!(admit("11.0.0.1"), Err(Refusal::Denied));
 
     c.guard.allow_only = vec!["192.0.2.0/24".into()];
-    let g = Guard::new(&c).unwrap();
+    let g = Guard::new(&c, Default::default()).unwrap();
     assert_eq!(g.admit_client(ip("192.0.2.7"), Endpoint::Reset), Ok(()));
     assert_eq!(
         g.admit_client(ip("198.51.100.1"), Endpoint::Reset),
@@ -40,7 +40,7 @@ fn endpoints_have_their_own_limits_and_a_global_one() {
     let mut c = Config::default();
     c.limits.forgot_password.per_client.requests = 1;
     c.limits.password_reset.global.requests = 2;
-    let g = Guard::new(&c).unwrap();
+    let g = Guard::new(&c, Default::default()).unwrap();
     assert_eq!(g.admit_client(ip("192.0.2.1"), Endpoint::Forgot), Ok(()));
     assert!(g.admit_client(ip("192.0.2.1"), Endpoint::Forgot).is_err());
     assert_eq!(
@@ -64,7 +64,7 @@ fn clients_that_keep_hitting_limits_are_banned() {
         requests: 2,
         window: Duration::from_secs(60),
     };
-    let g = Guard::new(&c).unwrap();
+    let g = Guard::new(&c, Default::default()).unwrap();
     let a = ip("192.0.2.1");
     assert_eq!(g.admit_client(a, Endpoint::Forgot), Ok(()));
     for _ in 0..3 {
@@ -91,7 +91,7 @@ fn confirm_limits_spend_only_failures() {
     let mut c = Config::default();
     c.limits.confirm_failures_per_client.requests = 2;
     c.recovery.failed_confirm_budget.requests = 3;
-    let g = Guard::new(&c).unwrap();
+    let g = Guard::new(&c, Default::default()).unwrap();
     let (a, b, d) = (ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3"));
     for _ in 0..5 {
         assert_eq!(g.admit_confirm(a, false), Ok(()));
@@ -125,7 +125,7 @@ fn cooldown_then_per_email() {
     let mut c = Config::default();
     c.limits.forgot_password.per_email.requests = 2;
     c.recovery.resend_cooldown = Duration::from_secs(60);
-    let g = Guard::new(&c).unwrap();
+    let g = Guard::new(&c, Default::default()).unwrap();
     let a = ip("192.0.2.1");
     assert_eq!(g.admit_email(a, Endpoint::Forgot, "a@x.org"), Ok(()));
     for _ in 0..5 {
@@ -141,7 +141,7 @@ fn cooldown_then_per_email() {
     );
 
     c.recovery.resend_cooldown = Duration::ZERO;
-    let g = Guard::new(&c).unwrap();
+    let g = Guard::new(&c, Default::default()).unwrap();
     assert_eq!(g.admit_email(a, Endpoint::Forgot, "a@x.org"), Ok(()));
     assert_eq!(g.admit_email(a, Endpoint::Forgot, "a@x.org"), Ok(()));
     let refusal = g.admit_email(a, Endpoint::Forgot, "a@x.org").unwrap_err();

@@ -26,6 +26,7 @@ pub const OUTBOX_SHOW: &str = "/admin/v1/outbox/show";
 pub const OUTBOX_RETRY: &str = "/admin/v1/outbox/retry";
 pub const OUTBOX_PURGE: &str = "/admin/v1/outbox/purge";
 pub const BLOCKS: &str = "/admin/v1/blocks";
+pub const METRICS: &str = "/metrics";
 pub const BLOCKS_REMOVE: &str = "/admin/v1/blocks/remove";
 
 /// The admin token, kept as a MAC under a random key so that checking it is constant-time.
@@ -58,7 +59,13 @@ pub fn route(
     peer: SocketAddr,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let logged = super::logged("admin", method.clone(), uri.clone(), peer.ip());
+    let logged = super::logged(
+        "admin",
+        method.clone(),
+        uri.clone(),
+        peer.ip(),
+        app.metrics.clone(),
+    );
     let handler = async move {
         let result = if uri.path() == "/healthz" {
             Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
@@ -73,6 +80,7 @@ pub fn route(
                 (&Method::POST, USERS_VERIFY) => verify_password(&app, req).await,
                 (&Method::POST, USERS_UNLOCK) => unlock(&app, req).await,
                 (&Method::GET, OUTBOX) => outbox(&app),
+                (&Method::GET, METRICS) => metrics(&app),
                 (&Method::POST, OUTBOX_SHOW) => outbox_show(&app, req).await,
                 (&Method::POST, OUTBOX_RETRY) => outbox_retry(&app, req).await,
                 (&Method::POST, OUTBOX_PURGE) => outbox_purge(&app, req).await,
@@ -86,7 +94,7 @@ pub fn route(
                 (_, USERS_REMOVE | USERS_IMPORT | USERS_VERIFY | USERS_UNLOCK) => {
                     Err(ApiError::MethodNotAllowed { allow: "POST" })
                 }
-                (_, OUTBOX) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+                (_, OUTBOX | METRICS) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
                 _ => Err(ApiError::NotFound),
             }
         };
@@ -234,7 +242,12 @@ fn outbox(app: &App) -> Result<Resp, ApiError> {
         "queued": app.db.outbox_len(),
         "messages": messages,
         "dead": dead,
-        "since_start": app.outbox_stats.snapshot(),
+        "since_start": {
+            "sent": app.metrics.outbox_sent.get(),
+            "retried": app.metrics.outbox_retried.get(),
+            "dead": app.metrics.outbox_dead.get(),
+            "expired_unsent": app.metrics.outbox_expired.get(),
+        },
     });
     Ok(json::json_value(StatusCode::OK, &body))
 }
@@ -358,4 +371,19 @@ async fn remove_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
         StatusCode::OK,
         &json!({ "removed": net.to_string() }),
     ))
+}
+
+/// GET /metrics: the Prometheus exposition text.
+fn metrics(app: &App) -> Result<Resp, ApiError> {
+    let now = crate::store::unix_ms(std::time::SystemTime::now());
+    let oldest = std::time::Duration::from_millis(app.db.oldest_queued_age_ms(now)?);
+    let text = app
+        .metrics
+        .render(app.db.outbox_len(), oldest, app.db.size_on_disk()?);
+    let mut resp = json::json(StatusCode::OK, bytes::Bytes::from(text));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(resp)
 }

@@ -17,36 +17,90 @@ use hyper::{Method, Uri};
 
 use json::Resp;
 
-/// The one log line each request gets: who, what, the status and how long it took.
+tokio::task_local! {
+    /// The submitted address of the request being handled, masked, for its log line.
+    static EMAIL: std::cell::RefCell<Option<String>>;
+}
+
+/// Notes the request's address for its log line, masked (`a***@example.com`).
+pub fn note_email(key: &str) {
+    let _ = EMAIL.try_with(|cell| *cell.borrow_mut() = Some(mask(key)));
+}
+
+fn mask(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        None => "***".into(),
+    }
+}
+
+/// The one log line each request gets: request id, client, endpoint, status, duration and
+/// the masked address; the request id is also returned in `X-Request-Id`. The request is
+/// counted in the metrics.
 struct Logged {
     listener: &'static str,
     method: Method,
     uri: Uri,
     client: IpAddr,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
-fn logged(listener: &'static str, method: Method, uri: Uri, client: IpAddr) -> Logged {
+fn logged(
+    listener: &'static str,
+    method: Method,
+    uri: Uri,
+    client: IpAddr,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) -> Logged {
     Logged {
         listener,
         method,
         uri,
         client,
+        metrics,
     }
 }
 
 impl Logged {
     async fn around(self, handler: impl Future<Output = Resp>) -> Resp {
         let started = Instant::now();
-        let resp = handler.await;
+        let id: String = crate::crypto::random_bytes::<8>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let (mut resp, email) = EMAIL
+            .scope(std::cell::RefCell::new(None), async {
+                let resp = handler.await;
+                (resp, EMAIL.with(|cell| cell.borrow_mut().take()))
+            })
+            .await;
+        let took = started.elapsed();
+        let endpoint = crate::metrics::endpoint_label(self.uri.path());
+        let status = resp.status().as_u16();
+        self.metrics.request(self.listener, endpoint, status, took);
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-request-id", value);
+        }
         tracing::info!(
+            request_id = %id,
             listener = self.listener,
             client = %self.client,
             method = %self.method,
-            path = self.uri.path(),
-            status = resp.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
+            endpoint,
+            status,
+            micros = took.as_micros() as u64,
+            email = email.as_deref().unwrap_or("-"),
             "request"
         );
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn emails_are_masked() {
+        assert_eq!(super::mask("ada.lovelace@example.com"), "a***@example.com");
+        assert_eq!(super::mask("nonsense"), "***");
     }
 }

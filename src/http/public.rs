@@ -31,7 +31,13 @@ pub fn route(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     let client = app.guard.client(peer.ip(), req.headers());
-    let logged = super::logged("public", method.clone(), uri.clone(), client);
+    let logged = super::logged(
+        "public",
+        method.clone(),
+        uri.clone(),
+        client,
+        app.metrics.clone(),
+    );
     let handler = async move {
         let result = match (&method, uri.path()) {
             (&Method::POST, FORGOT) => forgot(&app, req, client).await,
@@ -41,11 +47,12 @@ pub fn route(
             (&Method::GET | &Method::HEAD, "/healthz") => {
                 Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
             }
+            (&Method::GET | &Method::HEAD, "/readyz") => Ok(ready(&app).await),
             (&Method::GET | &Method::HEAD, "/openapi.json") => Ok(json::json(
                 StatusCode::OK,
                 Bytes::from_static(OPENAPI.as_bytes()),
             )),
-            (_, "/healthz" | "/openapi.json") => {
+            (_, "/healthz" | "/readyz" | "/openapi.json") => {
                 Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
             }
             _ => Err(ApiError::NotFound),
@@ -53,6 +60,37 @@ pub fn route(
         result.unwrap_or_else(|e| json::error(&e))
     };
     Box::pin(logged.around(handler))
+}
+
+/// GET /readyz: 200 when the store takes a durable write and the outbox is moving; 503
+/// with the reason otherwise.
+async fn ready(app: &App) -> Resp {
+    let now = crate::store::unix_ms(SystemTime::now());
+    let reason = if let Err(e) = app.db.probe_write(now) {
+        tracing::error!(error = %e, "readiness: the store refused a write");
+        Some("the store is not writable")
+    } else if app.db.durable().await.is_err() {
+        Some("the store cannot flush")
+    } else if !app.outbox_alive.load(std::sync::atomic::Ordering::Relaxed) {
+        Some("the outbox worker has stopped")
+    } else if app
+        .db
+        .oldest_overdue_ms(now)
+        .ok()
+        .flatten()
+        .is_some_and(|late| late > app.config.mail.retry_max.as_millis() as u64 + 60_000)
+    {
+        Some("the outbox is stuck: a due message has waited longer than mail.retry_max")
+    } else {
+        None
+    };
+    match reason {
+        None => json::json_value(StatusCode::OK, &json!({ "status": "ready" })),
+        Some(reason) => json::json_value(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "status": "unready", "reason": reason }),
+        ),
+    }
 }
 
 /// The body of a public request, after the guard admitted the client.
@@ -94,6 +132,7 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
     let locale = locale(app, &req);
     let body = bodies::forgot(&body(app, req, client, Endpoint::Forgot).await?)?;
     let email = body.email;
+    super::note_email(&email.key);
     app.guard
         .admit_email(client, Endpoint::Forgot, &email.key)?;
     let config = &app.config.recovery;
@@ -108,6 +147,9 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
     if outcome == Forgot::NoAccount && !config.hide_unknown_accounts {
         return Err(ApiError::NoAccount);
     }
+    if outcome == Forgot::Queued {
+        app.metrics.codes_issued.inc();
+    }
     // With hide_unknown_accounts an unknown address went through the same work for the
     // decoy record, and is answered the same way, after the same flush and wake-up.
     app.db.durable().await?;
@@ -119,6 +161,7 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
 async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
     let body = bodies::confirm(&body(app, req, client, Endpoint::Confirm).await?)?;
     if let Some(email) = &body.email {
+        super::note_email(&email.key);
         app.guard
             .admit_email(client, Endpoint::Confirm, &email.key)?;
     }
@@ -140,6 +183,7 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
     match outcome {
         Confirm::Confirmed { email, session } => {
             app.guard.confirm_succeeded(client);
+            app.metrics.codes_confirmed.inc();
             let fields = json!({ "email": email, "resetSession": session });
             let sentence = "Code confirmed. Now choose a new password.";
             let body = ok(
@@ -151,8 +195,12 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
             );
             Ok(json::json_value(StatusCode::OK, &body))
         }
-        Confirm::Invalid => Err(ApiError::InvalidOtp),
+        Confirm::Invalid => {
+            app.metrics.confirmations_failed.inc();
+            Err(ApiError::InvalidOtp)
+        }
         Confirm::Locked => {
+            app.metrics.confirmations_failed.inc();
             tracing::warn!(%client, "confirmation refused: the account reached recovery.max_account_failures");
             Err(ApiError::InvalidOtp)
         }
@@ -163,6 +211,7 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
 async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
     let locale = locale(app, &req);
     let body = bodies::reset(&body(app, req, client, Endpoint::Reset).await?)?;
+    super::note_email(&body.email.key);
     let request = ResetRequest {
         email: &body.email,
         password: &body.password,
@@ -183,6 +232,7 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
     };
     match outcome {
         Reset::Done => {
+            app.metrics.password_resets.inc();
             app.db.durable().await?;
             app.outbox.notify_one();
             let sentence = "Your password was changed. You can now sign in with it.";

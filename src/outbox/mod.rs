@@ -14,33 +14,6 @@ use crate::config::{Config, ConfigError, Transport as Kind};
 
 pub use worker::{run, Worker};
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// What the worker did since start: shown by the admin API (and later as metrics).
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub sent: AtomicU64,
-    pub retried: AtomicU64,
-    pub dead: AtomicU64,
-    pub expired: AtomicU64,
-}
-
-impl Stats {
-    pub fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn snapshot(&self) -> serde_json::Value {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        serde_json::json!({
-            "sent": get(&self.sent),
-            "retried": get(&self.retried),
-            "dead": get(&self.dead),
-            "expired_unsent": get(&self.expired),
-        })
-    }
-}
-
 /// A rendered message, ready for any transport.
 pub struct Rendered {
     pub id: u64,
@@ -87,6 +60,15 @@ impl Transport {
         match self {
             Transport::Smtp(s) => s.probe().await,
             Transport::File(f) => f.probe(),
+        }
+    }
+
+    /// The class of the last attempt's outcome, for metrics: `2xx`, `4xx`, `5xx`, `none`
+    /// (no reply: connection, TLS, timeout) or `file`.
+    pub fn last_reply_class(&self) -> &'static str {
+        match self {
+            Transport::Smtp(s) => s.last_class,
+            Transport::File(_) => "file",
         }
     }
 

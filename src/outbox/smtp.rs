@@ -28,6 +28,8 @@ pub struct Smtp {
     password: Option<Secret>,
     helo: String,
     conn: Option<Conn>,
+    /// The class of the last attempt's outcome, for metrics.
+    pub last_class: &'static str,
 }
 
 impl Smtp {
@@ -43,6 +45,7 @@ impl Smtp {
             password,
             helo,
             conn: None,
+            last_class: "none",
         })
     }
 
@@ -62,6 +65,7 @@ impl Smtp {
             match within(timeout, conn.send(message)).await {
                 Ok(()) => {
                     self.conn = Some(conn);
+                    self.last_class = "2xx";
                     return Ok(());
                 }
                 // A server that timed the idle connection out answers 421 or just closes it:
@@ -72,12 +76,17 @@ impl Smtp {
                 Err(_) => {}
             }
         }
-        let mut conn = within(timeout, self.connect())
-            .await
-            .map_err(|e| e.classify())?;
+        let mut conn = match within(timeout, self.connect()).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.last_class = e.class();
+                return Err(e.classify());
+            }
+        };
         match within(timeout, conn.send(message)).await {
             Ok(()) => {
                 self.conn = Some(conn);
+                self.last_class = "2xx";
                 Ok(())
             }
             Err(e) => self.after_failure(conn, e).await,
@@ -87,6 +96,7 @@ impl Smtp {
     /// Keeps the connection after a refused message (RSET clears the transaction, or every
     /// later send would fail with 503); drops it after anything else.
     async fn after_failure(&mut self, mut conn: Conn, e: Failure) -> Result<(), SendError> {
+        self.last_class = e.class();
         if e.server_replied() && within(self.settings.timeout, conn.rset()).await.is_ok() {
             self.conn = Some(conn);
         }
@@ -276,6 +286,15 @@ impl Failure {
 
     fn server_replied(&self) -> bool {
         self.reply().is_some()
+    }
+
+    /// The reply class for metrics: `4xx`, `5xx`, or `none` without a reply.
+    fn class(&self) -> &'static str {
+        match self.reply() {
+            Some(code) if code >= 500 => "5xx",
+            Some(code) if code >= 400 => "4xx",
+            _ => "none",
+        }
     }
 
     /// 421: the server is closing the connection.

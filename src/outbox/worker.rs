@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
 use super::templates::Letterhead;
-use super::{SendError, Stats, Transport};
+use super::{SendError, Transport};
 use crate::store::outbox::{Dead, Kind, Queued};
 use crate::store::{unix_ms, Db};
 
@@ -29,7 +29,7 @@ pub struct Worker {
     pub retry_initial: Duration,
     pub retry_max: Duration,
     pub wake: Arc<Notify>,
-    pub stats: Arc<Stats>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 type Claimed = Arc<Mutex<HashSet<u64>>>;
@@ -183,7 +183,7 @@ impl Worker {
         }
         if message.expired(now) {
             self.store(self.db.outbox_remove(id));
-            Stats::count(&self.stats.expired);
+            self.metrics.outbox_expired.inc();
             tracing::warn!(
                 id,
                 attempts = message.attempts,
@@ -199,14 +199,16 @@ impl Worker {
                     .await
             }
         };
-        match transport.send(&rendered).await {
+        let sent = transport.send(&rendered).await;
+        self.metrics.smtp_reply(transport.last_reply_class());
+        match sent {
             Ok(()) => {
                 // Durable before the next message: a crash can then repeat at most the one
                 // message in flight (with the same Message-ID), not everything sent since
                 // sled's last background flush.
                 self.store(self.db.outbox_remove(id));
                 self.store(self.db.durable().await);
-                Stats::count(&self.stats.sent);
+                self.metrics.outbox_sent.inc();
                 tracing::info!(id, attempts = message.attempts + 1, "message delivered");
             }
             Err(SendError::Permanent(reason)) => self.bury(id, message, reason, now).await,
@@ -216,7 +218,7 @@ impl Worker {
                 message.next_attempt_ms = now + delay.as_millis() as u64;
                 message.last_error = Some(reason);
                 self.store(self.db.outbox_reschedule(id, &message));
-                Stats::count(&self.stats.retried);
+                self.metrics.outbox_retried.inc();
                 tracing::warn!(
                     id,
                     attempts = message.attempts,
@@ -239,7 +241,7 @@ impl Worker {
         };
         self.store(self.db.outbox_bury(id, &dead));
         self.store(self.db.durable().await);
-        Stats::count(&self.stats.dead);
+        self.metrics.outbox_dead.inc();
         tracing::error!(id, error = %dead.error, "message refused permanently; kept as a dead letter");
     }
 

@@ -7,7 +7,8 @@
 //! - `id_outbox`:     big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON)
 //! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON)
 //! - `cidr_block`:    network ("203.0.113.0/24") → [`blocks::Block`] (JSON), the runtime deny list
-//! - `meta`:          `schema_version` → big-endian u32; `instance_id` → 8 random bytes
+//! - `meta`:          `schema_version` → big-endian u32; `instance_id` → 8 random bytes;
+//!   `ready_probe` → the time of the last readiness check
 //!
 //! Writes that touch several trees are one sled transaction. A 200 goes out only after
 //! [`Db::durable`] returned, which shares one flush among all concurrent callers.
@@ -60,6 +61,7 @@ struct Inner {
     outbox: sled::Tree,
     dead: sled::Tree,
     blocks: sled::Tree,
+    meta: sled::Tree,
     instance_id: String,
     flusher: flusher::Flusher,
     /// `storage.durability = "background"`: no flush before answering.
@@ -104,6 +106,7 @@ impl Db {
             outbox: db.open_tree("id_outbox")?,
             dead: db.open_tree("id_dead")?,
             blocks: db.open_tree("cidr_block")?,
+            meta,
             db,
             instance_id,
             flusher,
@@ -127,6 +130,14 @@ impl Db {
     /// A blocking flush, for shutdown and for the CLI's direct mode.
     pub fn flush_blocking(&self) -> Result<()> {
         self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// A small write to `meta` (not flushed): does the store take writes?
+    pub fn probe_write(&self, now_ms: u64) -> Result<()> {
+        self.inner
+            .meta
+            .insert("ready_probe", &now_ms.to_be_bytes())?;
         Ok(())
     }
 

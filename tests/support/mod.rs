@@ -380,7 +380,20 @@ impl Drop for Service {
     }
 }
 
-fn field<'a>(line: &'a str, name: &str) -> &'a str {
+/// A field of a log line: `name=value` in text logs, or the JSON key in JSON logs.
+fn field(line: &str, name: &str) -> String {
+    if line.starts_with('{') {
+        let v: Value = serde_json::from_str(line).expect("a JSON log line");
+        let key = name.trim_end_matches('=');
+        return v[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} in {line:?}"))
+            .to_string();
+    }
+    text_field(line, name).to_string()
+}
+
+fn text_field<'a>(line: &'a str, name: &str) -> &'a str {
     let start = line
         .find(name)
         .unwrap_or_else(|| panic!("{name} in {line:?}"))

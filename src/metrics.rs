@@ -1,0 +1,241 @@
+//! Prometheus metrics, served at `/metrics` on the admin listener (prometheus-client).
+//!
+//! Counters are bumped where things happen; gauges that describe the store (outbox depth,
+//! oldest entry, size on disk) are read when scraped.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+    pub codes_issued: Counter,
+    pub codes_confirmed: Counter,
+    pub confirmations_failed: Counter,
+    pub codes_expired: Counter,
+    pub password_resets: Counter,
+    refusals: Family<Labels, Counter>,
+    pub bans: Counter,
+    pub outbox_sent: Counter,
+    pub outbox_retried: Counter,
+    pub outbox_dead: Counter,
+    pub outbox_expired: Counter,
+    smtp_replies: Family<Labels, Counter>,
+    outbox_depth: Gauge,
+    outbox_oldest: Gauge<f64, AtomicU64>,
+    store_bytes: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~6.5 s, doubling.
+    Histogram::new((0..17).map(|i| 0.0001 * f64::from(1u32 << i)))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("resetgate");
+        let m = Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            codes_issued: Counter::default(),
+            codes_confirmed: Counter::default(),
+            confirmations_failed: Counter::default(),
+            codes_expired: Counter::default(),
+            password_resets: Counter::default(),
+            refusals: Family::default(),
+            bans: Counter::default(),
+            outbox_sent: Counter::default(),
+            outbox_retried: Counter::default(),
+            outbox_dead: Counter::default(),
+            outbox_expired: Counter::default(),
+            smtp_replies: Family::default(),
+            outbox_depth: Gauge::default(),
+            outbox_oldest: Gauge::default(),
+            store_bytes: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by listener, endpoint and status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by endpoint",
+            m.latency.clone(),
+        );
+        registry.register(
+            "codes_issued",
+            "One-time codes issued",
+            m.codes_issued.clone(),
+        );
+        registry.register(
+            "codes_confirmed",
+            "Codes confirmed",
+            m.codes_confirmed.clone(),
+        );
+        registry.register(
+            "confirmations_failed",
+            "Failed code confirmations",
+            m.confirmations_failed.clone(),
+        );
+        registry.register(
+            "codes_expired",
+            "Codes that expired unused (swept)",
+            m.codes_expired.clone(),
+        );
+        registry.register(
+            "password_resets",
+            "Passwords set through password-reset",
+            m.password_resets.clone(),
+        );
+        registry.register(
+            "refusals",
+            "Requests refused by the guard, by kind",
+            m.refusals.clone(),
+        );
+        registry.register(
+            "bans",
+            "Clients banned after repeated refusals",
+            m.bans.clone(),
+        );
+        registry.register(
+            "outbox_sent",
+            "Messages accepted by the transport",
+            m.outbox_sent.clone(),
+        );
+        registry.register(
+            "outbox_retried",
+            "Delivery attempts that failed temporarily",
+            m.outbox_retried.clone(),
+        );
+        registry.register(
+            "outbox_dead",
+            "Messages set aside as dead letters",
+            m.outbox_dead.clone(),
+        );
+        registry.register(
+            "outbox_expired_unsent",
+            "Messages dropped because their code expired first",
+            m.outbox_expired.clone(),
+        );
+        registry.register(
+            "smtp_replies",
+            "Outcomes of delivery attempts by SMTP reply class",
+            m.smtp_replies.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Messages waiting in the outbox",
+            m.outbox_depth.clone(),
+        );
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest queued message",
+            m.outbox_oldest.clone(),
+        );
+        registry.register(
+            "store_size_bytes",
+            "Size of the store on disk",
+            m.store_bytes.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn request(&self, listener: &'static str, endpoint: &str, status: u16, took: Duration) {
+        let endpoint = endpoint.to_string();
+        let labels = vec![
+            ("listener", listener.to_string()),
+            ("endpoint", endpoint.clone()),
+            ("status", status.to_string()),
+        ];
+        self.requests.get_or_create(&labels).inc();
+        let labels = vec![("listener", listener.to_string()), ("endpoint", endpoint)];
+        self.latency
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// kind: `deny`, `per_client`, `per_email`, `global`, `cooldown`, `confirm_failures`,
+    /// `failed_confirm_budget`, `banned`.
+    pub fn refused(&self, kind: &'static str) {
+        self.refusals
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .inc();
+    }
+
+    /// class: `2xx`, `4xx`, `5xx`, `none` (no reply: connection, TLS or timeout), `file`.
+    pub fn smtp_reply(&self, class: &'static str) {
+        self.smtp_replies
+            .get_or_create(&vec![("class", class.to_string())])
+            .inc();
+    }
+
+    /// The exposition text, after setting the gauges read from the store.
+    pub fn render(&self, depth: usize, oldest_age: Duration, store_bytes: u64) -> String {
+        self.outbox_depth.set(depth as i64);
+        self.outbox_oldest.set(oldest_age.as_secs_f64());
+        self.store_bytes.set(store_bytes as i64);
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String does not fail");
+        out
+    }
+}
+
+/// The path label for a request: known endpoints by name, anything else as "other", so a
+/// scanner cannot blow up the label space.
+pub fn endpoint_label(path: &str) -> &'static str {
+    match path {
+        "/api/v1/user/forgot-password" => "forgot-password",
+        "/api/v1/user/confirm-otp-reset" => "confirm-otp-reset",
+        "/api/v1/user/password-reset" => "password-reset",
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/openapi.json" => "openapi",
+        "/metrics" => "metrics",
+        p if p.starts_with("/admin/") => "admin",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_and_labels() {
+        let m = Metrics::new();
+        m.request(
+            "public",
+            endpoint_label("/api/v1/user/forgot-password"),
+            200,
+            Duration::from_millis(2),
+        );
+        m.refused("per_email");
+        m.codes_issued.inc();
+        let text = m.render(3, Duration::from_secs(5), 4096);
+        assert!(text.contains("resetgate_http_requests_total{listener=\"public\",endpoint=\"forgot-password\",status=\"200\"} 1"), "{text}");
+        assert!(text.contains("resetgate_refusals_total{kind=\"per_email\"} 1"));
+        assert!(text.contains("resetgate_codes_issued_total 1"));
+        assert!(text.contains("resetgate_outbox_depth 3"));
+        assert!(text.contains("resetgate_store_size_bytes 4096"));
+        assert!(text.contains("resetgate_http_request_duration_seconds_bucket"));
+        assert_eq!(endpoint_label("/wp-admin.php"), "other");
+    }
+}
