@@ -213,3 +213,36 @@ fn environment_overrides_the_file() {
     let service = Service::start(&setup.config, &[("RESETGATE_SERVER__LISTEN", &listen)]);
     assert_eq!(service.public.port(), port);
 }
+
+#[test]
+fn json_output_for_scripts() {
+    let setup = Setup::new("");
+    let added = setup.cli(&["--json", "users", "add", "ada@example.com"]);
+    assert_eq!(added.code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(added.stdout.trim()).unwrap();
+    assert_eq!(v["added"], "ada@example.com");
+    let again = setup.cli(&["users", "add", "ada@example.com", "--json"]);
+    assert_eq!(again.code, Some(3));
+    let v: serde_json::Value = serde_json::from_str(again.stdout.trim()).unwrap();
+    assert_eq!(v["exit_code"], 3);
+    assert!(v["error"]
+        .as_str()
+        .unwrap()
+        .contains("already has an account"));
+    let blocked = setup.cli(&["--json", "blocks", "add", "192.0.2.0/24"]);
+    let v: serde_json::Value = serde_json::from_str(blocked.stdout.trim()).unwrap();
+    assert_eq!(v["blocked"], "192.0.2.0/24");
+    let outbox = setup.cli(&["--json", "outbox", "list"]);
+    let v: serde_json::Value = serde_json::from_str(outbox.stdout.trim()).unwrap();
+    assert_eq!(v["queued"], 0);
+    let checked = setup.cli(&["--json", "check-config"]);
+    assert_eq!(checked.stdout.trim(), r#"{"ok":true}"#);
+    for command in [
+        &["users", "--help"][..],
+        &["blocks", "--help"],
+        &["outbox", "--help"],
+        &["send-test-mail", "--help"],
+    ] {
+        assert_eq!(setup.cli(command).code, Some(0), "{command:?}");
+    }
+}

@@ -24,11 +24,8 @@ pub enum BlocksCommand {
     /// Unblock an address or network exactly as it was added.
     Remove { net: String },
     /// List the blocks.
-    List {
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
+    /// The blocks (with --json: one JSON object per line).
+    List,
 }
 
 pub fn run(config: Config, command: BlocksCommand) -> Result<(), Failure> {
@@ -37,7 +34,7 @@ pub fn run(config: Config, command: BlocksCommand) -> Result<(), Failure> {
         match command {
             BlocksCommand::Add { net, reason } => add(&target, &net, reason).await,
             BlocksCommand::Remove { net } => remove(&target, &net).await,
-            BlocksCommand::List { json } => list(&target, json).await,
+            BlocksCommand::List => list(&target, super::json_output()).await,
         }
     })
 }
@@ -63,7 +60,10 @@ async fn add(target: &Target, text: &str, reason: String) -> Result<(), Failure>
             db.flush_blocking().map_err(store_failure)?;
         }
     }
-    println!("blocked {net}");
+    super::say(
+        format!("blocked {net}"),
+        json!({ "blocked": net.to_string() }),
+    );
     Ok(())
 }
 
@@ -90,7 +90,10 @@ async fn remove(target: &Target, text: &str) -> Result<(), Failure> {
     if !removed {
         return Err(Failure::refused(format!("{net} was not blocked")));
     }
-    println!("unblocked {net}");
+    super::say(
+        format!("unblocked {net}"),
+        json!({ "unblocked": net.to_string() }),
+    );
     Ok(())
 }
 

@@ -29,6 +29,9 @@ struct Cli {
     /// The TOML configuration file (else $RESETGATE_CONFIG, else ./config.toml if present).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print results (and errors) as JSON, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,8 +104,25 @@ impl From<crate::StartError> for Failure {
     }
 }
 
+/// `--json`: how results are printed, for the whole run of the command.
+static JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+pub fn json_output() -> bool {
+    JSON.get().copied().unwrap_or(false)
+}
+
+/// Prints a command's result: the sentence, or with `--json` the value.
+pub fn say(text: impl std::fmt::Display, value: serde_json::Value) {
+    if json_output() {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = JSON.set(cli.json);
     serve::install_crypto_provider();
     let result = load(&cli).and_then(|config| match cli.command {
         Command::Serve => serve::serve(config),
@@ -116,6 +136,12 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("resetgate: {}", f.message);
+            if json_output() {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": f.message, "exit_code": f.code })
+                );
+            }
             ExitCode::from(f.code)
         }
     }
@@ -133,7 +159,7 @@ fn check(config: &Config) -> Result<(), Failure> {
     crate::outbox::Transport::from_config(config)?;
     crate::outbox::dkim::Signer::from_config(&config.mail.dkim)?;
     crate::outbox::catalog::Catalog::load(&config.mail.templates_dir)?;
-    println!("configuration OK");
+    say("configuration OK", serde_json::json!({ "ok": true }));
     Ok(())
 }
 

@@ -14,11 +14,8 @@ use crate::store::outbox::RetryRefused;
 #[derive(Subcommand)]
 pub enum OutboxCommand {
     /// Queued messages and dead letters: recipient, kind, attempts, next attempt, last error.
-    List {
-        /// The whole view as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    /// (With --json: the whole view as one JSON object.)
+    List,
     /// One message, queued or dead, as JSON.
     Show { id: u64 },
     /// Send a dead letter again (not one whose code expired).
@@ -39,7 +36,7 @@ pub fn run(config: Config, command: OutboxCommand) -> Result<(), Failure> {
             return direct(&target, command);
         };
         let (method, path, body) = match &command {
-            OutboxCommand::List { .. } => (Method::GET, OUTBOX, None),
+            OutboxCommand::List => (Method::GET, OUTBOX, None),
             OutboxCommand::Show { id } => (Method::POST, OUTBOX_SHOW, Some(json!({ "id": id }))),
             OutboxCommand::Retry { id } => (Method::POST, OUTBOX_RETRY, Some(json!({ "id": id }))),
             OutboxCommand::Purge { id, .. } => match id {
@@ -63,7 +60,7 @@ fn direct(target: &Target, command: OutboxCommand) -> Result<(), Failure> {
     };
     let now = crate::store::unix_ms(std::time::SystemTime::now());
     let answer = match &command {
-        OutboxCommand::List { .. } => {
+        OutboxCommand::List => {
             let messages: Vec<Value> = db
                 .queued(1_000)
                 .map_err(store_failure)?
@@ -111,7 +108,7 @@ fn direct(target: &Target, command: OutboxCommand) -> Result<(), Failure> {
 
 fn print(command: &OutboxCommand, answer: &Value) {
     match command {
-        OutboxCommand::List { json: false } => {
+        OutboxCommand::List if !super::json_output() => {
             let line = |state: &str, m: &Value| {
                 println!(
                     "{}\t{state}\t{}\t{}\tattempts={}\tnext={}\t{}",
@@ -133,8 +130,13 @@ fn print(command: &OutboxCommand, answer: &Value) {
                 line("dead", m);
             }
         }
-        OutboxCommand::Retry { id } => println!("message {id} queued again"),
-        OutboxCommand::Purge { .. } => println!("purged {} dead letters", answer["purged"]),
+        OutboxCommand::Retry { id } => {
+            super::say(format!("message {id} queued again"), answer.clone())
+        }
+        OutboxCommand::Purge { .. } => super::say(
+            format!("purged {} dead letters", answer["purged"]),
+            answer.clone(),
+        ),
         _ => println!("{answer}"),
     }
 }

@@ -26,10 +26,14 @@ pub fn run(config: Config, address: String) -> Result<(), Failure> {
         transport.close().await;
         match sent {
             Ok(()) => {
-                println!(
+                let text = format!(
                     "accepted for {} by the {}",
                     email.stored,
                     transport.describe()
+                );
+                super::say(
+                    text,
+                    serde_json::json!({ "accepted": true, "to": email.stored }),
                 );
                 Ok(())
             }

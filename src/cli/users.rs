@@ -30,11 +30,8 @@ pub enum UsersCommand {
     /// Remove an account and its pending reset.
     Remove { email: String },
     /// List the accounts.
-    List {
-        /// One JSON object per line instead of one address per line.
-        #[arg(long)]
-        json: bool,
-    },
+    /// (With --json: one JSON object per line.)
+    List,
     /// Import JSON lines `{"email": "...", "password": "..."?}`; all or nothing.
     Import { file: PathBuf },
     /// Clear an account's count of failed code confirmations.
@@ -50,7 +47,7 @@ pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
                 password_stdin,
             } => add(&target, email, password_stdin).await,
             UsersCommand::Remove { email } => remove(&target, &email).await,
-            UsersCommand::List { json } => list(&target, json).await,
+            UsersCommand::List => list(&target, super::json_output()).await,
             UsersCommand::Import { file } => import(&target, &file).await,
             UsersCommand::Unlock { email } => unlock(&target, &email).await,
         }
@@ -85,7 +82,7 @@ async fn add(target: &Target, email: String, password_stdin: bool) -> Result<(),
     if !added {
         return Err(Failure::refused(format!("{shown} already has an account")));
     }
-    println!("added {shown}");
+    super::say(format!("added {shown}"), json!({ "added": shown }));
     Ok(())
 }
 
@@ -109,7 +106,10 @@ async fn remove(target: &Target, email: &str) -> Result<(), Failure> {
     if !removed {
         return Err(Failure::refused(format!("{} has no account", email.stored)));
     }
-    println!("removed {}", email.stored);
+    super::say(
+        format!("removed {}", email.stored),
+        json!({ "removed": email.stored }),
+    );
     Ok(())
 }
 
@@ -179,9 +179,13 @@ async fn import(target: &Target, file: &std::path::Path) -> Result<(), Failure> 
             .await
             .map_err(store_failure)?,
     };
-    println!(
+    let text = format!(
         "imported {} new accounts ({} existed already)",
         report.added, report.existing
+    );
+    super::say(
+        text,
+        json!({ "added": report.added, "existing": report.existing }),
     );
     Ok(())
 }
@@ -205,6 +209,9 @@ async fn unlock(target: &Target, email: &str) -> Result<(), Failure> {
             db.flush_blocking().map_err(store_failure)?;
         }
     }
-    println!("unlocked {}", email.stored);
+    super::say(
+        format!("unlocked {}", email.stored),
+        json!({ "unlocked": email.stored }),
+    );
     Ok(())
 }
