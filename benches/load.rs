@@ -62,20 +62,6 @@ fn main() {
         404,
         |i| (FORGOT, format!("{{\"email\": \"nobody{i}@example.com\"}}")),
     ));
-    let c = counter.clone();
-    rows.push(run(
-        &client,
-        addr,
-        "3. forgot-password, known email (200, flushed)",
-        LONG_RUN,
-        200,
-        move |_| {
-            let n = c.fetch_add(1, Ordering::Relaxed) % USERS;
-            (FORGOT, format!("{{\"email\": \"u{n}@example.com\"}}"))
-        },
-    ));
-    let rss_load = rss(service.id());
-    let resets = counter.load(Ordering::Relaxed);
     rows.push(run(
         &client,
         addr,
@@ -92,8 +78,26 @@ fn main() {
             )
         },
     ));
-    let data_size = du(&data);
+    // Before scenario 3, whose backlog of mail would delay the codes this one waits for.
     let cycle = full_cycles(&client, addr, &data);
+    let c = counter.clone();
+    rows.insert(
+        2,
+        run(
+            &client,
+            addr,
+            "3. forgot-password, known email (200, flushed)",
+            LONG_RUN,
+            200,
+            move |_| {
+                let n = c.fetch_add(1, Ordering::Relaxed) % USERS;
+                (FORGOT, format!("{{\"email\": \"u{n}@example.com\"}}"))
+            },
+        ),
+    );
+    let rss_load = rss(service.id());
+    let resets = counter.load(Ordering::Relaxed);
+    let data_size = du(&data);
     let _ = service.kill();
     let _ = service.wait();
 
@@ -244,6 +248,7 @@ fn run(
                             break;
                         }
                         let (path, json) = body(seq.fetch_add(1, Ordering::Relaxed));
+                        sender.ready().await.expect("the connection stays usable");
                         let req = Request::post(path)
                             .header("host", "bench")
                             .header("content-type", "application/json")
@@ -415,11 +420,7 @@ fn full_cycles(client: &tokio::runtime::Runtime, addr: SocketAddr, data: &Path) 
                         let n = 50_000 + seq.fetch_add(1, Ordering::Relaxed);
                         let email = format!("u{n}@example.com");
                         let started = Instant::now();
-                        let mut post = |path: &'static str, json: String| {
-                            let req = Request::post(path).header("host", "bench").body(Full::new(Bytes::from(json))).unwrap();
-                            sender.send_request(req)
-                        };
-                        let r = post(FORGOT, format!("{{\"email\": \"{email}\"}}")).await.unwrap();
+                        let r = post(&mut sender, FORGOT, format!("{{\"email\": \"{email}\"}}")).await;
                         assert_eq!(r.status(), 200);
                         let _ = r.into_body().collect().await;
                         let code = loop {
@@ -428,10 +429,10 @@ fn full_cycles(client: &tokio::runtime::Runtime, addr: SocketAddr, data: &Path) 
                             }
                             tokio::time::sleep(Duration::from_millis(2)).await;
                         };
-                        let r = post(CONFIRM, format!("{{\"resetToken\": \"{code}\"}}")).await.unwrap();
+                        let r = post(&mut sender, CONFIRM, format!("{{\"resetToken\": \"{code}\"}}")).await;
                         assert_eq!(r.status(), 200);
                         let _ = r.into_body().collect().await;
-                        let r = post(RESET, format!("{{\"email\": \"{email}\", \"password\": \"purple elephant dances {n}\"}}")).await.unwrap();
+                        let r = post(&mut sender, RESET, format!("{{\"email\": \"{email}\", \"password\": \"purple elephant dances {n}\"}}")).await;
                         assert_eq!(r.status(), 200);
                         let _ = r.into_body().collect().await;
                         samples.push(started.elapsed());
@@ -458,4 +459,17 @@ fn full_cycles(client: &tokio::runtime::Runtime, addr: SocketAddr, data: &Path) 
         p99: at(0.99),
         p999: at(0.999),
     }
+}
+
+async fn post(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    path: &'static str,
+    json: String,
+) -> Response<hyper::body::Incoming> {
+    sender.ready().await.expect("the connection stays usable");
+    let req = Request::post(path)
+        .header("host", "bench")
+        .body(Full::new(Bytes::from(json)))
+        .unwrap();
+    sender.send_request(req).await.expect("an answer")
 }

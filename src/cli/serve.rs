@@ -10,7 +10,8 @@ use crate::config::Config;
 use crate::{run, App, Listeners};
 
 pub fn serve(config: Config) -> Result<(), Failure> {
-    init_logging(&config);
+    // Kept until the end: dropping it flushes the log lines still queued.
+    let _log = init_logging(&config);
     super::runtime()?.block_on(async move {
         let app = App::open(config)?;
         // Sockets from systemd (LISTEN_FDS) first: the public one, then optionally the admin one.
@@ -55,17 +56,24 @@ async fn listener(
     }
 }
 
-fn init_logging(config: &Config) {
+/// Log lines go to stderr from a writer thread (lossless: a full buffer makes the caller
+/// wait rather than drop lines).
+fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(writer)
+        .with_ansi(ansi)
         .with_target(false);
     match config.log.format {
         crate::config::LogFormat::Text => builder.init(),
         crate::config::LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    guard
 }
 
 /// rustls needs one process-wide provider; install ring's, so that no other crypto backend

@@ -178,8 +178,11 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
         client,
         now,
     )?;
-    // Failures counted against an account must survive a restart too.
-    app.db.durable().await?;
+    // Failures counted against an account (or the decoy) must survive a restart too; a
+    // code-only failure wrote nothing and needs no flush.
+    if claimed.is_some() || matches!(outcome, Confirm::Confirmed { .. }) {
+        app.db.durable().await?;
+    }
     match outcome {
         Confirm::Confirmed { email, session } => {
             app.guard.confirm_succeeded(client);

@@ -63,6 +63,13 @@ impl Transport {
         }
     }
 
+    /// Whether sending a message again makes a second copy. Over SMTP it does, so the
+    /// worker flushes each removal before the next message; the file transport rewrites the
+    /// same file (named by the outbox id), so it need not.
+    pub fn repeats_are_duplicates(&self) -> bool {
+        matches!(self, Transport::Smtp(_))
+    }
+
     /// The class of the last attempt's outcome, for metrics: `2xx`, `4xx`, `5xx`, `none`
     /// (no reply: connection, TLS, timeout) or `file`.
     pub fn last_reply_class(&self) -> &'static str {

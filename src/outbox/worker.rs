@@ -207,7 +207,9 @@ impl Worker {
                 // message in flight (with the same Message-ID), not everything sent since
                 // sled's last background flush.
                 self.store(self.db.outbox_remove(id));
-                self.store(self.db.durable().await);
+                if transport.repeats_are_duplicates() {
+                    self.store(self.db.durable().await);
+                }
                 self.metrics.outbox_sent.inc();
                 tracing::info!(id, attempts = message.attempts + 1, "message delivered");
             }

@@ -32,6 +32,11 @@ pub fn forgot(
 ) -> Result<Forgot> {
     let now_ms = unix_ms(now);
     let expires_ms = unix_ms(now + config.code_ttl);
+    // Most unknown addresses are answered by a plain read; the transaction would refuse them
+    // too, only more slowly. (Enumeration-safe mode wants the slow, equal work instead.)
+    if !config.hide_unknown_accounts && db.user(email_key)?.is_none() {
+        return Ok(Forgot::NoAccount);
+    }
     let mut decoy = false;
     for _ in 0..DRAWS {
         let code = random_code(config.code_length);
