@@ -360,7 +360,8 @@ fn rss(pid: u32) -> u64 {
 fn du(dir: &Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let meta = entry.metadata().unwrap();
+        // A file may be renamed away between the listing and this (the outbox writes on).
+        let Ok(meta) = entry.metadata() else { continue };
         total += if meta.is_dir() {
             du(&entry.path())
         } else {

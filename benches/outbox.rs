@@ -8,12 +8,16 @@
 //! Figures are comparable within one run only.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::Conn;
 
 const MAILS: usize = 2_000;
 const REQUESTS: usize = 2_000;
@@ -78,14 +82,7 @@ fn service(
         .spawn()
         .unwrap();
     let mut log = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(log.read_line(&mut line).unwrap() > 0, "the service exited");
-        if let Some(rest) = line.split("public=").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
+    let addr = common::ready_address(&mut log);
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
     (child, addr, dir)
 }
@@ -165,50 +162,4 @@ fn durability(mode: &str) -> (f64, u128, u128) {
     let _ = child.wait();
     samples.sort();
     (rate, samples[REQUESTS / 2], samples[REQUESTS * 99 / 100])
-}
-
-/// One keep-alive HTTP/1.1 connection, answers read by Content-Length.
-struct Conn {
-    stream: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Conn {
-            stream: BufReader::new(stream),
-        }
-    }
-
-    fn forgot(&mut self, email: &str) {
-        let body = format!("{{\"email\": \"{email}\"}}");
-        let req = format!(
-            "POST /api/v1/user/forgot-password HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.stream
-            .get_mut()
-            .write_all(req.as_bytes())
-            .expect("send");
-        let (mut status, mut length, mut line) = (0u16, 0usize, String::new());
-        loop {
-            line.clear();
-            self.stream.read_line(&mut line).expect("header line");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some(code) = l.strip_prefix("HTTP/1.1 ") {
-                status = code[..3].parse().expect("status");
-            } else if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().expect("length");
-                }
-            }
-        }
-        let mut rest = vec![0; length];
-        self.stream.read_exact(&mut rest).expect("body");
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&rest));
-    }
 }
