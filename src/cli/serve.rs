@@ -21,8 +21,7 @@ pub fn serve(config: Config) -> Result<(), Failure> {
         tracing::info!(
             public = %public.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
             admin = %admin.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
-            users = app.db.count_users(),
-            queued = app.db.outbox_len(),
+            // No counts here: sled counts by scanning, which would slow the start-up.
             "resetgate ready"
         );
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
