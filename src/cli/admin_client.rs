@@ -26,6 +26,24 @@ impl AdminClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), Failure> {
+        let (status, bytes) = self.call_raw(method, path, body).await?;
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_server_error() {
+            return Err(Failure::runtime(format!(
+                "the admin API failed: {}",
+                message(&value)
+            )));
+        }
+        Ok((status, value))
+    }
+
+    /// Sends one request; returns the status and the body as it came.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Bytes), Failure> {
         let unreachable = |e: &dyn std::fmt::Display| {
             Failure::runtime(format!("admin API at {}: {e}", self.addr))
         };
@@ -56,20 +74,13 @@ impl AdminClient {
             .await
             .map_err(|e| unreachable(&e))?
             .to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status == StatusCode::UNAUTHORIZED {
             return Err(Failure::config(format!(
                 "the admin API at {} refused the token: set admin.token or admin.token_file to the service's token",
                 self.addr
             )));
         }
-        if status.is_server_error() {
-            return Err(Failure::runtime(format!(
-                "the admin API failed: {}",
-                message(&value)
-            )));
-        }
-        Ok((status, value))
+        Ok((status, bytes))
     }
 }
 

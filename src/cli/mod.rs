@@ -5,6 +5,7 @@
 //! usage; 3 the request was refused (the account exists or does not, a bad import line).
 
 mod admin_client;
+mod backup;
 mod blocks;
 mod outbox;
 mod send_test;
@@ -53,6 +54,10 @@ enum Command {
         #[command(subcommand)]
         command: blocks::BlocksCommand,
     },
+    /// Write a consistent copy of the store to FILE (through the admin API while the service runs).
+    Backup { file: PathBuf },
+    /// Load a backup into an empty data directory (with the service stopped).
+    Restore { file: PathBuf },
     /// Send one test message through the configured transport now, and report the outcome.
     SendTestMail { address: String },
     /// Queued messages and dead letters; goes through the admin API when the service runs.
@@ -131,6 +136,8 @@ pub fn main() -> ExitCode {
         Command::Blocks { command } => blocks::run(config, command),
         Command::Outbox { command } => outbox::run(config, command),
         Command::SendTestMail { address } => send_test::run(config, address),
+        Command::Backup { file } => backup::backup(config, &file),
+        Command::Restore { file } => backup::restore(config, &file),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

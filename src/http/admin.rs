@@ -27,6 +27,7 @@ pub const OUTBOX_RETRY: &str = "/admin/v1/outbox/retry";
 pub const OUTBOX_PURGE: &str = "/admin/v1/outbox/purge";
 pub const BLOCKS: &str = "/admin/v1/blocks";
 pub const METRICS: &str = "/metrics";
+pub const BACKUP: &str = "/admin/v1/backup";
 pub const BLOCKS_REMOVE: &str = "/admin/v1/blocks/remove";
 
 /// The admin token, kept as a MAC under a random key so that checking it is constant-time.
@@ -81,6 +82,7 @@ pub fn route(
                 (&Method::POST, USERS_UNLOCK) => unlock(&app, req).await,
                 (&Method::GET, OUTBOX) => outbox(&app),
                 (&Method::GET, METRICS) => metrics(&app),
+                (&Method::GET, BACKUP) => backup(&app).await,
                 (&Method::POST, OUTBOX_SHOW) => outbox_show(&app, req).await,
                 (&Method::POST, OUTBOX_RETRY) => outbox_retry(&app, req).await,
                 (&Method::POST, OUTBOX_PURGE) => outbox_purge(&app, req).await,
@@ -94,7 +96,7 @@ pub fn route(
                 (_, USERS_REMOVE | USERS_IMPORT | USERS_VERIFY | USERS_UNLOCK) => {
                     Err(ApiError::MethodNotAllowed { allow: "POST" })
                 }
-                (_, OUTBOX | METRICS) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+                (_, OUTBOX | METRICS | BACKUP) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
                 _ => Err(ApiError::NotFound),
             }
         };
@@ -384,6 +386,24 @@ fn metrics(app: &App) -> Result<Resp, ApiError> {
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
+/// GET /admin/v1/backup: a consistent copy of the store, as JSON lines.
+async fn backup(app: &App) -> Result<Resp, ApiError> {
+    let db = app.db.clone();
+    let now = crate::store::unix_ms(std::time::SystemTime::now());
+    let copy = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        db.backup(&mut out, now).map(|_| out)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let mut resp = json::json(StatusCode::OK, bytes::Bytes::from(copy));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/x-ndjson"),
     );
     Ok(resp)
 }

@@ -15,6 +15,7 @@ pub struct Block {
 impl Db {
     /// Adds or updates a block; true if the network was not blocked before.
     pub fn add_block(&self, net: IpNet, block: &Block) -> Result<bool> {
+        let _gate = self.writing();
         Ok(self
             .inner
             .blocks
@@ -23,6 +24,7 @@ impl Db {
     }
 
     pub fn remove_block(&self, net: IpNet) -> Result<bool> {
+        let _gate = self.writing();
         Ok(self.inner.blocks.remove(net.to_string())?.is_some())
     }
 

@@ -49,6 +49,7 @@ impl Db {
         confirmation: &Confirmation,
         decoy: bool,
     ) -> Result<Confirmed> {
+        let _gate = self.writing();
         let i = &self.inner;
         // A code that matches nothing, not naming an account, needs no transaction (and
         // writes nothing): the common failure is a plain read.
@@ -120,6 +121,7 @@ impl Db {
         password_hash: &str,
         message: impl Fn(&User) -> Queued,
     ) -> Result<std::result::Result<(), NotReset>> {
+        let _gate = self.writing();
         let i = &self.inner;
         let id = i.db.generate_id()?;
         let k = key.as_bytes();
@@ -150,6 +152,7 @@ impl Db {
 
     /// Clears an account's failed-confirmation count; false if it had none.
     pub fn unlock(&self, key: &str) -> Result<bool> {
+        let _gate = self.writing();
         let resets = &self.inner.resets;
         let outcome = resets.transaction(|resets| {
             let mut reset = read_reset::<()>(resets, key.as_bytes())?;

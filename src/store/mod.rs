@@ -13,6 +13,7 @@
 //! Writes that touch several trees are one sled transaction. A 200 goes out only after
 //! [`Db::durable`] returned, which shares one flush among all concurrent callers.
 
+pub mod backup;
 pub mod blocks;
 pub mod confirm;
 mod flusher;
@@ -30,6 +31,17 @@ use serde::Serialize;
 use crate::config::{Durability, Storage};
 
 const SCHEMA_VERSION: u32 = 1;
+
+/// Every tree, by name (the layout is described above).
+const TREES: [&str; 7] = [
+    "email_user",
+    "email_reset",
+    "codemac_email",
+    "id_outbox",
+    "id_dead",
+    "cidr_block",
+    "meta",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -66,6 +78,9 @@ struct Inner {
     flusher: flusher::Flusher,
     /// `storage.durability = "background"`: no flush before answering.
     background: bool,
+    /// Writers share it; a backup takes it alone, so that its copy of all trees is
+    /// consistent (sled has no snapshot across trees).
+    gate: std::sync::RwLock<()>,
 }
 
 impl Db {
@@ -111,6 +126,7 @@ impl Db {
             instance_id,
             flusher,
             background,
+            gate: std::sync::RwLock::new(()),
         };
         Ok(Db {
             inner: Arc::new(inner),
@@ -133,8 +149,14 @@ impl Db {
         Ok(())
     }
 
+    /// Held by every write: see `Inner::gate`.
+    pub(crate) fn writing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.inner.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A small write to `meta` (not flushed): does the store take writes?
     pub fn probe_write(&self, now_ms: u64) -> Result<()> {
+        let _gate = self.writing();
         self.inner
             .meta
             .insert("ready_probe", &now_ms.to_be_bytes())?;

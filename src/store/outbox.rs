@@ -113,12 +113,14 @@ impl Db {
     }
 
     pub fn outbox_remove(&self, id: u64) -> Result<()> {
+        let _gate = self.writing();
         self.inner.outbox.remove(id_key(id))?;
         Ok(())
     }
 
     /// Stores the entry's new attempt count and schedule (only if it is still queued).
     pub fn outbox_reschedule(&self, id: u64, message: &Queued) -> Result<()> {
+        let _gate = self.writing();
         let key = id_key(id);
         let bytes = encode(message);
         self.inner
@@ -129,6 +131,7 @@ impl Db {
 
     /// Moves an entry to the dead letters, atomically.
     pub fn outbox_bury(&self, id: u64, dead: &Dead) -> Result<()> {
+        let _gate = self.writing();
         let key = id_key(id);
         let i = &self.inner;
         let moved = (&i.outbox, &i.dead).transaction(|(outbox, dead_tree)| {
@@ -204,6 +207,7 @@ impl Db {
         id: u64,
         now_ms: u64,
     ) -> Result<std::result::Result<(), RetryRefused>> {
+        let _gate = self.writing();
         let key = id_key(id);
         let i = &self.inner;
         let moved = (&i.outbox, &i.dead).transaction(|(outbox, dead_tree)| {
@@ -235,6 +239,7 @@ impl Db {
 
     /// Removes one dead letter, or all of them; returns how many.
     pub fn purge_dead(&self, id: Option<u64>) -> Result<usize> {
+        let _gate = self.writing();
         match id {
             Some(id) => Ok(usize::from(self.inner.dead.remove(id_key(id))?.is_some())),
             None => {
@@ -247,6 +252,7 @@ impl Db {
 
     /// Clears the codes of dead letters whose code expired; returns how many.
     pub fn scrub_dead(&self, now_ms: u64) -> Result<usize> {
+        let _gate = self.writing();
         let mut scrubbed = 0;
         for (id, mut dead) in self.dead_letters()? {
             let expired = dead.message.expired(now_ms);

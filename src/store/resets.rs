@@ -179,6 +179,7 @@ impl Db {
         code: LiveCode,
         message: impl Fn(&User) -> Queued,
     ) -> Result<std::result::Result<(), IssueRefused>> {
+        let _gate = self.writing();
         let i = &self.inner;
         let id = i.db.generate_id()?;
         let code = LiveCode {
@@ -236,6 +237,7 @@ impl Db {
     /// Drops expired codes and confirmations (and records left empty); returns how many
     /// records changed. A scan: run it off the async threads.
     pub fn sweep_resets(&self, now_ms: u64) -> Result<u64> {
+        let _gate = self.writing();
         let mut changed = 0;
         for entry in self.inner.resets.iter() {
             let (key, value) = entry?;

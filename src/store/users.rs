@@ -58,6 +58,7 @@ impl Db {
 
     /// Adds an account; false if one with this normalized email exists.
     pub fn add_user(&self, key: &str, user: &User) -> Result<bool> {
+        let _gate = self.writing();
         let swapped =
             self.inner
                 .users
@@ -67,6 +68,7 @@ impl Db {
 
     /// Removes an account with its pending reset; false if there was none.
     pub fn remove_user(&self, key: &str) -> Result<bool> {
+        let _gate = self.writing();
         let i = &self.inner;
         let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
         let removed = trees.transaction(|(users, resets, codes, outbox)| {
@@ -93,6 +95,7 @@ impl Db {
 
     /// Adds all new accounts in one transaction: either every line lands or none does.
     pub fn import_users(&self, users: &[(String, User)]) -> Result<ImportReport> {
+        let _gate = self.writing();
         let outcome = self.inner.users.transaction(|tree| {
             let mut report = ImportReport::default();
             for (key, user) in users {

@@ -1,0 +1,76 @@
+//! `resetgate backup FILE` (while the service runs, through its admin API) and
+//! `resetgate restore FILE` (into an empty data directory, with the service stopped).
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use hyper::{Method, StatusCode};
+
+use super::target::{store_failure, Target};
+use super::Failure;
+use crate::config::Config;
+use crate::http::admin::BACKUP;
+
+pub fn backup(config: Config, file: &Path) -> Result<(), Failure> {
+    super::runtime()?.block_on(async move {
+        let copy = match Target::connect(config).await? {
+            Target::Admin(client, _) => {
+                let (status, body) = client.call_raw(Method::GET, BACKUP, None).await?;
+                if status != StatusCode::OK {
+                    return Err(Failure::runtime(format!("the admin API answered {status}")));
+                }
+                body.to_vec()
+            }
+            Target::Direct(db, _, _) => {
+                let mut out = Vec::new();
+                db.backup(
+                    &mut out,
+                    crate::store::unix_ms(std::time::SystemTime::now()),
+                )
+                .map_err(store_failure)?;
+                out
+            }
+        };
+        // The copy holds password hashes and live codes: readable by this user only.
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(file)
+            .and_then(|mut f| f.write_all(&copy).and_then(|()| f.sync_all()).map(|()| f))
+            .map_err(|e| Failure::runtime(format!("{}: {e}", file.display())))?;
+        let _ = out.flush();
+        let records = copy
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            .saturating_sub(1);
+        super::say(
+            format!("backed up {records} records to {}", file.display()),
+            serde_json::json!({ "records": records, "file": file }),
+        );
+        Ok(())
+    })
+}
+
+pub fn restore(config: Config, file: &Path) -> Result<(), Failure> {
+    let input = std::fs::File::open(file)
+        .map_err(|e| Failure::runtime(format!("{}: {e}", file.display())))?;
+    super::runtime()?.block_on(async move {
+        let Target::Direct(db, _, _) = Target::connect(config).await? else {
+            return Err(Failure::refused(
+                "the service is running: stop it, then restore into an empty data directory",
+            ));
+        };
+        let records = db
+            .restore(std::io::BufReader::new(input))
+            .map_err(|e| Failure::refused(e.to_string()))?;
+        super::say(
+            format!("restored {records} records"),
+            serde_json::json!({ "records": records }),
+        );
+        Ok(())
+    })
+}
