@@ -64,6 +64,10 @@ pub struct AppInner {
     pub metrics: Arc<metrics::Metrics>,
     /// False once the outbox worker has stopped (readiness, watchdog).
     pub outbox_alive: Arc<std::sync::atomic::AtomicBool>,
+    /// Unix ms of the outbox worker's last sign of life (readiness, watchdog).
+    pub outbox_heartbeat: Arc<std::sync::atomic::AtomicU64>,
+    /// The last readiness answer and when it was made (reused for a second).
+    pub readiness: std::sync::Mutex<Option<(std::time::Instant, Option<&'static str>)>>,
     /// forgot-password's constant 200 body.
     pub forgot_ok: Bytes,
     /// The message texts, also used to choose a request's locale.
@@ -111,6 +115,10 @@ impl App {
             outbox: Arc::new(Notify::new()),
             metrics: metrics.clone(),
             outbox_alive: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            readiness: std::sync::Mutex::new(None),
+            outbox_heartbeat: Arc::new(std::sync::atomic::AtomicU64::new(store::unix_ms(
+                std::time::SystemTime::now(),
+            ))),
             forgot_ok: http::public::forgot_ok_body(&config),
             catalog: Arc::new(outbox::catalog::Catalog::load(&config.mail.templates_dir)?),
             db,
@@ -119,6 +127,29 @@ impl App {
         Ok(App {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Why the outbox is not working, if it is not: the worker stopped, or has shown no sign
+    /// of life for longer than any healthy wait (a minute idle, or an SMTP step) allows.
+    pub fn outbox_trouble(&self) -> Option<&'static str> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.outbox_alive.load(Relaxed) {
+            return Some("the outbox worker has stopped");
+        }
+        let smtp = &self.config.mail.smtp;
+        let patience =
+            (smtp.connect_timeout + smtp.timeout * 4).max(std::time::Duration::from_secs(300));
+        let now = store::unix_ms(std::time::SystemTime::now());
+        let quiet = now.saturating_sub(self.outbox_heartbeat.load(Relaxed));
+        (quiet > patience.as_millis() as u64).then_some("the outbox worker shows no sign of life")
+    }
+
+    /// Builds what the outbox needs (transports, letterhead, DKIM signer) and drops it: a
+    /// configuration check before the service says it is ready.
+    pub fn check_mail(&self) -> Result<(), StartError> {
+        self.transports()?;
+        self.worker()?;
+        Ok(())
     }
 
     /// One transport per lane: `mail.smtp.connections` for SMTP, one for files.
@@ -146,6 +177,7 @@ impl App {
             retry_max: mail.retry_max,
             wake: self.outbox.clone(),
             metrics: self.metrics.clone(),
+            heartbeat: self.outbox_heartbeat.clone(),
         })
     }
 }
@@ -184,7 +216,7 @@ pub async fn run(
         alive.store(false, std::sync::atomic::Ordering::Relaxed);
     });
     if let Some(period) = sd_notify::watchdog_enabled() {
-        tokio::spawn(watchdog(period, outbox_alive, stop_rx.clone()));
+        tokio::spawn(watchdog(period, app.clone(), stop_rx.clone()));
     }
     let sweeper_task = tokio::spawn(sweep(app.clone(), stop_rx.clone()));
 
@@ -240,22 +272,20 @@ pub async fn run(
 }
 
 /// Feeds systemd's watchdog (WATCHDOG=1 at half the period) while the outbox worker is
-/// alive: a dead worker means mail stops, and systemd should restart the service.
-async fn watchdog(
-    period: std::time::Duration,
-    outbox_alive: Arc<std::sync::atomic::AtomicBool>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// alive and shows signs of life: a dead or wedged worker means mail stops, and systemd
+/// should restart the service.
+async fn watchdog(period: std::time::Duration, app: App, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(period / 2);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        if outbox_alive.load(std::sync::atomic::Ordering::Relaxed) {
-            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-        } else {
-            tracing::error!("the outbox worker has stopped; not feeding the watchdog");
+        match app.outbox_trouble() {
+            None => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+            Some(why) => tracing::error!(reason = why, "not feeding the watchdog"),
         }
     }
 }

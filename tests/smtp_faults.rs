@@ -179,3 +179,68 @@ fn an_unreachable_relay_is_reported_at_start_up_without_failing() {
         "serving anyway"
     );
 }
+
+#[test]
+fn a_slow_final_answer_is_not_followed_by_an_immediate_second_copy() {
+    // The second message's final dot is answered after 3 s; the step timeout is 1 s. The
+    // server may have taken the message, so the worker must not resend it at once on a new
+    // connection (a second copy): it reports a temporary failure and backs off.
+    let sink = SmtpSink::start_with(&["--slow-data", "2:3"]);
+    let extra = format!(
+        "{}[recovery]\nresend_cooldown = \"0s\"\n",
+        smtp_config(sink.port).replace("timeout = \"10s\"", "timeout = \"1s\"")
+    );
+    let (_setup, mut service) = start(&extra, "ada@example.com");
+    sink.next_mail();
+    service.wait_for_log("message delivered");
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    let line = service.wait_for_log("delivery failed; will retry");
+    assert!(
+        line.to_lowercase().contains("time"),
+        "a timeout, reported: {line}"
+    );
+    assert_eq!(
+        sink.next_mail().rcpt_tos,
+        vec!["ada@example.com"],
+        "delivered by the retry"
+    );
+}
+
+#[test]
+fn shutdown_with_a_backlog_finishes_the_message_in_flight_and_exits() {
+    // One connection, one second per message, several queued: SIGTERM lets the message in
+    // flight finish and exits, without waiting out the whole shutdown grace.
+    let sink = SmtpSink::start_with(&["--slow-data", "0:1"]);
+    let extra = format!(
+        "{}[recovery]\nresend_cooldown = \"0s\"\n[server]\nshutdown_grace = \"1h\"\n",
+        smtp_config(sink.port)
+    );
+    let setup = Setup::new(&extra);
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(
+            setup
+                .cli(&["users", "add", &format!("{name}@example.com")])
+                .code,
+            Some(0)
+        );
+    }
+    let service = setup.start();
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(
+            service
+                .forgot(&format!(r#"{{"email": "{name}@example.com"}}"#))
+                .status,
+            200
+        );
+    }
+    let (status, log) = service.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !log.iter().any(|l| l.contains("it stays queued")),
+        "nothing was cut off: {log:?}"
+    );
+    assert!(log.iter().any(|l| l.contains("store flushed")));
+}

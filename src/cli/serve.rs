@@ -24,6 +24,9 @@ pub fn serve(config: Config) -> Result<(), Failure> {
             // No counts here: sled counts by scanning, which would slow the start-up.
             "resetgate ready"
         );
+        // Everything that can still fail on configuration (transport, CA, DKIM key,
+        // templates) is checked before READY=1, so systemd sees a failed start, not a loop.
+        app.check_mail()?;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         run(Listeners { public, admin }, app, shutdown_signal()).await?;
         Ok(())

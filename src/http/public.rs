@@ -62,27 +62,19 @@ pub fn route(
     Box::pin(logged.around(handler))
 }
 
-/// GET /readyz: 200 when the store takes a durable write and the outbox is moving; 503
-/// with the reason otherwise.
+/// GET /readyz: 200 when the store takes a durable write and the outbox worker is alive;
+/// 503 with the reason otherwise. The answer is reused for a second, so that polling it
+/// (it is public) cannot force a flush per request.
 async fn ready(app: &App) -> Resp {
-    let now = crate::store::unix_ms(SystemTime::now());
-    let reason = if let Err(e) = app.db.probe_write(now) {
-        tracing::error!(error = %e, "readiness: the store refused a write");
-        Some("the store is not writable")
-    } else if app.db.durable().await.is_err() {
-        Some("the store cannot flush")
-    } else if !app.outbox_alive.load(std::sync::atomic::Ordering::Relaxed) {
-        Some("the outbox worker has stopped")
-    } else if app
-        .db
-        .oldest_overdue_ms(now)
-        .ok()
-        .flatten()
-        .is_some_and(|late| late > app.config.mail.retry_max.as_millis() as u64 + 60_000)
-    {
-        Some("the outbox is stuck: a due message has waited longer than mail.retry_max")
-    } else {
-        None
+    let now = std::time::Instant::now();
+    let cached = *app.readiness.lock().unwrap_or_else(|p| p.into_inner());
+    let reason = match cached {
+        Some((at, reason)) if now.duration_since(at) < std::time::Duration::from_secs(1) => reason,
+        _ => {
+            let reason = check_ready(app).await;
+            *app.readiness.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, reason));
+            reason
+        }
     };
     match reason {
         None => json::json_value(StatusCode::OK, &json!({ "status": "ready" })),
@@ -91,6 +83,18 @@ async fn ready(app: &App) -> Resp {
             &json!({ "status": "unready", "reason": reason }),
         ),
     }
+}
+
+async fn check_ready(app: &App) -> Option<&'static str> {
+    let now = crate::store::unix_ms(SystemTime::now());
+    if let Err(e) = app.db.probe_write(now) {
+        tracing::error!(error = %e, "readiness: the store refused a write");
+        return Some("the store is not writable");
+    }
+    if app.db.durable().await.is_err() {
+        return Some("the store cannot flush");
+    }
+    app.outbox_trouble()
 }
 
 /// The body of a public request, after the guard admitted the client.
@@ -152,8 +156,10 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
     }
     // With hide_unknown_accounts an unknown address went through the same work for the
     // decoy record, and is answered the same way, after the same flush and wake-up.
-    app.db.durable().await?;
+    // Wake the outbox first: if this request is dropped while it waits for the flush, the
+    // queued mail is still on its way.
     app.outbox.notify_one();
+    app.db.durable().await?;
     Ok(json::json(StatusCode::OK, app.forgot_ok.clone()))
 }
 
@@ -236,8 +242,8 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
     match outcome {
         Reset::Done => {
             app.metrics.password_resets.inc();
-            app.db.durable().await?;
             app.outbox.notify_one();
+            app.db.durable().await?;
             let sentence = "Your password was changed. You can now sign in with it.";
             Ok(json::json_value(
                 StatusCode::OK,

@@ -61,8 +61,20 @@ impl Signer {
         {
             return Err(bad("domain", "must be a domain name".into()));
         }
+        // Else the systemd credential `dkim_key` (LoadCredential=), like the other secrets.
+        let key_file = match settings.key_file.as_os_str().is_empty() {
+            false => settings.key_file.clone(),
+            true => std::env::var_os("CREDENTIALS_DIRECTORY")
+                .map(|dir| Path::new(&dir).join("dkim_key"))
+                .ok_or_else(|| {
+                    bad(
+                        "key_file",
+                        "must be set (or given as the credential dkim_key)".into(),
+                    )
+                })?,
+        };
         Ok(Some(Signer {
-            key: load(&settings.key_file).map_err(|e| bad("key_file", e))?,
+            key: load(&key_file).map_err(|e| bad("key_file", e))?,
             domain: settings.domain.clone(),
             selector: settings.selector.clone(),
         }))
@@ -86,6 +98,9 @@ impl Signer {
                 signed.extend_from_slice(b"\r\n");
             }
         }
+        // Oversigned: From and Subject are named once more than they occur, so a From or
+        // Subject added on the way breaks the signature (RFC 6376 §8.15).
+        names.extend(["from", "subject"]);
         let body_hash = B64.encode(digest(&SHA256, &relaxed_body(body)));
         let algorithm = match self.key {
             Key::Rsa(_) => "rsa-sha256",

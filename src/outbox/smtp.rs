@@ -62,18 +62,19 @@ impl Smtp {
     pub async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
         let timeout = self.settings.timeout;
         if let Some(mut conn) = self.conn.take() {
-            match within(timeout, conn.send(message)).await {
+            match conn.send(message, timeout).await {
                 Ok(()) => {
                     self.conn = Some(conn);
                     self.last_class = "2xx";
                     return Ok(());
                 }
-                // A server that timed the idle connection out answers 421 or just closes it:
-                // either way, try once more on a fresh connection.
-                Err(e) if e.server_replied() && !e.closing() => {
-                    return self.after_failure(conn, e).await
+                // A connection the server closed while idle (421, or no answer at all) fails
+                // before any of the message was accepted: try once more on a fresh one. After
+                // the content went out, never: the server may have taken it, and a second
+                // copy would be a duplicate. Backoff retries it instead.
+                Err(a) if a.before_data && (!a.failure.server_replied() || a.failure.closing()) => {
                 }
-                Err(_) => {}
+                Err(a) => return self.after_failure(conn, a.failure).await,
             }
         }
         let mut conn = match within(timeout, self.connect()).await {
@@ -83,13 +84,13 @@ impl Smtp {
                 return Err(e.classify());
             }
         };
-        match within(timeout, conn.send(message)).await {
+        match conn.send(message, timeout).await {
             Ok(()) => {
                 self.conn = Some(conn);
                 self.last_class = "2xx";
                 Ok(())
             }
-            Err(e) => self.after_failure(conn, e).await,
+            Err(a) => self.after_failure(conn, a.failure).await,
         }
     }
 
@@ -206,10 +207,10 @@ fn tls_connector(settings: &Settings) -> Result<TlsConnector, ConfigError> {
 impl Conn {
     /// MAIL, RCPT and DATA one by one, so that a refusal is known to be about this message
     /// (RCPT, DATA) or about the sender and configuration (MAIL).
-    async fn send(&mut self, m: &Rendered) -> Result<(), Failure> {
+    async fn send(&mut self, m: &Rendered, limit: Duration) -> Result<(), Attempt> {
         match self {
-            Conn::Plain(c) => transaction(c, m).await,
-            Conn::Tls(c) => transaction(c.as_mut(), m).await,
+            Conn::Plain(c) => transaction(c, m, limit).await,
+            Conn::Tls(c) => transaction(c.as_mut(), m, limit).await,
         }
     }
 
@@ -228,18 +229,31 @@ impl Conn {
     }
 }
 
-async fn transaction<T>(c: &mut SmtpClient<T>, m: &Rendered) -> Result<(), Failure>
+/// A failed transaction, and whether it failed before the message's content went out.
+struct Attempt {
+    failure: Failure,
+    before_data: bool,
+}
+
+/// MAIL, RCPT and DATA, each within `limit`.
+async fn transaction<T>(c: &mut SmtpClient<T>, m: &Rendered, limit: Duration) -> Result<(), Attempt>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let none = Parameters::default();
-    c.mail_from(&m.envelope_from, &none).await?;
-    let about_message = |error| Failure::Smtp {
-        error,
-        about_message: true,
+    let failed = |failure: Failure, before_data| Attempt {
+        failure,
+        before_data,
     };
-    c.rcpt_to(&m.to, &none).await.map_err(about_message)?;
-    c.data(&m.bytes).await.map_err(about_message)?;
+    within(limit, c.mail_from(&m.envelope_from, &none))
+        .await
+        .map_err(|f| failed(f, true))?;
+    within(limit, c.rcpt_to(&m.to, &none))
+        .await
+        .map_err(|f| failed(f.about_message(), true))?;
+    within(limit, c.data(&m.bytes))
+        .await
+        .map_err(|f| failed(f.about_message(), false))?;
     Ok(())
 }
 
@@ -274,6 +288,17 @@ async fn within<T, E: Into<Failure>>(
 }
 
 impl Failure {
+    /// The same failure, marked as the server's answer to the message itself.
+    fn about_message(self) -> Failure {
+        match self {
+            Failure::Smtp { error, .. } => Failure::Smtp {
+                error,
+                about_message: true,
+            },
+            timed_out => timed_out,
+        }
+    }
+
     fn reply(&self) -> Option<u16> {
         match self {
             Failure::Smtp {

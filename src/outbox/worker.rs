@@ -22,6 +22,9 @@ use crate::store::{unix_ms, Db};
 /// How many due entries one scan takes.
 const BATCH: usize = 64;
 
+/// The longest the dispatcher sleeps without looking at the outbox.
+const IDLE: Duration = Duration::from_secs(60);
+
 /// What the lanes share.
 pub struct Worker {
     pub db: Db,
@@ -30,6 +33,8 @@ pub struct Worker {
     pub retry_max: Duration,
     pub wake: Arc<Notify>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Unix ms of the dispatcher's or a lane's last sign of life (the watchdog reads it).
+    pub heartbeat: Arc<std::sync::atomic::AtomicU64>,
 }
 
 type Claimed = Arc<Mutex<HashSet<u64>>>;
@@ -51,6 +56,8 @@ pub async fn run(worker: Worker, transports: Vec<Transport>, mut stop: watch::Re
         };
         lanes.spawn(lane.run(rx.clone(), stop.clone()));
     }
+    // Only the lanes keep the receiver: when they are gone, a send fails instead of waiting.
+    drop(rx);
     dispatch(&worker, tx, &claimed, &done, &mut stop).await;
     while lanes.join_next().await.is_some() {}
 }
@@ -82,13 +89,19 @@ async fn dispatch(
                 .collect()
         };
         if fresh.is_empty() {
-            wait(&worker.wake, done, stop, due.next_ms, now).await;
+            // Everything due is with the lanes: wait for one of them (or new mail), not in a
+            // busy loop.
+            let next = due.next_ms.map(|t| t.max(now + 50));
+            wait(&worker.wake, done, stop, next, now).await;
+            worker.beat();
             continue;
         }
         for id in fresh {
+            // `wait_for` sees a stop that happened before this point too (`changed` would
+            // wait for another one, and a send to busy or finished lanes would never end).
             let sent = tokio::select! {
                 sent = tx.send(id) => sent.is_ok(),
-                _ = stop.changed() => false,
+                _ = stop.wait_for(|stop| *stop) => false,
             };
             if !sent {
                 claimed
@@ -97,6 +110,7 @@ async fn dispatch(
                     .remove(&id);
             }
         }
+        worker.beat();
     }
 }
 
@@ -107,8 +121,10 @@ async fn wait(
     next_ms: Option<u64>,
     now: u64,
 ) {
-    let sleep = next_ms.map_or(Duration::from_secs(3600), |t| {
-        Duration::from_millis(t.saturating_sub(now))
+    // At most a minute: a wake-up that was never sent (a request dropped between queueing
+    // and notifying) costs a minute, not a code's lifetime; it also keeps the heartbeat fresh.
+    let sleep = next_ms.map_or(IDLE, |t| {
+        Duration::from_millis(t.saturating_sub(now)).min(IDLE)
     });
     tokio::select! {
         () = wake.notified() => {}
@@ -148,6 +164,7 @@ impl Lane {
                     self.worker.deliver(&mut self.transport, id, message).await;
                 }
             }
+            self.worker.beat();
             self.claimed
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -162,6 +179,12 @@ impl Lane {
 }
 
 impl Worker {
+    fn beat(&self) {
+        let now = unix_ms(SystemTime::now());
+        self.heartbeat
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The entry as stored now, if it is still queued and due.
     fn still_due(&self, id: u64) -> Option<Queued> {
         let now = unix_ms(SystemTime::now());

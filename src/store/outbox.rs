@@ -135,8 +135,10 @@ impl Db {
         let key = id_key(id);
         let i = &self.inner;
         let moved = (&i.outbox, &i.dead).transaction(|(outbox, dead_tree)| {
-            outbox.remove(&key[..])?;
-            dead_tree.insert(&key[..], encode(dead))?;
+            // Only if it is still queued: a replaced or used code took its mail away.
+            if outbox.remove(&key[..])?.is_some() {
+                dead_tree.insert(&key[..], encode(dead))?;
+            }
             Ok::<_, ConflictableTransactionError<()>>(())
         });
         moved.map_err(|e| match e {

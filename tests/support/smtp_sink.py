@@ -19,7 +19,9 @@ from aiosmtpd.smtp import SMTP
 
 
 class Recorder:
-    def __init__(self, fail_first, fail_reply, fail_at, drop_data):
+    def __init__(self, fail_first, fail_reply, fail_at, drop_data, slow):
+        self.slow = slow
+        self.data_seen = 0
         self.fail_left = fail_first
         self.fail_reply = fail_reply
         self.fail_at = fail_at
@@ -46,6 +48,10 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.data_seen += 1
+        delay = self.slow.get(self.data_seen) or self.slow.get(0)
+        if delay:
+            await asyncio.sleep(delay)
         if self.drop_left > 0:
             self.drop_left -= 1
             server.transport.abort()
@@ -70,11 +76,14 @@ async def main():
     parser.add_argument("--fail-at", default="DATA", choices=["MAIL", "RCPT", "DATA"])
     parser.add_argument("--stall", action="store_true")
     parser.add_argument("--drop-data", type=int, default=0)
+    parser.add_argument("--slow-data", action="append", default=[],
+                        help="N:SECONDS: wait before answering the N-th message's final dot (0: every one)")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--implicit-tls", action="store_true")
     args = parser.parse_args()
-    handler = Recorder(args.fail_first, args.fail_reply, args.fail_at, args.drop_data)
+    slow = {int(n): float(secs) for n, secs in (item.split(":") for item in args.slow_data)}
+    handler = Recorder(args.fail_first, args.fail_reply, args.fail_at, args.drop_data, slow)
     context = None
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
