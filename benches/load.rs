@@ -266,15 +266,24 @@ fn run(
                 })
             })
             .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        all
+        join_all(tasks).await
     });
-    let mut samples = results;
+    summarize(name, results, length)
+}
+
+/// Every connection task's samples, together.
+async fn join_all(tasks: Vec<tokio::task::JoinHandle<Vec<Duration>>>) -> Vec<Duration> {
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("a connection task"));
+    }
+    all
+}
+
+/// Requests per second and percentiles of `samples` taken over `length`.
+fn summarize(name: &str, mut samples: Vec<Duration>, length: Duration) -> Row {
     samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    let at = |q: f64| samples[((samples.len().max(1) - 1) as f64 * q) as usize];
     Row {
         name: name.to_string(),
         rps: samples.len() as f64 / length.as_secs_f64(),
@@ -442,24 +451,11 @@ fn full_cycles(client: &tokio::runtime::Runtime, addr: SocketAddr, data: &Path) 
                 })
             })
             .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        all
+        join_all(tasks).await
     });
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
-    let mut samples = samples;
-    samples.sort();
-    let at = |q: f64| samples[((samples.len().max(1) - 1) as f64 * q) as usize];
-    Row {
-        name: "6".into(),
-        rps: samples.len() as f64 / (RUN + RUN).as_secs_f64(),
-        p50: at(0.5),
-        p99: at(0.99),
-        p999: at(0.999),
-    }
+    summarize("6", samples, RUN + RUN)
 }
 
 async fn post(

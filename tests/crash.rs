@@ -40,17 +40,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_mail() {
         smtp_config(sink.port)
     );
     let setup = Setup::new(&extra);
-    let users = setup.dir.path().join("users.jsonl");
-    let lines: String = (0..USERS)
-        .map(|i| format!("{{\"email\": \"{}\"}}\n", user(i)))
-        .collect();
-    std::fs::write(&users, lines).unwrap();
-    assert_eq!(
-        setup
-            .cli(&["users", "import", users.to_str().unwrap()])
-            .code,
-        Some(0)
-    );
+    setup.import(USERS, user);
 
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)

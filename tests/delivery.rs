@@ -137,17 +137,7 @@ fn several_connections_deliver_each_message_exactly_once() {
         smtp_config(sink.port)
     );
     let setup = Setup::new(&extra);
-    let users = setup.dir.path().join("users.jsonl");
-    let lines: String = (0..40)
-        .map(|i| format!("{{\"email\": \"u{i}@example.com\"}}\n"))
-        .collect();
-    std::fs::write(&users, lines).unwrap();
-    assert_eq!(
-        setup
-            .cli(&["users", "import", users.to_str().unwrap()])
-            .code,
-        Some(0)
-    );
+    setup.import(40, |i| format!("u{i}@example.com"));
     let mut service = setup.start();
     assert!(service.wait_for_log("smtp transport").contains("lanes=4"));
     for i in 0..40 {

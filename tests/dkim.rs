@@ -8,20 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use base64::Engine;
-use support::{smtp_config, Setup, SmtpSink};
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+use support::{openssl, smtp_config, Setup, SmtpSink};
 
 /// A key file and the DNS TXT record that publishes its public key.
 fn key(dir: &Path, kind: &str) -> (String, String) {

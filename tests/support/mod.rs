@@ -233,6 +233,17 @@ impl Setup {
         Service::start(&self.config, &[])
     }
 
+    /// Imports `n` accounts named by `email(i)` through `resetgate users import`.
+    pub fn import(&self, n: usize, email: impl Fn(usize) -> String) {
+        let file = self.dir.path().join("users.jsonl");
+        let lines: String = (0..n)
+            .map(|i| format!("{{\"email\": \"{}\"}}\n", email(i)))
+            .collect();
+        std::fs::write(&file, lines).expect("writing the import file");
+        let imported = self.cli(&["users", "import", file.to_str().expect("utf-8 path")]);
+        assert_eq!(imported.code, Some(0), "{imported:?}");
+    }
+
     /// `Bearer <token>` with the admin token the service generated in the data directory.
     pub fn admin_auth(&self) -> String {
         let token =
@@ -530,6 +541,20 @@ pub fn parse(answer: &[u8]) -> Reply {
     }
 }
 
+/// Runs the openssl command; its standard output.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// A private CA and a certificate it signed for 127.0.0.1, made with the openssl command:
 /// (CA file, certificate file, key file) in `dir`.
 pub fn private_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
@@ -541,15 +566,7 @@ pub fn private_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     )
     .expect("ext file");
     let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        openssl(args);
     };
     let s = |p: &PathBuf| p.to_str().expect("utf-8 path").to_string();
     let (ca_key, ca, key, csr, cert) = (
