@@ -327,6 +327,67 @@ mod tests {
         assert!(parse_net("10.0.0.300").is_err());
     }
 
+    /// Every key a user can set is shown in the shipped config.toml, with its default
+    /// (secrets and their `*_file` keys, which default to nothing, are shown commented out).
+    #[test]
+    fn the_shipped_config_shows_every_key_with_its_default() {
+        // Durations compare by value: "24h" and "1day" are the same default.
+        fn norm(v: &serde_json::Value) -> serde_json::Value {
+            match v {
+                serde_json::Value::String(s) => humantime::parse_duration(s)
+                    .map_or_else(|_| v.clone(), |d| serde_json::json!(d.as_millis() as u64)),
+                serde_json::Value::Object(m) => {
+                    m.iter().map(|(k, v)| (k.clone(), norm(v))).collect()
+                }
+                other => other.clone(),
+            }
+        }
+        fn flatten(
+            prefix: &str,
+            v: &serde_json::Value,
+            out: &mut Vec<(String, serde_json::Value)>,
+        ) {
+            match v {
+                serde_json::Value::Object(map) if !map.contains_key("requests") => {
+                    for (k, v) in map {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        flatten(&key, v, out);
+                    }
+                }
+                other => out.push((prefix.to_string(), norm(other))),
+            }
+        }
+        let text = include_str!("../config.toml");
+        let shipped: serde_json::Value = Figment::from(Toml::string(text))
+            .extract()
+            .expect("config.toml parses");
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let (mut want, mut have) = (Vec::new(), Vec::new());
+        flatten("", &defaults, &mut want);
+        flatten("", &shipped, &mut have);
+        let have: std::collections::HashMap<_, _> = have.into_iter().collect();
+        for (key, default) in want {
+            if default.is_null() {
+                assert!(
+                    text.contains(&format!("# {}", key.rsplit('.').next().unwrap())),
+                    "{key} is not shown (commented)"
+                );
+                continue;
+            }
+            let shown = have
+                .get(&key)
+                .unwrap_or_else(|| panic!("{key} is missing from config.toml"));
+            assert_eq!(
+                shown, &default,
+                "{key}: config.toml shows another value than the default"
+            );
+        }
+    }
+
     #[test]
     fn validation_names_the_key() {
         let mut c = Config::default();

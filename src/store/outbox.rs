@@ -147,20 +147,6 @@ impl Db {
         })
     }
 
-    /// How long the most overdue queued message has been due (None: nothing is due).
-    /// A scan; cheap while the outbox is short, as it is when mail flows.
-    pub fn oldest_overdue_ms(&self, now_ms: u64) -> Result<Option<u64>> {
-        let mut worst = None;
-        for entry in self.inner.outbox.iter().values() {
-            let message: Queued = decode("outbox entry", &entry?)?;
-            if message.next_attempt_ms <= now_ms && !message.expired(now_ms) {
-                let late = now_ms - message.next_attempt_ms;
-                worst = Some(worst.map_or(late, |w: u64| w.max(late)));
-            }
-        }
-        Ok(worst)
-    }
-
     /// Age of the oldest queued message (ids grow, so it is the first).
     pub fn oldest_queued_age_ms(&self, now_ms: u64) -> Result<u64> {
         match self.inner.outbox.first()? {
