@@ -110,6 +110,12 @@ impl Config {
                 "must be between 1 and 100 (NIST SP 800-63B allows at most 100)",
             ));
         }
+        if self.recovery.failures_forgotten_after < Duration::from_secs(3600) {
+            return Err(bad(
+                "recovery.failures_forgotten_after",
+                "must be at least 1h (see README \"Guessing odds\")",
+            ));
+        }
         rate(
             "recovery.failed_confirm_budget",
             self.recovery.failed_confirm_budget,

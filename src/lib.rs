@@ -300,9 +300,10 @@ async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
         }
         let db = app.db.clone();
         let now = store::unix_ms(std::time::SystemTime::now());
+        let lockout = app.config.recovery.lockout();
         let swept = tokio::task::spawn_blocking(move || {
             db.scrub_dead(now)?;
-            db.sweep_resets(now)
+            db.sweep_resets(now, lockout)
         });
         match swept.await {
             Ok(Ok(0)) => {}

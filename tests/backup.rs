@@ -80,3 +80,85 @@ fn backup_while_running_then_restore_elsewhere() {
     );
     assert_eq!(verify.status, 200, "the password hash came along");
 }
+
+/// An account's failed confirmations, as schema 1 stored them (no time of the last one).
+const SCHEMA_1_LOCKED: &[u8] = br#"{"code":null,"failures":2,"confirmation":null}"#;
+
+#[test]
+fn a_store_of_an_older_schema_is_migrated_and_keeps_its_lock() {
+    let sink = SmtpSink::start();
+    let setup = Setup::new(&format!(
+        "{}[recovery]\nmax_account_failures = 2\n",
+        smtp_config(sink.port)
+    ));
+    assert_eq!(
+        setup.cli(&["users", "add", "ada@example.com"]).code,
+        Some(0)
+    );
+    // Turn the store into one that the first release wrote: schema 1, a locked account.
+    setup.write_raw("meta", "schema_version", &1u32.to_be_bytes());
+    setup.write_raw("email_reset", "ada@example.com", SCHEMA_1_LOCKED);
+
+    let service = setup.start();
+    let log = service.log();
+    let line = log.iter().find(|l| l.contains("migrated the store"));
+    assert!(
+        line.is_some_and(|l| l.contains("from=1") && l.contains("to=2")),
+        "{log:?}"
+    );
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200
+    );
+    let code = sink.next_mail().code();
+    let named = format!(r#"{{"resetToken": "{code}", "email": "ada@example.com"}}"#);
+    let locked = service.post("/api/v1/user/confirm-otp-reset", &named);
+    assert_eq!(
+        (locked.status, locked.message()),
+        (400, "Invalid OTP".to_string()),
+        "the lock survived the upgrade"
+    );
+    let code_only = format!(r#"{{"resetToken": "{code}"}}"#);
+    let owner = service.post("/api/v1/user/confirm-otp-reset", &code_only);
+    assert_eq!(owner.status, 200, "the migrated code index works");
+    let (status, log) = service.stop();
+    assert!(status.success());
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("migrated") && l.contains(&code)),
+        "no code in the log"
+    );
+
+    let again = setup.start();
+    assert!(
+        !again.log().iter().any(|l| l.contains("migrated the store")),
+        "a migration runs once"
+    );
+}
+
+#[test]
+fn a_store_of_a_newer_schema_is_refused_untouched() {
+    let setup = Setup::new("");
+    assert_eq!(
+        setup.cli(&["users", "add", "ada@example.com"]).code,
+        Some(0)
+    );
+    setup.write_raw("meta", "schema_version", &9u32.to_be_bytes());
+    let serve = setup.cli(&["serve"]);
+    assert_ne!(serve.code, Some(0), "{serve:?}");
+    assert!(
+        serve
+            .stderr
+            .contains("written by a newer resetgate (schema 9, this build reads 2)"),
+        "{serve:?}"
+    );
+    let list = setup.cli(&["users", "list"]);
+    assert_ne!(list.code, Some(0), "direct mode refuses too: {list:?}");
+    setup.write_raw("meta", "schema_version", &2u32.to_be_bytes());
+    let list = setup.cli(&["users", "list"]);
+    assert_eq!(
+        list.stdout.trim(),
+        "ada@example.com",
+        "the data was not touched"
+    );
+}

@@ -169,6 +169,8 @@ pub struct Recovery {
     pub confirm_window: Duration,
     pub require_session: bool,
     pub max_account_failures: u32,
+    #[serde(with = "duration")]
+    pub failures_forgotten_after: Duration,
     pub failed_confirm_budget: Rate,
     pub hide_unknown_accounts: bool,
 }
@@ -329,6 +331,16 @@ impl Default for FileMail {
     }
 }
 
+impl Recovery {
+    /// The lock on confirmations that name an account.
+    pub fn lockout(&self) -> crate::store::resets::Lockout {
+        crate::store::resets::Lockout {
+            max_failures: self.max_account_failures,
+            forget_after_ms: self.failures_forgotten_after.as_millis() as u64,
+        }
+    }
+}
+
 impl Default for Recovery {
     fn default() -> Self {
         Recovery {
@@ -338,6 +350,7 @@ impl Default for Recovery {
             confirm_window: Duration::from_secs(600),
             require_session: false,
             max_account_failures: 100,
+            failures_forgotten_after: Duration::from_secs(7 * 24 * 3600),
             failed_confirm_budget: Rate {
                 requests: 10_000,
                 window: Duration::from_secs(3600),

@@ -48,7 +48,7 @@ pub fn confirm(
         &mac,
         claimed,
         unix_ms(now),
-        config.max_account_failures,
+        config.lockout(),
         &confirmation,
         config.hide_unknown_accounts,
     )?;

@@ -9,13 +9,16 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
+use std::time::SystemTime;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
 use super::resets::Reset;
-use super::{decode, encode, id_key, key_id, Db, Result, StoreError, SCHEMA_VERSION, TREES};
+use super::{
+    decode, encode, id_key, key_id, migrate, unix_ms, Db, Result, StoreError, SCHEMA_VERSION, TREES,
+};
 
 const FORMAT: u64 = 1;
 
@@ -61,13 +64,14 @@ impl Db {
         if header["resetgate_backup"] != FORMAT {
             return Err(bad("not a resetgate backup".into()));
         }
-        if header["schema_version"]
-            .as_u64()
-            .is_none_or(|v| v > u64::from(SCHEMA_VERSION))
-        {
+        let schema = header["schema_version"].as_u64().unwrap_or(0);
+        if schema > u64::from(SCHEMA_VERSION) {
             return Err(StoreError::TooNew {
-                found: header["schema_version"].as_u64().unwrap_or(0) as u32,
+                found: schema as u32,
             });
+        }
+        if schema == 0 {
+            return Err(bad("the header has no schema_version".into()));
         }
         let mut renumbered: HashMap<u64, u64> = HashMap::new();
         let mut resets = Vec::new();
@@ -112,6 +116,11 @@ impl Db {
             }
             self.inner.resets.insert(key, encode(&reset))?;
         }
+        // An older backup's records are in its layout: migrate them as a store of its age.
+        if schema < u64::from(SCHEMA_VERSION) {
+            migrate::set_version(&self.inner.meta, schema as u32)?;
+            migrate::upgrade(&self.inner.db, unix_ms(SystemTime::now()))?;
+        }
         self.flush_blocking()?;
         Ok(records)
     }
@@ -149,5 +158,23 @@ mod tests {
             "only into an empty store"
         );
         assert!(fresh.restore(&b"{}\n"[..]).is_err());
+    }
+
+    #[test]
+    fn an_older_backup_is_migrated_on_restore() {
+        let locked = B64.encode(br#"{"code":null,"failures":3,"confirmation":null}"#);
+        let backup = format!(
+            "{{\"resetgate_backup\": 1, \"schema_version\": 1, \"created_ms\": 5}}\n\
+             {{\"tree\": \"email_reset\", \"key\": \"{}\", \"value\": \"{locked}\"}}\n",
+            B64.encode("a@example.com")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        assert_eq!(fresh.restore(backup.as_bytes()).unwrap(), 1);
+        let reset = fresh.reset("a@example.com").unwrap().unwrap();
+        assert_eq!(reset.failures, 3);
+        assert!(reset.last_failure_ms > 0, "stamped as a migration does");
+        let meta = migrate::version(&fresh.inner.meta).unwrap();
+        assert_eq!(meta, Some(SCHEMA_VERSION));
     }
 }

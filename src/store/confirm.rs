@@ -8,7 +8,7 @@ use sled::Transactional;
 
 use super::outbox::Queued;
 use super::resets::{
-    parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Reset, DECOY,
+    parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Lockout, Reset, DECOY,
 };
 use super::users::User;
 use super::{encode, id_key, Db, Result};
@@ -35,7 +35,8 @@ pub enum NotReset {
 impl Db {
     /// Consumes the code whose MAC is `mac`. With `claimed` (the optional `email` of the
     /// request, normalized) the code must belong to that account, a failure counts against
-    /// it, and an account with `max_failures` consecutive failures is locked on this path.
+    /// it, and an account with `lockout.max_failures` consecutive failures is locked on this
+    /// path.
     /// (The code-only path is bounded by the global budget instead, so the lock does not
     /// stop the owner's own documented confirmation.) `confirmation` is stored on success.
     /// With `decoy`, a failure naming an unknown address is counted on the decoy record,
@@ -45,7 +46,7 @@ impl Db {
         mac: &[u8; 32],
         claimed: Option<&str>,
         now_ms: u64,
-        max_failures: u32,
+        lockout: Lockout,
         confirmation: &Confirmation,
         decoy: bool,
     ) -> Result<Confirmed> {
@@ -62,7 +63,9 @@ impl Db {
             if let Some(claimed) = claimed {
                 let claimed = claimed.as_bytes();
                 let reset = read_reset::<()>(resets, claimed)?;
-                if reset.failures >= max_failures && users.get(claimed)?.is_some() {
+                if reset.failures_at(now_ms, lockout) >= lockout.max_failures
+                    && users.get(claimed)?.is_some()
+                {
                     return Ok(Confirmed::Locked);
                 }
                 if owner.as_deref() != Some(claimed) || !reset.live_code(mac, now_ms) {
@@ -74,7 +77,7 @@ impl Db {
                         None => None,
                     };
                     if let Some((key, mut reset)) = counted {
-                        reset.failures = reset.failures.saturating_add(1);
+                        reset.fail(now_ms, lockout);
                         write_reset(resets, key, &reset)?;
                     }
                     return Ok(Confirmed::No);
@@ -93,7 +96,7 @@ impl Db {
             let user: User = parse(&user)?;
             retire_code(codes, outbox, &owner, &reset)?;
             reset.code = None;
-            reset.failures = 0;
+            reset.clear_failures();
             reset.confirmation = Some(confirmation.clone());
             write_reset(resets, &owner, &reset)?;
             Ok(Confirmed::Yes {
@@ -159,7 +162,7 @@ impl Db {
             if reset.failures == 0 {
                 return Ok(false);
             }
-            reset.failures = 0;
+            reset.clear_failures();
             write_reset(resets, key.as_bytes(), &reset)?;
             Ok(true)
         });
@@ -171,6 +174,13 @@ impl Db {
 mod tests {
     use super::super::resets::tests::{code, db_with, message};
     use super::*;
+
+    fn lock(max_failures: u32) -> Lockout {
+        Lockout {
+            max_failures,
+            forget_after_ms: 1_000_000,
+        }
+    }
 
     fn conf(client: &str, until_ms: u64) -> Confirmation {
         Confirmation {
@@ -187,7 +197,9 @@ mod tests {
             .unwrap()
             .unwrap();
         let c = conf("127.0.0.1", 2_000);
-        let first = db.confirm_code(&[1; 32], None, 10, 100, &c, false).unwrap();
+        let first = db
+            .confirm_code(&[1; 32], None, 10, lock(100), &c, false)
+            .unwrap();
         assert_eq!(
             first,
             Confirmed::Yes {
@@ -196,7 +208,8 @@ mod tests {
             }
         );
         assert_eq!(
-            db.confirm_code(&[1; 32], None, 11, 100, &c, false).unwrap(),
+            db.confirm_code(&[1; 32], None, 11, lock(100), &c, false)
+                .unwrap(),
             Confirmed::No
         );
         assert_eq!(db.confirmation("a@example.com", 12).unwrap(), Some(c));
@@ -210,7 +223,7 @@ mod tests {
             .unwrap();
         let c = conf("127.0.0.1", 5_000);
         assert_eq!(
-            db.confirm_code(&[1; 32], None, 1_000, 100, &c, false)
+            db.confirm_code(&[1; 32], None, 1_000, lock(100), &c, false)
                 .unwrap(),
             Confirmed::No,
             "expired"
@@ -219,28 +232,57 @@ mod tests {
             .unwrap()
             .unwrap();
         let wrong = db
-            .confirm_code(&[2; 32], Some("b@example.com"), 1_001, 2, &c, false)
+            .confirm_code(&[2; 32], Some("b@example.com"), 1_001, lock(2), &c, false)
             .unwrap();
         assert_eq!(wrong, Confirmed::No, "a's code named as b's");
         assert_eq!(db.reset("b@example.com").unwrap().unwrap().failures, 1);
-        db.confirm_code(&[7; 32], Some("b@example.com"), 1_002, 2, &c, false)
+        db.confirm_code(&[7; 32], Some("b@example.com"), 1_002, lock(2), &c, false)
             .unwrap();
         db.issue_code("b@example.com", code(3, 1_003, 3_000), message)
             .unwrap()
             .unwrap();
         let locked = db
-            .confirm_code(&[3; 32], Some("b@example.com"), 1_004, 2, &c, false)
+            .confirm_code(&[3; 32], Some("b@example.com"), 1_004, lock(2), &c, false)
             .unwrap();
         assert_eq!(locked, Confirmed::Locked, "failures survive a new code");
+        let much_later = 1_002 + lock(2).forget_after_ms;
+        let lifted = db.confirm_code(
+            &[9; 32],
+            Some("b@example.com"),
+            much_later,
+            lock(2),
+            &c,
+            false,
+        );
+        assert_eq!(lifted.unwrap(), Confirmed::No, "checked, not locked");
+        assert_eq!(
+            db.reset("b@example.com").unwrap().unwrap().failures,
+            1,
+            "a new count"
+        );
         assert!(db.unlock("b@example.com").unwrap());
-        let named = db.confirm_code(&[3; 32], Some("b@example.com"), 1_005, 2, &c, false);
+        let named = db.confirm_code(&[3; 32], Some("b@example.com"), 1_005, lock(2), &c, false);
         assert!(matches!(named.unwrap(), Confirmed::Yes { .. }), "unlocked");
         // Unknown accounts get no record, unless as the decoy's failures.
-        db.confirm_code(&[8; 32], Some("nobody@example.com"), 1_006, 2, &c, false)
-            .unwrap();
+        db.confirm_code(
+            &[8; 32],
+            Some("nobody@example.com"),
+            1_006,
+            lock(2),
+            &c,
+            false,
+        )
+        .unwrap();
         assert_eq!(db.reset("nobody@example.com").unwrap(), None);
-        db.confirm_code(&[8; 32], Some("nobody@example.com"), 1_006, 2, &c, true)
-            .unwrap();
+        db.confirm_code(
+            &[8; 32],
+            Some("nobody@example.com"),
+            1_006,
+            lock(2),
+            &c,
+            true,
+        )
+        .unwrap();
         assert_eq!(db.reset(DECOY).unwrap().unwrap().failures, 1);
     }
 
@@ -252,14 +294,16 @@ mod tests {
             .unwrap()
             .unwrap();
         for now in [1, 2] {
-            db.confirm_code(&[7; 32], Some("b@example.com"), now, 2, &c, false)
+            db.confirm_code(&[7; 32], Some("b@example.com"), now, lock(2), &c, false)
                 .unwrap();
         }
         let named = db
-            .confirm_code(&[3; 32], Some("b@example.com"), 3, 2, &c, false)
+            .confirm_code(&[3; 32], Some("b@example.com"), 3, lock(2), &c, false)
             .unwrap();
         assert_eq!(named, Confirmed::Locked);
-        let code_only = db.confirm_code(&[3; 32], None, 4, 2, &c, false).unwrap();
+        let code_only = db
+            .confirm_code(&[3; 32], None, 4, lock(2), &c, false)
+            .unwrap();
         assert!(
             matches!(code_only, Confirmed::Yes { .. }),
             "the owner's documented request works"
@@ -286,7 +330,7 @@ mod tests {
         db.issue_code("a@example.com", code(1, 0, 1_000), message)
             .unwrap()
             .unwrap();
-        db.confirm_code(&[1; 32], None, 1, 100, &conf("5.6.7.8", 500), false)
+        db.confirm_code(&[1; 32], None, 1, lock(100), &conf("5.6.7.8", 500), false)
             .unwrap();
         assert_eq!(
             set(2).unwrap(),
@@ -296,7 +340,7 @@ mod tests {
         db.issue_code("a@example.com", code(2, 3, 1_000), message)
             .unwrap()
             .unwrap();
-        db.confirm_code(&[2; 32], None, 4, 100, &conf("1.2.3.4", 500), false)
+        db.confirm_code(&[2; 32], None, 4, lock(100), &conf("1.2.3.4", 500), false)
             .unwrap();
         assert_eq!(
             set(500).unwrap(),
@@ -306,7 +350,7 @@ mod tests {
         db.issue_code("a@example.com", code(3, 501, 1_000), message)
             .unwrap()
             .unwrap();
-        db.confirm_code(&[3; 32], None, 502, 100, &conf("1.2.3.4", 900), false)
+        db.confirm_code(&[3; 32], None, 502, lock(100), &conf("1.2.3.4", 900), false)
             .unwrap();
         db.issue_code("a@example.com", code(4, 503, 1_000), message)
             .unwrap()

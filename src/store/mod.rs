@@ -17,6 +17,7 @@ pub mod backup;
 pub mod blocks;
 pub mod confirm;
 mod flusher;
+pub mod migrate;
 pub mod outbox;
 pub mod resets;
 pub mod users;
@@ -30,7 +31,7 @@ use serde::Serialize;
 
 use crate::config::{Durability, Storage};
 
-const SCHEMA_VERSION: u32 = 1;
+pub(crate) use migrate::SCHEMA_VERSION;
 
 /// Every tree, by name (the layout is described above).
 const TREES: [&str; 7] = [
@@ -81,6 +82,8 @@ struct Inner {
     /// Writers share it; a backup takes it alone, so that its copy of all trees is
     /// consistent (sled has no snapshot across trees).
     gate: std::sync::RwLock<()>,
+    /// What opening did to an older store.
+    migrated: Option<migrate::Migrated>,
 }
 
 impl Db {
@@ -94,7 +97,8 @@ impl Db {
         })
     }
 
-    /// Opens (or creates) the store as `[storage]` says.
+    /// Opens (or creates) the store as `[storage]` says, migrating an older one (see
+    /// [`migrate`]).
     pub fn open_with(storage: &Storage) -> Result<Db> {
         let (data_dir, durability) = (&storage.data_dir, storage.durability);
         let path = data_dir.join("store");
@@ -109,8 +113,16 @@ impl Db {
                 }
                 other => StoreError::Sled(other),
             })?;
+        let migrated = migrate::upgrade(&db, unix_ms(SystemTime::now()))?;
+        if let Some(m) = &migrated {
+            tracing::info!(
+                from = m.from,
+                to = SCHEMA_VERSION,
+                records = m.records,
+                "migrated the store to the current schema"
+            );
+        }
         let meta = db.open_tree("meta")?;
-        check_schema(&meta)?;
         let instance_id = instance_id(&meta)?;
         let flusher = flusher::Flusher::start(db.clone(), path, durability);
         let background = durability == Durability::Background;
@@ -127,6 +139,7 @@ impl Db {
             flusher,
             background,
             gate: std::sync::RwLock::new(()),
+            migrated,
         };
         Ok(Db {
             inner: Arc::new(inner),
@@ -163,6 +176,11 @@ impl Db {
         Ok(())
     }
 
+    /// The migration this open ran, if the store was older.
+    pub fn migrated(&self) -> Option<&migrate::Migrated> {
+        self.inner.migrated.as_ref()
+    }
+
     /// Random per-store id, part of every Message-ID.
     pub fn instance_id(&self) -> &str {
         &self.inner.instance_id
@@ -172,25 +190,6 @@ impl Db {
     pub fn size_on_disk(&self) -> Result<u64> {
         Ok(self.inner.db.size_on_disk()?)
     }
-}
-
-fn check_schema(meta: &sled::Tree) -> Result<()> {
-    match meta.get("schema_version")? {
-        Some(v) => {
-            let found = u32::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
-            );
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::TooNew { found });
-            }
-        }
-        None => {
-            meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-        }
-    }
-    Ok(())
 }
 
 fn instance_id(meta: &sled::Tree) -> Result<String> {

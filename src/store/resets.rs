@@ -19,8 +19,12 @@ use super::{decode, encode, id_key, Db, Result, StoreError};
 pub struct Reset {
     /// The live code, if any.
     pub code: Option<LiveCode>,
-    /// Consecutive failed confirmations naming this account (reset by a success).
+    /// Consecutive failed confirmations naming this account (reset by a success, and
+    /// forgotten [`Lockout::forget_after_ms`] after the last one).
     pub failures: u32,
+    /// When the last of `failures` happened (schema 2; see `store::migrate`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_failure_ms: u64,
     /// A confirmed code opens a window in which the password may be set.
     pub confirmation: Option<Confirmation>,
 }
@@ -56,18 +60,56 @@ impl Reset {
         self.confirmation.as_ref().filter(|c| c.until_ms > now_ms)
     }
 
+    /// The consecutive failures that still count at `now_ms`.
+    pub fn failures_at(&self, now_ms: u64, lockout: Lockout) -> u32 {
+        if self.last_failure_ms.saturating_add(lockout.forget_after_ms) <= now_ms {
+            0
+        } else {
+            self.failures
+        }
+    }
+
+    /// Counts one more failed confirmation at `now_ms`.
+    pub(super) fn fail(&mut self, now_ms: u64, lockout: Lockout) {
+        self.failures = self.failures_at(now_ms, lockout).saturating_add(1);
+        self.last_failure_ms = now_ms;
+    }
+
+    /// Forgets every failure (a success, or an operator's unlock).
+    pub(super) fn clear_failures(&mut self) {
+        self.failures = 0;
+        self.last_failure_ms = 0;
+    }
+
     /// True when nothing is worth keeping: no code, no confirmation, no failures.
     fn is_empty(&self) -> bool {
         self.code.is_none() && self.confirmation.is_none() && self.failures == 0
     }
 
-    /// Drops what has expired; true if anything changed.
-    fn expire(&mut self, now_ms: u64) -> bool {
-        let before = (self.code.is_some(), self.confirmation.is_some());
+    /// Drops what has expired or is forgotten; true if anything changed.
+    fn expire(&mut self, now_ms: u64, lockout: Lockout) -> bool {
+        let before = self.clone();
         self.code = self.code.take().filter(|c| c.expires_ms > now_ms);
         self.confirmation = self.confirmation.take().filter(|c| c.until_ms > now_ms);
-        before != (self.code.is_some(), self.confirmation.is_some())
+        if self.failures > 0 && self.failures_at(now_ms, lockout) == 0 {
+            self.clear_failures();
+        }
+        *self != before
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How failed confirmations that name an account lock it (`recovery.max_account_failures`
+/// and `recovery.failures_forgotten_after`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    /// Consecutive failures at which confirmations naming the account are refused.
+    pub max_failures: u32,
+    /// Failures are forgotten this long after the last one, which lifts the lock.
+    pub forget_after_ms: u64,
 }
 
 /// The reset record that enumeration-safe mode issues codes to for unknown addresses. It
@@ -234,16 +276,16 @@ impl Db {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Drops expired codes and confirmations (and records left empty); returns how many
-    /// records changed. A scan: run it off the async threads.
-    pub fn sweep_resets(&self, now_ms: u64) -> Result<u64> {
+    /// Drops expired codes and confirmations and forgotten failure counts (and records left
+    /// empty); returns how many records changed. A scan: run it off the async threads.
+    pub fn sweep_resets(&self, now_ms: u64, lockout: Lockout) -> Result<u64> {
         let _gate = self.writing();
         let mut changed = 0;
         for entry in self.inner.resets.iter() {
             let (key, value) = entry?;
             let mut reset: Reset = decode("reset", &value)?;
             let before = reset.clone();
-            if !reset.expire(now_ms) {
+            if !reset.expire(now_ms, lockout) {
                 continue;
             }
             let i = &self.inner;
@@ -369,9 +411,39 @@ pub(super) mod tests {
         db.issue_code("b@example.com", code(2, 0, 1_000), message)
             .unwrap()
             .unwrap();
-        assert_eq!(db.sweep_resets(500).unwrap(), 1);
+        assert_eq!(db.sweep_resets(500, LOCKOUT).unwrap(), 1);
         assert!(db.reset("a@example.com").unwrap().is_none());
         assert_eq!(db.code_owner(&[1; 32]).unwrap(), None);
         assert!(db.reset("b@example.com").unwrap().is_some());
+    }
+
+    pub const LOCKOUT: Lockout = Lockout {
+        max_failures: 2,
+        forget_after_ms: 10_000,
+    };
+
+    #[test]
+    fn failures_are_forgotten_after_a_quiet_time() {
+        let mut reset = Reset::default();
+        reset.fail(1_000, LOCKOUT);
+        reset.fail(2_000, LOCKOUT);
+        assert_eq!(
+            reset.failures_at(11_999, LOCKOUT),
+            2,
+            "counted from the last one"
+        );
+        assert_eq!(reset.failures_at(12_000, LOCKOUT), 0);
+        reset.fail(12_500, LOCKOUT);
+        assert_eq!(reset.failures, 1, "a late failure starts a new count");
+
+        let (_d, db) = db_with(&["a@example.com"]);
+        let key = "a@example.com".as_bytes();
+        db.inner.resets.insert(key, encode(&reset)).unwrap();
+        assert_eq!(db.sweep_resets(22_499, LOCKOUT).unwrap(), 0);
+        assert_eq!(db.sweep_resets(22_500, LOCKOUT).unwrap(), 1);
+        assert!(
+            db.reset("a@example.com").unwrap().is_none(),
+            "nothing left to keep"
+        );
     }
 }
