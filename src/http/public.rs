@@ -273,3 +273,48 @@ pub fn forgot_ok_body(config: &crate::config::Config) -> Bytes {
     );
     Bytes::from(body.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn readiness(app: &App) -> (StatusCode, serde_json::Value) {
+        // Each check starts afresh: the reuse window is not what these tests are about.
+        *app.readiness.lock().unwrap() = None;
+        let resp = ready(app).await;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn readyz_names_what_is_wrong_with_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::default();
+        config.storage.data_dir = dir.path().join("data");
+        let app = App::open(config).unwrap();
+        assert_eq!(readiness(&app).await.0, StatusCode::OK);
+
+        app.outbox_heartbeat.store(0, Relaxed);
+        let (status, body) = readiness(&app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            json!({ "status": "unready", "reason": "the outbox worker shows no sign of life" })
+        );
+
+        app.outbox_alive.store(false, Relaxed);
+        let (status, body) = readiness(&app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["reason"], "the outbox worker has stopped");
+
+        app.outbox_alive.store(true, Relaxed);
+        app.outbox_heartbeat
+            .store(crate::store::unix_ms(SystemTime::now()), Relaxed);
+        assert_eq!(readiness(&app).await.0, StatusCode::OK, "ready again");
+    }
+}
