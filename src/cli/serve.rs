@@ -59,13 +59,17 @@ async fn listener(
 }
 
 /// Log lines go to stderr from a writer thread (lossless: a full buffer makes the caller
-/// wait rather than drop lines).
+/// wait rather than drop lines). The thread writes whatever lines are waiting in one system
+/// call, and flushes whenever none are left, so a line is never held back.
 fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -64,10 +64,7 @@ fn logged(
 impl Logged {
     async fn around(self, handler: impl Future<Output = Resp>) -> Resp {
         let started = Instant::now();
-        let id: String = crate::crypto::random_bytes::<8>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = request_id();
         let (mut resp, email) = EMAIL
             .scope(std::cell::RefCell::new(None), async {
                 let resp = handler.await;
@@ -78,11 +75,12 @@ impl Logged {
         let endpoint = crate::metrics::endpoint_label(self.uri.path());
         let status = resp.status().as_u16();
         self.metrics.request(self.listener, endpoint, status, took);
-        if let Ok(value) = hyper::header::HeaderValue::from_str(&id) {
+        let id = std::str::from_utf8(&id).unwrap_or_default();
+        if let Ok(value) = hyper::header::HeaderValue::from_str(id) {
             resp.headers_mut().insert("x-request-id", value);
         }
         tracing::info!(
-            request_id = %id,
+            request_id = id,
             listener = self.listener,
             client = %self.client,
             method = %self.method,
@@ -96,8 +94,38 @@ impl Logged {
     }
 }
 
+/// A request id: 16 hex digits, unique within the process and, with a random start, across
+/// restarts. Ids need not be secret, so they are counted rather than drawn: no system call.
+fn request_id() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::OnceLock;
+    static START: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let start = *START.get_or_init(|| u64::from_be_bytes(crate::crypto::random_bytes::<8>()));
+    // An odd multiplier permutes u64, so consecutive ids do not look consecutive.
+    let n = start
+        .wrapping_add(NEXT.fetch_add(1, Relaxed))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut out = [0u8; 16];
+    for (i, byte) in n.to_be_bytes().iter().enumerate() {
+        out[2 * i] = HEX[usize::from(byte >> 4)];
+        out[2 * i + 1] = HEX[usize::from(byte & 15)];
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn request_ids_are_distinct_hex() {
+        let ids: std::collections::HashSet<[u8; 16]> =
+            (0..10_000).map(|_| super::request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.iter().all(u8::is_ascii_hexdigit)));
+    }
+
     #[test]
     fn emails_are_masked() {
         assert_eq!(super::mask("ada.lovelace@example.com"), "a***@example.com");
