@@ -155,9 +155,24 @@ impl Config {
                 "must not be shorter than guard.ban_for",
             ));
         }
+        let level = |l: &str| {
+            ["off", "error", "warn", "info", "debug", "trace"]
+                .contains(&l.to_ascii_lowercase().as_str())
+        };
+        // A directive is a level, or `module=level`; a bare word that is not a level would
+        // be read as a module name and silence everything else.
+        for directive in self.log.level.split(',').map(str::trim) {
+            let given = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+            if !level(given) {
+                return Err(bad(
+                    "log.level",
+                    format!("{directive:?} is not a level (off, error, warn, info, debug, trace) or module=level"),
+                ));
+            }
+        }
         self.log
             .level
-            .parse::<tracing_subscriber::filter::EnvFilter>()
+            .parse::<tracing_subscriber::filter::Targets>()
             .map_err(|e| bad("log.level", e))?;
         Ok(())
     }
@@ -400,5 +415,17 @@ mod tests {
         c.recovery.code_length = 40;
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("recovery.code_length"), "{err}");
+    }
+
+    #[test]
+    fn log_levels_take_per_module_directives() {
+        let mut c = Config::default();
+        for good in ["debug", "warn,resetgate=info", "resetgate::outbox=trace"] {
+            c.log.level = good.into();
+            assert!(c.validate().is_ok(), "{good}");
+        }
+        c.log.level = "loud".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("log.level"), "{err}");
     }
 }
