@@ -1,13 +1,35 @@
-//! What the benchmarks share: reading the service's address from its log, and one
-//! keep-alive HTTP/1.1 connection that times forgot-password requests.
+//! What the benchmarks share: starting the release binary on a config with every limit off,
+//! reading its addresses from its log, its RSS and disk use, one keep-alive HTTP/1.1
+//! connection that times forgot-password requests, and 64 hyper connections that drive it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::sync::Semaphore;
 
 /// The public address from the "resetgate ready" log line.
 pub fn ready_address(log: &mut impl BufRead) -> SocketAddr {
+    ready_addresses(log).0
+}
+
+/// The public and the admin address from the "resetgate ready" log line.
+pub fn ready_addresses(log: &mut impl BufRead) -> (SocketAddr, SocketAddr) {
+    let field = |line: &str, name: &str| -> Option<SocketAddr> {
+        let value = line.split(name).nth(1)?.split_whitespace().next()?;
+        Some(value.parse().expect("address"))
+    };
     let mut line = String::new();
     loop {
         line.clear();
@@ -15,13 +37,8 @@ pub fn ready_address(log: &mut impl BufRead) -> SocketAddr {
             log.read_line(&mut line).expect("service log") > 0,
             "the service exited"
         );
-        if let Some(rest) = line.split("public=").nth(1) {
-            return rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse()
-                .expect("address");
+        if let Some(public) = field(&line, "public=") {
+            return (public, field(&line, "admin=").expect("the admin address"));
         }
     }
 }
@@ -77,4 +94,301 @@ impl Conn {
             }
         }
     }
+}
+
+/// The connections the load and soak benchmarks drive the service with.
+pub const CONNECTIONS: usize = 64;
+
+/// The release binary, started by [`start`].
+pub struct Service {
+    pub child: Child,
+    /// The public listener.
+    pub addr: SocketAddr,
+    /// The admin listener.
+    pub admin: SocketAddr,
+    pub data: PathBuf,
+    /// From exec to the first successful request.
+    pub started_in: Duration,
+    /// RSS then.
+    pub rss_start: u64,
+}
+
+impl Service {
+    pub fn rss(&self) -> u64 {
+        rss(self.child.id())
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `dir/users.jsonl` with the accounts `u0@example.com` … `u{n-1}@example.com`.
+pub fn users_file(dir: &Path, n: usize) -> PathBuf {
+    let users = dir.join("users.jsonl");
+    let lines: String = (0..n)
+        .map(|i| format!("{{\"email\": \"u{i}@example.com\"}}\n"))
+        .collect();
+    std::fs::write(&users, lines).expect("users");
+    users
+}
+
+/// The config the load benchmarks share: both listeners on free ports, every limit off, no
+/// resend cooldown, data in `data`. `extra` adds keys (not set here), as (section, line).
+pub fn config(data: &Path, extra: &[(&str, &str)]) -> String {
+    let off = "{ requests = 0, window = \"1m\" }";
+    let limits = format!("per_client = {off}\nper_email = {off}\nglobal = {off}");
+    let mut sections: Vec<(&str, String)> = vec![
+        (
+            "server",
+            "listen = \"127.0.0.1:0\"\nmax_connections_per_client = 0".into(),
+        ),
+        ("admin", "listen = \"127.0.0.1:0\"".into()),
+        ("storage", format!("data_dir = \"{}\"", data.display())),
+        (
+            "recovery",
+            format!("resend_cooldown = \"0s\"\nfailed_confirm_budget = {off}"),
+        ),
+        ("limits", format!("confirm_failures_per_client = {off}")),
+        ("limits.forgot_password", limits.clone()),
+        ("limits.confirm_otp_reset", limits.clone()),
+        ("limits.password_reset", limits),
+        ("guard", format!("ban_after = {off}")),
+        ("log", "level = \"warn,resetgate=info\"".into()),
+    ];
+    for &(section, line) in extra {
+        match sections.iter_mut().find(|(s, _)| *s == section) {
+            Some((_, body)) => {
+                body.push('\n');
+                body.push_str(line);
+            }
+            None => sections.push((section, line.to_string())),
+        }
+    }
+    sections
+        .iter()
+        .map(|(section, body)| format!("[{section}]\n{body}\n"))
+        .collect()
+}
+
+/// Imports `users` and starts `resetgate serve` in `dir` on [`config`] with `extra`; returns
+/// once it answers /healthz.
+pub fn start(dir: &Path, users: &Path, extra: &[(&str, &str)]) -> Service {
+    std::fs::create_dir_all(dir).unwrap();
+    let data = dir.join("data");
+    let config_file = dir.join("config.toml");
+    std::fs::write(&config_file, config(&data, extra)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_resetgate");
+    let c = config_file.to_str().unwrap();
+    let import = Command::new(bin)
+        .args(["--config", c, "users", "import", users.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{import:?}");
+    let exec = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["--config", c, "serve"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let (addr, admin) = ready_addresses(&mut log);
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.starts_with("HTTP/1.1 200") {
+                break;
+            }
+        }
+    }
+    let started_in = exec.elapsed();
+    let rss_start = rss(child.id());
+    Service {
+        child,
+        addr,
+        admin,
+        data,
+        started_in,
+        rss_start,
+    }
+}
+
+/// VmRSS of process `pid`, in bytes (0 when it is gone).
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The files below a directory: their lengths, and the blocks allocated to them (sled's
+/// files may be sparse).
+#[derive(Clone, Copy, Default)]
+pub struct DiskUse {
+    pub bytes: u64,
+    pub allocated: u64,
+}
+
+pub fn du(dir: &Path) -> DiskUse {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = DiskUse::default();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        // A file may be renamed away between the listing and this (the outbox writes on).
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            let below = du(&entry.path());
+            total.bytes += below.bytes;
+            total.allocated += below.allocated;
+        } else {
+            total.bytes += meta.len();
+            total.allocated += meta.blocks() * 512;
+        }
+    }
+    total
+}
+
+/// A loopback TCP server on a runtime of its own with `threads` workers (dropping the runtime
+/// stops it): `session` serves each connection. Returns the runtime and the address.
+pub fn tcp_server<S, F>(threads: usize, session: S) -> (tokio::runtime::Runtime, SocketAddr)
+where
+    S: Fn(tokio::net::TcpStream) -> F + Send + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(session(stream));
+        }
+    });
+    (runtime, addr)
+}
+
+/// One keep-alive hyper connection.
+pub async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// POSTs `json` to `path` once the connection is ready.
+pub async fn post(
+    sender: &mut SendRequest<Full<Bytes>>,
+    path: &'static str,
+    json: String,
+) -> Response<Incoming> {
+    sender.ready().await.expect("the connection stays usable");
+    let req = Request::post(path)
+        .header("host", "bench")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(json)))
+        .unwrap();
+    sender.send_request(req).await.expect("an answer")
+}
+
+/// Sends requests from [`CONNECTIONS`] keep-alive connections: the `i`-th (counted over all
+/// of them) is `request(i)`, until that is `None`. Every answer must have status `expect`.
+/// With `pace`, each request first takes a permit from it for good (whoever adds permits
+/// sets the pace). Returns, for each request, when it was sent and how long its answer took.
+pub fn drive(
+    client: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    label: &str,
+    expect: u16,
+    pace: Option<Arc<Semaphore>>,
+    request: impl Fn(usize) -> Option<(&'static str, String)> + Send + Sync + 'static,
+) -> Vec<(Instant, Duration)> {
+    let request = Arc::new(request);
+    let seq = Arc::new(AtomicUsize::new(0));
+    let label: Arc<str> = Arc::from(label);
+    client.block_on(async {
+        let tasks: Vec<_> = (0..CONNECTIONS)
+            .map(|_| {
+                let (request, seq, label) = (request.clone(), seq.clone(), label.clone());
+                let pace = pace.clone();
+                tokio::spawn(async move {
+                    let mut sender = connect(addr).await;
+                    let mut samples = Vec::new();
+                    while let Some((path, json)) = request(seq.fetch_add(1, Ordering::Relaxed)) {
+                        if let Some(pace) = &pace {
+                            pace.acquire().await.expect("the pace stays open").forget();
+                        }
+                        let sent = Instant::now();
+                        let resp = post(&mut sender, path, json).await;
+                        let status = resp.status().as_u16();
+                        let _ = resp.into_body().collect().await;
+                        assert_eq!(status, expect, "{label}");
+                        samples.push((sent, sent.elapsed()));
+                    }
+                    samples
+                })
+            })
+            .collect();
+        join_all(tasks).await
+    })
+}
+
+/// Every connection task's samples, together.
+pub async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<Vec<T>>>) -> Vec<T> {
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("a connection task"));
+    }
+    all
+}
+
+/// Requests per second and latency percentiles of a run.
+pub struct Row {
+    pub name: String,
+    pub rps: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub p999: Duration,
+}
+
+/// Requests per second and percentiles of `samples` taken over `length`.
+pub fn summarize(name: &str, mut samples: Vec<Duration>, length: Duration) -> Row {
+    samples.sort();
+    let at = |q: f64| {
+        samples
+            .get(((samples.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    Row {
+        name: name.to_string(),
+        rps: samples.len() as f64 / length.as_secs_f64(),
+        p50: at(0.5),
+        p99: at(0.99),
+        p999: at(0.999),
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
 }
