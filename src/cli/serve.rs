@@ -75,7 +75,7 @@ fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
     // `Targets` filters by level and module ("warn,resetgate=info") without EnvFilter's
     // regular-expression engine, which weighed about 250 KB of the binary.
     let builder = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
+        .with_max_level(most_verbose(&config.log.level))
         .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false);
@@ -89,6 +89,16 @@ fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
             .init(),
     }
     guard
+}
+
+/// The most verbose level any directive of `log.level` enables. It caps what the `log`
+/// crate's macros (sled's) even ask about: asking costs a call per macro otherwise.
+fn most_verbose(directives: &str) -> tracing::level_filters::LevelFilter {
+    directives
+        .split(',')
+        .filter_map(|d| d.rsplit('=').next()?.trim().parse().ok())
+        .max()
+        .unwrap_or(tracing::level_filters::LevelFilter::INFO)
 }
 
 /// rustls needs one process-wide provider; install ring's, so that no other crypto backend
@@ -106,4 +116,19 @@ async fn shutdown_signal() {
     };
     tracing::info!(signal = which, "shutting down");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn the_most_verbose_directive_sets_the_cap() {
+        assert_eq!(super::most_verbose("info"), LevelFilter::INFO);
+        assert_eq!(
+            super::most_verbose("warn,resetgate=debug"),
+            LevelFilter::DEBUG
+        );
+        assert_eq!(super::most_verbose("off"), LevelFilter::OFF);
+    }
 }

@@ -83,7 +83,7 @@ impl Logged {
             request_id = id,
             listener = self.listener,
             client = %self.client,
-            method = %self.method,
+            method = self.method.as_str(),
             endpoint,
             status,
             micros = took.as_micros() as u64,
