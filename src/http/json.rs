@@ -32,7 +32,12 @@ pub fn error(err: &ApiError) -> Resp {
     if status.is_server_error() {
         tracing::error!(error = %err, "request failed");
     }
-    let mut resp = json_value(status, &serde_json::json!({ "message": message }));
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        message: &'a str,
+    }
+    let body = serde_json::to_vec(&Body { message: &message }).unwrap_or_default();
+    let mut resp = json(status, Bytes::from(body));
     let h = resp.headers_mut();
     match err {
         ApiError::RateLimited { retry_after_secs } => {

@@ -37,13 +37,18 @@ pub fn confirm(
     client: IpAddr,
     now: SystemTime,
 ) -> Result<Confirm> {
+    let mac = key.mac(&normalize_code(code));
+    // The common failure, a code-only guess that matches no code, is answered after one
+    // read: the session token (a system call) and its MAC are made only when needed.
+    if claimed.is_none() && db.code_owner(&mac)?.is_none() {
+        return Ok(Confirm::Invalid);
+    }
     let session = random_token();
     let confirmation = Confirmation {
         session_mac: key.mac(&session).to_vec(),
         client: client.to_canonical().to_string(),
         until_ms: unix_ms(now + config.confirm_window),
     };
-    let mac = key.mac(&normalize_code(code));
     let found = db.confirm_code(
         &mac,
         claimed,
