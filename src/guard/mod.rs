@@ -147,11 +147,13 @@ impl Guard {
         } else {
             &None
         };
-        self.strike_on(client, "cooldown", hit(cooldown, key.to_string()))?;
-        let limited = hit(
-            &self.endpoints[endpoint as usize].per_email,
-            key.to_string(),
-        );
+        // Keys are allocated only for limiters that are configured.
+        let owned = |l: &Option<_>| l.as_ref().map(|_| key.to_string());
+        let per_email = &self.endpoints[endpoint as usize].per_email;
+        if let Some(k) = owned(cooldown) {
+            self.strike_on(client, "cooldown", hit(cooldown, k))?;
+        }
+        let limited = owned(per_email).map_or(Ok(()), |k| hit(per_email, k));
         if limited.is_err() {
             refund(cooldown, &key.to_string());
         }
