@@ -110,10 +110,10 @@ impl Config {
                 "must be between 1 and 100 (NIST SP 800-63B allows at most 100)",
             ));
         }
-        if self.recovery.failures_forgotten_after < Duration::from_secs(3600) {
+        if self.recovery.failures_forgotten_after < Duration::from_secs(24 * 3600) {
             return Err(bad(
                 "recovery.failures_forgotten_after",
-                "must be at least 1h (see README \"Guessing odds\")",
+                "must be at least 1d (see README \"Guessing odds\")",
             ));
         }
         rate(
@@ -161,17 +161,18 @@ impl Config {
         };
         // A directive is a level, or `module=level`; a bare word that is not a level would
         // be read as a module name and silence everything else.
-        for directive in self.log.level.split(',').map(str::trim) {
-            let given = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
-            if !level(given) {
+        let directives = self.log.directives();
+        for directive in directives.split(',') {
+            let (module, given) = directive.rsplit_once('=').unwrap_or(("", directive));
+            let path = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+            if !level(given) || !module.chars().all(path) {
                 return Err(bad(
                     "log.level",
                     format!("{directive:?} is not a level (off, error, warn, info, debug, trace) or module=level"),
                 ));
             }
         }
-        self.log
-            .level
+        directives
             .parse::<tracing_subscriber::filter::Targets>()
             .map_err(|e| bad("log.level", e))?;
         Ok(())
@@ -420,12 +421,19 @@ mod tests {
     #[test]
     fn log_levels_take_per_module_directives() {
         let mut c = Config::default();
-        for good in ["debug", "warn,resetgate=info", "resetgate::outbox=trace"] {
+        for good in [
+            "debug",
+            "warn, resetgate=info",
+            "resetgate::outbox=trace",
+            "info ",
+        ] {
             c.log.level = good.into();
             assert!(c.validate().is_ok(), "{good}");
         }
-        c.log.level = "loud".into();
-        let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("log.level"), "{err}");
+        for bad in ["loud", "foo[{field}]=info", "info,"] {
+            c.log.level = bad.into();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("log.level"), "{bad}: {err}");
+        }
     }
 }

@@ -162,3 +162,23 @@ fn a_store_of_a_newer_schema_is_refused_untouched() {
         "the data was not touched"
     );
 }
+
+#[test]
+fn a_command_that_opens_an_older_store_migrates_it_and_says_so() {
+    let setup = Setup::new("");
+    assert_eq!(
+        setup.cli(&["users", "add", "ada@example.com"]).code,
+        Some(0)
+    );
+    setup.write_raw("meta", "schema_version", &1u32.to_be_bytes());
+    setup.write_raw("email_reset", "ada@example.com", SCHEMA_1_LOCKED);
+    let list = setup.cli(&["users", "list"]);
+    assert_eq!(list.code, Some(0), "{list:?}");
+    assert!(
+        list.stderr.contains("migrated the store in")
+            && list.stderr.contains("from schema 1 to 2 (1 records)"),
+        "{list:?}"
+    );
+    let again = setup.cli(&["users", "list"]);
+    assert_eq!(again.stderr, "", "once");
+}

@@ -64,7 +64,10 @@ async fn listener(
 /// wait rather than drop lines). The thread writes whatever lines are waiting in one system
 /// call, and flushes whenever none are left, so a line is never held back.
 fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter: Targets = config.log.level.parse().unwrap_or_else(|_| Targets::new());
+    let directives = config.log.directives();
+    let filter: Targets = directives
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
@@ -75,7 +78,7 @@ fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
     // `Targets` filters by level and module ("warn,resetgate=info") without EnvFilter's
     // regular-expression engine, which weighed about 250 KB of the binary.
     let builder = tracing_subscriber::fmt()
-        .with_max_level(most_verbose(&config.log.level))
+        .with_max_level(most_verbose(&directives))
         .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false);

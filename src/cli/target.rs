@@ -31,6 +31,16 @@ impl Target {
                 let s = &config.storage;
                 match Db::open_with(s) {
                     Ok(db) => {
+                        if let Some(m) = db.migrated() {
+                            // The CLI has no log: tell the operator on stderr.
+                            eprintln!(
+                                "resetgate: migrated the store in {} from schema {} to {} ({} records)",
+                                s.data_dir.display(),
+                                m.from,
+                                crate::store::SCHEMA_VERSION,
+                                m.records
+                            );
+                        }
                         let p = &config.passwords;
                         let hasher = Hasher::new(p.pbkdf2_iterations, p.max_concurrent_hashes);
                         Ok(Target::Direct(db, Box::new(config), hasher))

@@ -234,6 +234,14 @@ pub struct Log {
     pub format: LogFormat,
 }
 
+impl Log {
+    /// `level` without whitespace ("warn, resetgate=info" means "warn,resetgate=info"):
+    /// what both the check and the filter read.
+    pub fn directives(&self) -> String {
+        self.level.split_whitespace().collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {

@@ -94,18 +94,17 @@ impl Logged {
     }
 }
 
-/// A request id: 16 hex digits, unique within the process and, with a random start, across
-/// restarts. Ids need not be secret, so they are counted rather than drawn: no system call.
+/// A request id: 16 hex digits; two ids collide with odds of 2^-64. A counter goes through SipHash under a key drawn at start-up,
+/// so ids are cheap (no system call) and do not reveal how many requests came between two.
 fn request_id() -> [u8; 16] {
+    use std::hash::BuildHasher;
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     use std::sync::OnceLock;
-    static START: OnceLock<u64> = OnceLock::new();
+    static KEY: OnceLock<std::hash::RandomState> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let start = *START.get_or_init(|| u64::from_be_bytes(crate::crypto::random_bytes::<8>()));
-    // An odd multiplier permutes u64, so consecutive ids do not look consecutive.
-    let n = start
-        .wrapping_add(NEXT.fetch_add(1, Relaxed))
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let n = KEY
+        .get_or_init(std::hash::RandomState::new)
+        .hash_one(NEXT.fetch_add(1, Relaxed));
     let mut out = [0u8; 16];
     for (i, byte) in n.to_be_bytes().iter().enumerate() {
         out[2 * i] = HEX[usize::from(byte >> 4)];

@@ -73,6 +73,9 @@ impl Db {
         if schema == 0 {
             return Err(bad("the header has no schema_version".into()));
         }
+        // The records are in the backup's layout: say so before writing any of them, so that
+        // a restore interrupted before its migration still opens as a store of that age.
+        migrate::set_version(&self.inner.meta, schema as u32)?;
         let mut renumbered: HashMap<u64, u64> = HashMap::new();
         let mut resets = Vec::new();
         let mut records = 0;
@@ -116,11 +119,8 @@ impl Db {
             }
             self.inner.resets.insert(key, encode(&reset))?;
         }
-        // An older backup's records are in its layout: migrate them as a store of its age.
-        if schema < u64::from(SCHEMA_VERSION) {
-            migrate::set_version(&self.inner.meta, schema as u32)?;
-            migrate::upgrade(&self.inner.db, unix_ms(SystemTime::now()))?;
-        }
+        // An older backup's records are migrated as a store of its age would be.
+        migrate::upgrade(&self.inner.db, unix_ms(SystemTime::now()))?;
         self.flush_blocking()?;
         Ok(records)
     }

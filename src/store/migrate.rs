@@ -65,6 +65,8 @@ pub(super) fn upgrade(db: &sled::Db, now_ms: u64) -> Result<Option<Migrated>> {
                 )))
             }
         };
+        // The step's records reach the disk before the version that vouches for them.
+        db.flush()?;
         set_version(&meta, version + 1)?;
         db.flush()?;
     }
