@@ -136,14 +136,18 @@ fn a_store_of_an_older_schema_is_migrated_and_keeps_its_lock() {
     );
 }
 
+/// A store with one account (ada@example.com) that says it has schema `version`.
+fn store_of_schema(version: u32) -> Setup {
+    let setup = Setup::new("");
+    let add = setup.cli(&["users", "add", "ada@example.com"]);
+    assert_eq!(add.code, Some(0), "{add:?}");
+    setup.write_raw("meta", "schema_version", &version.to_be_bytes());
+    setup
+}
+
 #[test]
 fn a_store_of_a_newer_schema_is_refused_untouched() {
-    let setup = Setup::new("");
-    assert_eq!(
-        setup.cli(&["users", "add", "ada@example.com"]).code,
-        Some(0)
-    );
-    setup.write_raw("meta", "schema_version", &9u32.to_be_bytes());
+    let setup = store_of_schema(9);
     let serve = setup.cli(&["serve"]);
     assert_ne!(serve.code, Some(0), "{serve:?}");
     assert!(
@@ -165,12 +169,7 @@ fn a_store_of_a_newer_schema_is_refused_untouched() {
 
 #[test]
 fn a_command_that_opens_an_older_store_migrates_it_and_says_so() {
-    let setup = Setup::new("");
-    assert_eq!(
-        setup.cli(&["users", "add", "ada@example.com"]).code,
-        Some(0)
-    );
-    setup.write_raw("meta", "schema_version", &1u32.to_be_bytes());
+    let setup = store_of_schema(1);
     setup.write_raw("email_reset", "ada@example.com", SCHEMA_1_LOCKED);
     let list = setup.cli(&["users", "list"]);
     assert_eq!(list.code, Some(0), "{list:?}");

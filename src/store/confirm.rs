@@ -264,25 +264,14 @@ mod tests {
         let named = db.confirm_code(&[3; 32], Some("b@example.com"), 1_005, lock(2), &c, false);
         assert!(matches!(named.unwrap(), Confirmed::Yes { .. }), "unlocked");
         // Unknown accounts get no record, unless as the decoy's failures.
-        db.confirm_code(
-            &[8; 32],
-            Some("nobody@example.com"),
-            1_006,
-            lock(2),
-            &c,
-            false,
-        )
-        .unwrap();
+        let nobody = |decoy| {
+            let named = Some("nobody@example.com");
+            db.confirm_code(&[8; 32], named, 1_006, lock(2), &c, decoy)
+                .unwrap()
+        };
+        nobody(false);
         assert_eq!(db.reset("nobody@example.com").unwrap(), None);
-        db.confirm_code(
-            &[8; 32],
-            Some("nobody@example.com"),
-            1_006,
-            lock(2),
-            &c,
-            true,
-        )
-        .unwrap();
+        nobody(true);
         assert_eq!(db.reset(DECOY).unwrap().unwrap().failures, 1);
     }
 
