@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::{run, App, Listeners};
 
 pub fn serve(config: Config) -> Result<(), Failure> {
-    // Kept until the end: dropping it flushes the log lines still queued.
+    // Kept until the end: dropping it writes the log lines still waiting.
     let _log = init_logging(&config);
     super::runtime()?.block_on(async move {
         let app = App::open(config)?;
@@ -60,21 +60,14 @@ async fn listener(
     }
 }
 
-/// Log lines go to stderr from a writer thread (lossless: a full buffer makes the caller
-/// wait rather than drop lines). The thread writes whatever lines are waiting in one system
-/// call, and flushes whenever none are left, so a line is never held back.
-fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+/// Log lines go to stderr in batches from a writer thread ([`super::log_sink`]).
+fn init_logging(config: &Config) -> super::log_sink::Flusher {
     let directives = config.log.directives();
     let filter: Targets = directives
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+    let (writer, guard) = super::log_sink::start(std::io::stderr());
     // `Targets` filters by level and module ("warn,resetgate=info") without EnvFilter's
     // regular-expression engine, which weighed about 250 KB of the binary.
     let builder = tracing_subscriber::fmt()
