@@ -32,6 +32,9 @@ const BUILT_IN: &[(&str, &str, &str, &str)] = &[
 /// (kind, locale, part) → text.
 pub struct Catalog {
     texts: HashMap<(String, String, String), String>,
+    /// The locales with a subject and a text for every kind: what `choose` may pick.
+    /// Computed once, so that choosing costs no allocation per candidate.
+    complete: std::collections::HashSet<String>,
 }
 
 impl Catalog {
@@ -42,7 +45,7 @@ impl Catalog {
             .map(|(k, l, p, t)| ((k.to_string(), l.to_string(), p.to_string()), t.to_string()))
             .collect();
         if dir.as_os_str().is_empty() {
-            return Ok(Catalog { texts });
+            return Ok(Catalog::new(texts));
         }
         let bad = |e: String| ConfigError(format!("`mail.templates_dir`: {e}"));
         let entries = std::fs::read_dir(dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
@@ -62,7 +65,24 @@ impl Catalog {
                 .map_err(|e| bad(format!("{}: {e}", path.display())))?;
             texts.insert(key, text);
         }
-        Ok(Catalog { texts })
+        Ok(Catalog::new(texts))
+    }
+
+    fn new(texts: HashMap<(String, String, String), String>) -> Catalog {
+        let has = |k: &str, l: &str, p: &str| {
+            texts.contains_key(&(k.to_string(), l.to_string(), p.to_string()))
+        };
+        let complete = texts
+            .keys()
+            .map(|(_, locale, _)| locale)
+            .filter(|l| {
+                KINDS
+                    .iter()
+                    .all(|k| has(k, l, "subject") && has(k, l, "txt"))
+            })
+            .cloned()
+            .collect();
+        Catalog { texts, complete }
     }
 
     /// The best locale `Accept-Language` asks for among those with a text for every kind
@@ -81,17 +101,11 @@ impl Catalog {
             .collect();
         wanted.sort_by(|a, b| b.0.total_cmp(&a.0));
         wanted.into_iter().find_map(|(_, tag)| {
-            let primary = tag.split('-').next().unwrap_or_default().to_string();
-            [tag, primary].into_iter().find(|l| self.complete(l))
-        })
-    }
-
-    fn complete(&self, locale: &str) -> bool {
-        KINDS.iter().all(|k| {
-            ["subject", "txt"].iter().all(|p| {
-                self.texts
-                    .contains_key(&(k.to_string(), locale.to_string(), p.to_string()))
-            })
+            let primary = tag.split('-').next().unwrap_or_default();
+            [tag.as_str(), primary]
+                .into_iter()
+                .find(|l| self.complete.contains(*l))
+                .map(str::to_string)
         })
     }
 
