@@ -67,7 +67,6 @@ fn main() {
     ));
     // Before scenario 3, whose backlog of mail would delay the codes this one waits for.
     let cycle = full_cycles(&client, addr, &service.data);
-    let c = counter.clone();
     rows.insert(
         2,
         run(
@@ -76,10 +75,7 @@ fn main() {
             "3. forgot-password, known email (200, flushed)",
             LONG_RUN,
             200,
-            move |_| {
-                let n = c.fetch_add(1, Ordering::Relaxed) % USERS;
-                (FORGOT, format!("{{\"email\": \"u{n}@example.com\"}}"))
-            },
+            known_users(&counter),
         ),
     );
     let rss_load = service.rss();
@@ -94,7 +90,6 @@ fn main() {
         &[("storage", "durability = \"fsync\"")],
     );
     let addr = fsync.addr;
-    let c = counter.clone();
     rows.insert(
         3,
         run(
@@ -103,10 +98,7 @@ fn main() {
             "4. forgot-password, known email (200, fsync)",
             RUN,
             200,
-            move |_| {
-                let n = c.fetch_add(1, Ordering::Relaxed) % USERS;
-                (FORGOT, format!("{{\"email\": \"u{n}@example.com\"}}"))
-            },
+            known_users(&counter),
         ),
     );
     fsync.stop();
@@ -148,6 +140,17 @@ fn main() {
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-load.md");
     std::fs::write(out, report).unwrap();
+}
+
+/// Forgot-password for the pre-loaded users in turn, counting them in `counter`.
+fn known_users(
+    counter: &Arc<AtomicUsize>,
+) -> impl Fn(usize) -> (&'static str, String) + Send + Sync + 'static {
+    let c = counter.clone();
+    move |_| {
+        let n = c.fetch_add(1, Ordering::Relaxed) % USERS;
+        (FORGOT, format!("{{\"email\": \"u{n}@example.com\"}}"))
+    }
 }
 
 const FORGOT: &str = "/api/v1/user/forgot-password";
