@@ -303,6 +303,13 @@ async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
         let lockout = app.config.recovery.lockout();
         let swept = tokio::task::spawn_blocking(move || {
             db.scrub_dead(now)?;
+            let stray = db.sweep_stray_codes()?;
+            if stray > 0 {
+                tracing::info!(
+                    stray,
+                    "removed code index entries left by an interrupted request"
+                );
+            }
             db.sweep_resets(now, lockout)
         });
         match swept.await {

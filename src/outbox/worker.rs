@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use super::templates::Letterhead;
 use super::{SendError, Transport};
+use crate::mail_address::validate;
 use crate::store::outbox::{Dead, Kind, Queued};
 use crate::store::{unix_ms, Db};
 
@@ -185,17 +186,22 @@ impl Worker {
             .store(now, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The entry as stored now, if it is still queued and due.
+    /// The entry as stored now, if it is still queued, due, and (a code's mail) still
+    /// carries the account's current code.
     fn still_due(&self, id: u64) -> Option<Queued> {
         let now = unix_ms(SystemTime::now());
-        match self.db.queued_message(id) {
-            Ok(Some(m)) if m.next_attempt_ms <= now || m.expired(now) => Some(m),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::error!(id, error = %e, "reading an outbox entry failed");
-                None
-            }
-        }
+        let wanted = |m: &Queued| match (&m.kind, validate(&m.to)) {
+            (Kind::Otp { .. }, Ok(to)) => self.db.code_mail_wanted(&to.key, id),
+            _ => Ok(true),
+        };
+        let found = self.db.queued_message(id).and_then(|m| match m {
+            Some(m) if m.next_attempt_ms <= now || m.expired(now) => Ok(wanted(&m)?.then_some(m)),
+            _ => Ok(None),
+        });
+        found.unwrap_or_else(|e| {
+            tracing::error!(id, error = %e, "reading an outbox entry failed");
+            None
+        })
     }
 
     async fn deliver(&self, transport: &mut Transport, id: u64, mut message: Queued) {

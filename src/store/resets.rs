@@ -1,8 +1,19 @@
 //! Reset state (`email_reset`) and the global code index (`codemac_email`).
 //!
-//! Issuing a code writes the reset state, the index entry and the outbox message in one
-//! transaction: a code and its email exist together or not at all. The record also keeps the
-//! account's consecutive failed confirmations, across codes and restarts.
+//! Issuing a code writes the outbox message, the index entry and the reset state, in that
+//! order, under the account's lock ([`Db::account`]) and without a sled transaction (which
+//! would serialize every request behind sled's global lock). The reset record is the commit
+//! point, written by compare-and-swap:
+//! - until it points at the new code, the index entry leads nowhere (every reader checks the
+//!   owner's record) and the mail is not sent (the outbox checks the record under the same
+//!   lock, see [`Db::code_mail_wanted`]);
+//! - a crash before it leaves only such leftovers: the outbox drops the mail, the sweeper
+//!   the index entry ([`Db::sweep_stray_codes`]);
+//! - a transaction that changed the record meanwhile (a confirmation, a failure count, the
+//!   sweeper) makes the swap fail, and it is redone on the new record.
+//!
+//! A code and its email therefore reach users together or not at all. The record also keeps
+//! the account's consecutive failed confirmations, across codes and restarts.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{
@@ -223,41 +234,131 @@ impl Db {
     ) -> Result<std::result::Result<(), IssueRefused>> {
         let _gate = self.writing();
         let i = &self.inner;
-        let id = i.db.generate_id()?;
-        let code = LiveCode {
-            outbox_id: Some(id),
-            ..code
-        };
         let k = if decoy {
             DECOY.as_bytes()
         } else {
             key.as_bytes()
         };
-        let outcome = (&i.users, &i.resets, &i.codes, &i.outbox).transaction(
-            |(users, resets, codes, outbox)| {
-                let user: User = match (users.get(key)?, decoy) {
-                    (_, true) => User::decoy(),
-                    (Some(bytes), false) => parse(&bytes)?,
-                    (None, false) => {
-                        return Err(Abortable::Abort(Abort::Refused(IssueRefused::NoAccount)))
-                    }
-                };
-                if let Some(owner) = codes.get(&code.mac)? {
-                    let other: Reset = read_reset(resets, &owner)?;
-                    if owner != k && other.live_code(&code.mac, code.issued_ms) {
-                        return Err(Abortable::Abort(Abort::Refused(IssueRefused::CodeTaken)));
-                    }
+        let _account = self.account(k);
+        let user: User = match (i.users.get(key)?, decoy) {
+            (_, true) => User::decoy(),
+            (Some(bytes), false) => decode("user", &bytes)?,
+            (None, false) => return Ok(Err(IssueRefused::NoAccount)),
+        };
+        let id = i.db.generate_id()?;
+        let code = LiveCode {
+            outbox_id: Some(id),
+            ..code
+        };
+        i.outbox.insert(id_key(id), encode(&message(&user)))?;
+        if let Err(refused) = self.claim_code(k, &code)? {
+            i.outbox.remove(id_key(id))?;
+            return Ok(Err(refused));
+        }
+        let replaced = self.swap_reset(k, |reset| reset.code.replace(code.clone()))?;
+        if let Some(old) = replaced {
+            // The old code's index entry (unless it was drawn again) and its unsent mail.
+            if old.mac != code.mac {
+                i.codes
+                    .compare_and_swap(&old.mac[..], Some(k), None as Option<&[u8]>)?
+                    .ok();
+            }
+            if let Some(old_id) = old.outbox_id {
+                i.outbox.remove(id_key(old_id))?;
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Points the index entry of `code` at account `k`, unless another account's live code
+    /// has the same MAC.
+    fn claim_code(
+        &self,
+        k: &[u8],
+        code: &LiveCode,
+    ) -> Result<std::result::Result<(), IssueRefused>> {
+        let codes = &self.inner.codes;
+        let mut current = codes.get(&code.mac)?;
+        loop {
+            if let Some(owner) = current.as_deref().filter(|owner| *owner != k) {
+                if self
+                    .reset_of(owner)?
+                    .is_some_and(|r| r.live_code(&code.mac, code.issued_ms))
+                {
+                    return Ok(Err(IssueRefused::CodeTaken));
                 }
-                let mut reset: Reset = read_reset(resets, k)?;
-                retire_code(codes, outbox, k, &reset)?;
-                reset.code = Some(code.clone());
-                write_reset(resets, k, &reset)?;
-                codes.insert(&code.mac[..], k)?;
-                outbox.insert(&id_key(id), encode(&message(&user)))?;
-                Ok(())
-            },
-        );
-        settle(outcome)
+            }
+            match codes.compare_and_swap(&code.mac[..], current.as_ref(), Some(k))? {
+                Ok(()) => return Ok(Ok(())),
+                Err(changed) => current = changed.current,
+            }
+        }
+    }
+
+    /// Applies `change` to account `k`'s reset record with compare-and-swap, redoing it on
+    /// the newer record until no other write came in between; returns what `change` did.
+    fn swap_reset<T>(&self, k: &[u8], change: impl Fn(&mut Reset) -> T) -> Result<T> {
+        let resets = &self.inner.resets;
+        let mut current = resets.get(k)?;
+        loop {
+            let mut reset: Reset = match &current {
+                Some(bytes) => decode("reset", bytes)?,
+                None => Reset::default(),
+            };
+            let done = change(&mut reset);
+            let new = (!reset.is_empty()).then(|| encode(&reset));
+            match resets.compare_and_swap(k, current.as_ref(), new)? {
+                Ok(()) => return Ok(done),
+                Err(changed) => current = changed.current,
+            }
+        }
+    }
+
+    fn reset_of(&self, k: &[u8]) -> Result<Option<Reset>> {
+        match self.inner.resets.get(k)? {
+            Some(bytes) => Ok(Some(decode("reset", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the outbox entry `id`, a code's mail to account `key`, still carries the
+    /// account's current code. False for a replaced or used code's mail, and for one a
+    /// crash left behind before its code was stored; such mail is removed here. Takes the
+    /// account's lock, so an issue in progress is never mistaken for a leftover.
+    pub fn code_mail_wanted(&self, key: &str, id: u64) -> Result<bool> {
+        let _gate = self.writing();
+        let _account = self.account(key.as_bytes());
+        let wanted = match self.reset_of(key.as_bytes())?.and_then(|r| r.code) {
+            // Records from before outbox ids were kept cannot tell: send.
+            Some(code) => code.outbox_id.is_none_or(|current| current == id),
+            None => false,
+        };
+        if !wanted {
+            self.inner.outbox.remove(id_key(id))?;
+        }
+        Ok(wanted)
+    }
+
+    /// Removes index entries whose account's record does not hold that code: what a crash
+    /// in the middle of an issue leaves. Returns how many. A scan: run it off the async
+    /// threads.
+    pub fn sweep_stray_codes(&self) -> Result<u64> {
+        let _gate = self.writing();
+        let mut removed = 0;
+        for entry in self.inner.codes.iter() {
+            let (mac, owner) = entry?;
+            let _account = self.account(&owner);
+            let holds = |r: Reset| r.code.is_some_and(|c| c.mac[..] == mac[..]);
+            if self.reset_of(&owner)?.is_some_and(holds) {
+                continue;
+            }
+            let gone =
+                self.inner
+                    .codes
+                    .compare_and_swap(&mac, Some(&owner), None as Option<&[u8]>)?;
+            removed += u64::from(gone.is_ok());
+        }
+        Ok(removed)
     }
 
     pub fn reset(&self, key: &str) -> Result<Option<Reset>> {
@@ -445,5 +546,105 @@ pub(super) mod tests {
             db.reset("a@example.com").unwrap().is_none(),
             "nothing left to keep"
         );
+    }
+
+    /// What a crash between the first write of an issue and its commit leaves behind.
+    fn leftovers(db: &Db, mac: u8) -> u64 {
+        let id = db.inner.db.generate_id().unwrap();
+        let user = db.user("a@example.com").unwrap().unwrap();
+        db.inner
+            .outbox
+            .insert(id_key(id), encode(&message(&user)))
+            .unwrap();
+        db.inner.codes.insert([mac; 32], "a@example.com").unwrap();
+        id
+    }
+
+    #[test]
+    fn leftovers_of_an_interrupted_issue_reach_no_one() {
+        let (_d, db) = db_with(&["a@example.com"]);
+        let stray = leftovers(&db, 1);
+        let confirmation = Confirmation {
+            session_mac: vec![9; 32],
+            client: "127.0.0.1".into(),
+            until_ms: 2_000,
+        };
+        let confirmed = db
+            .confirm_code(&[1; 32], None, 10, LOCKOUT, &confirmation, false)
+            .unwrap();
+        assert_eq!(confirmed, super::super::confirm::Confirmed::No);
+        assert!(!db.code_mail_wanted("a@example.com", stray).unwrap());
+        assert_eq!(db.outbox_len(), 0, "the stray mail is removed unsent");
+        assert_eq!(db.sweep_stray_codes().unwrap(), 1);
+        assert_eq!(db.code_owner(&[1; 32]).unwrap(), None);
+
+        // A stray entry does not block the code it names, and a real issue's mail is wanted.
+        let stray = leftovers(&db, 2);
+        db.issue_code("a@example.com", code(2, 0, 60_000), message)
+            .unwrap()
+            .unwrap();
+        let live = db.reset("a@example.com").unwrap().unwrap().code.unwrap();
+        assert!(db
+            .code_mail_wanted("a@example.com", live.outbox_id.unwrap())
+            .unwrap());
+        assert!(!db.code_mail_wanted("a@example.com", stray).unwrap());
+        assert_eq!(db.sweep_stray_codes().unwrap(), 0, "the live entry stays");
+        assert_eq!(
+            db.code_owner(&[2; 32]).unwrap().as_deref(),
+            Some("a@example.com")
+        );
+    }
+
+    #[test]
+    fn concurrent_issues_confirmations_and_sweeps_keep_one_code_one_mail() {
+        let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
+        let confirmation = Confirmation {
+            session_mac: vec![9; 32],
+            client: "127.0.0.1".into(),
+            until_ms: u64::MAX,
+        };
+        std::thread::scope(|scope| {
+            for t in 0..4u8 {
+                let db = &db;
+                scope.spawn(move || {
+                    for n in 0..50u8 {
+                        let email = ["a@example.com", "b@example.com"][usize::from(n % 2)];
+                        let mac = t * 64 + n;
+                        db.issue_code(email, code(mac, 0, 60_000), message)
+                            .unwrap()
+                            .unwrap();
+                    }
+                });
+            }
+            let db = &db;
+            scope.spawn(move || {
+                for _ in 0..100 {
+                    if let Some(live) = db.reset("a@example.com").unwrap().and_then(|r| r.code) {
+                        let mac: [u8; 32] = live.mac.try_into().unwrap();
+                        db.confirm_code(&mac, None, 1, LOCKOUT, &confirmation, false)
+                            .unwrap();
+                    }
+                    db.sweep_stray_codes().unwrap();
+                }
+            });
+        });
+        let mut live_codes = 0;
+        for email in ["a@example.com", "b@example.com"] {
+            if let Some(live) = db.reset(email).unwrap().and_then(|r| r.code) {
+                live_codes += 1;
+                let mac: [u8; 32] = live.mac.try_into().unwrap();
+                assert_eq!(db.code_owner(&mac).unwrap().as_deref(), Some(email));
+                assert!(db
+                    .queued_message(live.outbox_id.unwrap())
+                    .unwrap()
+                    .is_some());
+            }
+        }
+        assert_eq!(
+            db.inner.codes.len(),
+            live_codes,
+            "no index entry is left over"
+        );
+        assert_eq!(db.outbox_len(), live_codes, "one mail per live code");
     }
 }

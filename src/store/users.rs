@@ -69,6 +69,8 @@ impl Db {
     /// Removes an account with its pending reset; false if there was none.
     pub fn remove_user(&self, key: &str) -> Result<bool> {
         let _gate = self.writing();
+        // An issue in progress finishes first, and its code goes with the account.
+        let _account = self.account(key.as_bytes());
         let i = &self.inner;
         let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
         let removed = trees.transaction(|(users, resets, codes, outbox)| {
