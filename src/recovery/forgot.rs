@@ -21,7 +21,7 @@ pub enum Forgot {
 /// code space is too small for the load, which is an operator's problem, not a client's.
 const DRAWS: usize = 8;
 
-/// Replaces the account's code with a fresh one and queues its email, in one transaction.
+/// Replaces the account's code with a fresh one and queues its email (see `store::resets`).
 pub fn forgot(
     db: &Db,
     key: &CodeKey,
@@ -32,7 +32,7 @@ pub fn forgot(
 ) -> Result<Forgot> {
     let now_ms = unix_ms(now);
     let expires_ms = unix_ms(now + config.code_ttl);
-    // Most unknown addresses are answered by a plain read; the transaction would refuse them
+    // Most unknown addresses are answered by a plain read; issuing would refuse them
     // too, only more slowly. (Enumeration-safe mode wants the slow, equal work instead.)
     if !config.hide_unknown_accounts && db.user(email_key)?.is_none() {
         return Ok(Forgot::NoAccount);
