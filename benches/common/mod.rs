@@ -189,6 +189,7 @@ pub fn start(dir: &Path, users: &Path, extra: &[(&str, &str)]) -> Service {
     let exec = Instant::now();
     let mut child = Command::new(bin)
         .args(["--config", c, "serve"])
+        .envs(unit_environment())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -215,6 +216,18 @@ pub fn start(dir: &Path, users: &Path, extra: &[(&str, &str)]) -> Service {
         started_in,
         rss_start,
     }
+}
+
+/// The process environment the shipped systemd unit sets (`Environment=NAME=value` lines),
+/// so that the service runs here as it ships: glibc's arena limit changes its RSS. The
+/// unit's `RESETGATE_*` settings are left out: the benchmark's config file sets those.
+fn unit_environment() -> Vec<(String, String)> {
+    include_str!("../../systemd/resetgate.service")
+        .lines()
+        .filter_map(|line| line.strip_prefix("Environment=")?.split_once('='))
+        .filter(|(name, _)| !name.starts_with("RESETGATE_"))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
 }
 
 /// VmRSS of process `pid`, in bytes (0 when it is gone).
