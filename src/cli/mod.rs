@@ -7,6 +7,7 @@
 mod admin_client;
 mod backup;
 mod blocks;
+mod log_format;
 mod log_sink;
 mod outbox;
 mod send_test;

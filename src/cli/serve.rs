@@ -74,9 +74,14 @@ fn init_logging(config: &Config) -> super::log_sink::Flusher {
         .with_max_level(most_verbose(&directives))
         .with_writer(writer)
         .with_ansi(ansi)
-        .with_target(false);
+        .with_target(false)
+        .with_timer(super::log_format::Time);
     match config.log.format {
-        crate::config::LogFormat::Text => builder.finish().with(filter).init(),
+        crate::config::LogFormat::Text => builder
+            .fmt_fields(super::log_format::Fields)
+            .finish()
+            .with(filter)
+            .init(),
         crate::config::LogFormat::Json => builder
             .json()
             .flatten_event(true)
