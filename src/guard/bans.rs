@@ -2,7 +2,7 @@
 //! longer each time it comes back. A ban is about a client address, never an account.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,10 @@ pub struct Bans {
     ban_for: Duration,
     ban_max: Duration,
     metrics: Arc<crate::metrics::Metrics>,
+    /// When the latest-ending ban ends, in ms after `started`: once that has passed, no
+    /// client is banned, and the check skips the cache (a lookup on every request).
+    last_ban_ends: AtomicU64,
+    started: Instant,
 }
 
 impl Bans {
@@ -38,13 +42,18 @@ impl Bans {
             ban_for: settings.ban_for,
             ban_max: settings.ban_max,
             metrics,
+            last_ban_ends: AtomicU64::new(0),
+            started: Instant::now(),
         }
     }
 
     pub fn is_banned(&self, client: IpAddr) -> bool {
-        self.banned
-            .get(&client)
-            .is_some_and(|until| until > Instant::now())
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.started).as_millis() as u64;
+        if elapsed >= self.last_ban_ends.load(Ordering::Acquire) {
+            return false;
+        }
+        self.banned.get(&client).is_some_and(|until| until > now)
     }
 
     /// Counts a refusal; the one that goes over `guard.ban_after` bans the client for
@@ -62,7 +71,12 @@ impl Bans {
             .ban_for
             .checked_mul(1u32.checked_shl(earlier).unwrap_or(u32::MAX))
             .map_or(self.ban_max, |d| d.min(self.ban_max));
-        self.banned.insert(client, Instant::now() + length);
+        let until = Instant::now() + length;
+        // Rounded up, so that no ban is thought over before it is.
+        let ends = until.saturating_duration_since(self.started).as_micros();
+        self.last_ban_ends
+            .fetch_max(ends.div_ceil(1_000) as u64, Ordering::AcqRel);
+        self.banned.insert(client, until);
         self.metrics.bans.inc();
         tracing::warn!(%client, ban_secs = length.as_secs(), offence = earlier + 1, "client banned after repeated refusals");
     }
