@@ -1,6 +1,9 @@
 //! The load benchmark: the release binary under 64 busy keep-alive connections, every figure
 //! a ratio to a bare hyper server measured in the same run with the same client.
 //!
+//! This machine's speed drifts by several per cent over minutes, so the bare server is
+//! measured again just before each scenario, and each ratio is to that measurement.
+//!
 //! `cargo bench --bench load` prints a markdown table and writes `target/bench-load.md`.
 
 use std::collections::HashMap;
@@ -30,10 +33,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut rows = Vec::new();
-
-    let ceiling = bare_hyper(&client);
-    rows.push(ceiling);
+    // (scenario, the ceiling measured just before it)
+    let mut rows: Vec<(Row, f64)> = Vec::new();
+    let mut ceiling = Ceiling::start();
     let dir = tempfile::tempdir().unwrap();
     let users = common::users_file(dir.path(), USERS);
 
@@ -41,41 +43,53 @@ fn main() {
     let service = common::start(dir.path(), &users, &[("storage", "durability = \"flush\"")]);
     let addr = service.addr;
     let counter = Arc::new(AtomicUsize::new(0));
-    rows.push(run(
-        &client,
-        addr,
-        "2. forgot-password, unknown email (404)",
-        RUN,
-        404,
-        |i| (FORGOT, format!("{{\"email\": \"nobody{i}@example.com\"}}")),
-    ));
-    rows.push(run(
-        &client,
-        addr,
-        "5. confirm-otp-reset, wrong code (400)",
-        RUN,
-        400,
-        |i| {
-            (
-                CONFIRM,
-                format!(
-                    "{{\"resetToken\": \"{:012}\"}}",
-                    i * 7919 % 1_000_000_000_000
-                ),
-            )
-        },
-    ));
-    // Before scenario 3, whose backlog of mail would delay the codes this one waits for.
-    let cycle = full_cycles(&client, addr, &service.data);
-    rows.insert(
-        2,
+    let base = ceiling.measure(&client);
+    rows.push((
         run(
             &client,
             addr,
-            "3. forgot-password, known email (200, flushed)",
-            LONG_RUN,
-            200,
-            known_users(&counter),
+            "2. forgot-password, unknown email (404)",
+            RUN,
+            404,
+            |i| (FORGOT, format!("{{\"email\": \"nobody{i}@example.com\"}}")),
+        ),
+        base,
+    ));
+    let base = ceiling.measure(&client);
+    rows.push((
+        run(
+            &client,
+            addr,
+            "5. confirm-otp-reset, wrong code (400)",
+            RUN,
+            400,
+            |i| {
+                (
+                    CONFIRM,
+                    format!(
+                        "{{\"resetToken\": \"{:012}\"}}",
+                        i * 7919 % 1_000_000_000_000
+                    ),
+                )
+            },
+        ),
+        base,
+    ));
+    // Before scenario 3, whose backlog of mail would delay the codes this one waits for.
+    let cycle = full_cycles(&client, addr, &service.data);
+    let base = ceiling.measure(&client);
+    rows.insert(
+        1,
+        (
+            run(
+                &client,
+                addr,
+                "3. forgot-password, known email (200, flushed)",
+                LONG_RUN,
+                200,
+                known_users(&counter),
+            ),
+            base,
         ),
     );
     let rss_load = service.rss();
@@ -90,24 +104,40 @@ fn main() {
         &[("storage", "durability = \"fsync\"")],
     );
     let addr = fsync.addr;
+    let base = ceiling.measure(&client);
     rows.insert(
-        3,
-        run(
-            &client,
-            addr,
-            "4. forgot-password, known email (200, fsync)",
-            RUN,
-            200,
-            known_users(&counter),
+        2,
+        (
+            run(
+                &client,
+                addr,
+                "4. forgot-password, known email (200, fsync)",
+                RUN,
+                200,
+                known_users(&counter),
+            ),
+            base,
         ),
     );
     fsync.stop();
+    let first = ceiling.first.take().expect("the ceiling was measured");
+    let slices = ceiling.slices.clone();
+    ceiling.stop();
 
-    let base = rows[0].rps;
     let mut report = String::from("| scenario (64 connections) | req/s | ratio to ceiling | p50 | p99 | p99.9 |\n|---|---|---|---|---|---|\n");
-    for r in &rows {
+    let low = slices.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = slices.iter().copied().fold(0.0, f64::max);
+    report.push_str(&format!(
+        "| 1. bare hyper (the ceiling; {} measurements, {low:.0}–{high:.0}; latencies of the first) | {:.0} | 100.0 % | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+        slices.len(),
+        slices.iter().sum::<f64>() / slices.len() as f64,
+        ms(first.p50),
+        ms(first.p99),
+        ms(first.p999)
+    ));
+    for (r, base) in &rows {
         report.push_str(&format!(
-            "| {} | {:.0} | {:.1} % | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+            "| {} (ceiling just before: {base:.0}) | {:.0} | {:.1} % | {:.2} ms | {:.2} ms | {:.2} ms |\n",
             r.name,
             r.rps,
             100.0 * r.rps / base,
@@ -157,9 +187,51 @@ const FORGOT: &str = "/api/v1/user/forgot-password";
 const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
 const RESET: &str = "/api/v1/user/password-reset";
 
-/// Scenario 1: a bare hyper 1.x server answering every POST with a small fixed JSON body.
-fn bare_hyper(client: &tokio::runtime::Runtime) -> Row {
-    let (server, addr) = common::tcp_server(2, |stream| async move {
+/// Scenario 1: a bare hyper 1.x server answering every POST with a small fixed JSON body,
+/// measured again before each of the other scenarios.
+struct Ceiling {
+    server: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    /// The first measurement, whose latencies the table shows.
+    first: Option<Row>,
+    /// Requests per second of every measurement.
+    slices: Vec<f64>,
+}
+
+impl Ceiling {
+    fn start() -> Ceiling {
+        let (server, addr) = bare_hyper();
+        Ceiling {
+            server,
+            addr,
+            first: None,
+            slices: Vec::new(),
+        }
+    }
+
+    /// Measures the bare server for `RUN`; returns its requests per second.
+    fn measure(&mut self, client: &tokio::runtime::Runtime) -> f64 {
+        let row = run(
+            client,
+            self.addr,
+            "1. bare hyper (the ceiling)",
+            RUN,
+            200,
+            |_| (FORGOT, "{\"email\": \"a@b.c\"}".to_string()),
+        );
+        self.slices.push(row.rps);
+        let rps = row.rps;
+        self.first.get_or_insert(row);
+        rps
+    }
+
+    fn stop(self) {
+        self.server.shutdown_background();
+    }
+}
+
+fn bare_hyper() -> (tokio::runtime::Runtime, SocketAddr) {
+    common::tcp_server(2, |stream| async move {
         let service =
             hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
                 let _ = req.into_body().collect().await;
@@ -170,17 +242,7 @@ fn bare_hyper(client: &tokio::runtime::Runtime) -> Row {
         let _ = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(stream), service)
             .await;
-    });
-    let row = run(
-        client,
-        addr,
-        "1. bare hyper (the ceiling)",
-        RUN,
-        200,
-        |_| (FORGOT, "{\"email\": \"a@b.c\"}".to_string()),
-    );
-    server.shutdown_background();
-    row
+    })
 }
 
 /// Runs [`CONNECTIONS`] connections for `warm-up + length`, each sending the requests
