@@ -43,7 +43,10 @@ impl Transport {
                 let smtp = smtp::Smtp::new(&config.mail.smtp, config.smtp_password()?)?;
                 Transport::Smtp(Box::new(smtp))
             }
-            Kind::File => Transport::File(file::FileDir::new(config.mail_dir())),
+            Kind::File => {
+                let fsync = config.storage.durability == crate::config::Durability::Fsync;
+                Transport::File(file::FileDir::new(config.mail_dir(), fsync))
+            }
         })
     }
 
