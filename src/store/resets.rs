@@ -278,7 +278,9 @@ impl Db {
         code: &LiveCode,
     ) -> Result<std::result::Result<(), IssueRefused>> {
         let codes = &self.inner.codes;
-        let mut current = codes.get(&code.mac)?;
+        // A fresh MAC has no entry: try that first, and look only when the swap says
+        // there is one.
+        let mut current: Option<sled::IVec> = None;
         loop {
             if let Some(owner) = current.as_deref().filter(|owner| *owner != k) {
                 if self
