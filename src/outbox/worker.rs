@@ -190,9 +190,17 @@ impl Worker {
     /// carries the account's current code.
     fn still_due(&self, id: u64) -> Option<Queued> {
         let now = unix_ms(SystemTime::now());
-        let wanted = |m: &Queued| match (&m.kind, validate(&m.to)) {
-            (Kind::Otp { .. }, Ok(to)) => self.db.code_mail_wanted(&to.key, id),
-            _ => Ok(true),
+        let wanted = |m: &Queued| -> crate::store::Result<bool> {
+            match (&m.kind, validate(&m.to)) {
+                (Kind::Otp { .. }, Ok(to)) => {
+                    let wanted = self.db.code_mail_wanted(&to.key, id)?;
+                    if !wanted {
+                        tracing::debug!(id, "dropped a code's mail: the code was replaced or used");
+                    }
+                    Ok(wanted)
+                }
+                _ => Ok(true),
+            }
         };
         let found = self.db.queued_message(id).and_then(|m| match m {
             Some(m) if m.next_attempt_ms <= now || m.expired(now) => Ok(wanted(&m)?.then_some(m)),
