@@ -9,7 +9,6 @@ use super::target::{store_failure, Target};
 use super::Failure;
 use crate::config::Config;
 use crate::http::admin::{OUTBOX, OUTBOX_PURGE, OUTBOX_RETRY, OUTBOX_SHOW};
-use crate::store::outbox::RetryRefused;
 
 #[derive(Subcommand)]
 pub enum OutboxCommand {
@@ -86,12 +85,7 @@ fn direct(target: &Target, command: OutboxCommand) -> Result<(), Failure> {
         },
         OutboxCommand::Retry { id } => match db.retry_dead(*id, now).map_err(store_failure)? {
             Ok(()) => json!({ "id": id, "state": "queued" }),
-            Err(RetryRefused::NotFound) => return Err(Failure::refused("No such message")),
-            Err(RetryRefused::Expired) => {
-                return Err(Failure::refused(
-                    "The code in this message has expired; the user must ask for a new one",
-                ))
-            }
+            Err(refused) => return Err(Failure::refused(refused.reason())),
         },
         OutboxCommand::Purge { id, .. } => {
             let purged = db.purge_dead(*id).map_err(store_failure)?;

@@ -294,9 +294,7 @@ async fn outbox_retry(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
             ))
         }
         Err(RetryRefused::NotFound) => Ok(no_message()),
-        Err(RetryRefused::Expired) => Err(ApiError::Conflict(
-            "The code in this message has expired; the user must ask for a new one".into(),
-        )),
+        Err(refused) => Err(ApiError::Conflict(refused.reason().into())),
     }
 }
 

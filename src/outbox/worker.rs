@@ -161,7 +161,10 @@ impl Lane {
             if !*stop.borrow() {
                 // The dispatcher's scan may predate another lane's work on this entry (sent
                 // and removed, or rescheduled): act only on what the store says now.
-                if let Some(message) = self.worker.still_due(id) {
+                // Off the async threads: the check may wait for a backup or an account lock.
+                let worker = self.worker.clone();
+                let due = tokio::task::spawn_blocking(move || worker.still_due(id)).await;
+                if let Ok(Some(message)) = due {
                     self.worker.deliver(&mut self.transport, id, message).await;
                 }
             }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use super::resets::Reset;
 use super::{decode, encode, id_key, key_id, Db, Result, StoreError};
 
 /// How long a retried notice (not a code) may take to be delivered.
@@ -18,6 +19,23 @@ pub enum RetryRefused {
     NotFound,
     /// Its code expired: the user must ask for a new one.
     Expired,
+    /// Its code is no longer the account's: replaced by a newer one, or used.
+    Superseded,
+}
+
+impl RetryRefused {
+    /// What an operator is told (CLI and admin API).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RetryRefused::NotFound => "No such message",
+            RetryRefused::Expired => {
+                "The code in this message has expired; the user must ask for a new one"
+            }
+            RetryRefused::Superseded => {
+                "The code in this message is no longer valid (a newer code was sent, or it was used); the user may ask for a new one"
+            }
+        }
+    }
 }
 
 /// What the message is; the text is rendered at send time from these fields.
@@ -198,18 +216,36 @@ impl Db {
         let _gate = self.writing();
         let key = id_key(id);
         let i = &self.inner;
-        let moved = (&i.outbox, &i.dead).transaction(|(outbox, dead_tree)| {
+        let corrupt = |e: serde_json::Error| ConflictableTransactionError::Abort(e.to_string());
+        let moved = (&i.outbox, &i.dead, &i.resets).transaction(|(outbox, dead_tree, resets)| {
             let Some(bytes) = dead_tree.get(&key[..])? else {
                 return Ok(Err(RetryRefused::NotFound));
             };
-            let dead: Dead = serde_json::from_slice(&bytes)
-                .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+            let dead: Dead = serde_json::from_slice(&bytes).map_err(corrupt)?;
             let mut message = dead.message;
             match &message.kind {
                 Kind::Otp { code, .. } if code.is_empty() || message.expired(now_ms) => {
                     return Ok(Err(RetryRefused::Expired))
                 }
-                Kind::Otp { .. } => {}
+                Kind::Otp { .. } => {
+                    // Only the account's current code is worth sending (the outbox would
+                    // drop any other); records from before outbox ids were kept cannot tell.
+                    let account = crate::mail_address::validate(&message.to).map(|e| e.key);
+                    let reset = match account.map(|k| resets.get(k.as_bytes())) {
+                        Ok(found) => found?,
+                        Err(_) => None,
+                    };
+                    let current = match reset {
+                        Some(bytes) => serde_json::from_slice::<Reset>(&bytes)
+                            .map_err(corrupt)?
+                            .code
+                            .map(|c| c.outbox_id.is_none_or(|current| current == id)),
+                        None => Some(false),
+                    };
+                    if current != Some(true) {
+                        return Ok(Err(RetryRefused::Superseded));
+                    }
+                }
                 _ => message.expires_ms = Some(now_ms + NOTICE_RETRY_MS),
             }
             message.attempts = 0;
@@ -322,7 +358,7 @@ mod tests {
     fn dead_letters_are_retried_while_live_and_scrubbed_after() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
-        for id in [1, 2] {
+        for id in [1, 2, 3] {
             db.inner
                 .outbox
                 .insert(id_key(id), encode(&queued(0)))
@@ -334,10 +370,26 @@ mod tests {
             };
             db.outbox_bury(id, &dead).unwrap();
         }
+        // The account's current code is the one that letter 1 carries.
+        let mut current = super::super::resets::tests::code(1, 0, 1_000);
+        current.outbox_id = Some(1);
+        let reset = Reset {
+            code: Some(current),
+            ..Reset::default()
+        };
+        db.inner
+            .resets
+            .insert("a@example.com", encode(&reset))
+            .unwrap();
         assert_eq!(
             db.retry_dead(1, 500).unwrap(),
             Ok(()),
             "the code is live until 1000"
+        );
+        assert_eq!(
+            db.retry_dead(3, 500).unwrap(),
+            Err(RetryRefused::Superseded),
+            "letter 3's code is not the account's"
         );
         let back = db.queued_message(1).unwrap().unwrap();
         assert_eq!(
@@ -346,12 +398,12 @@ mod tests {
         );
         assert_eq!(db.retry_dead(1, 500).unwrap(), Err(RetryRefused::NotFound));
         assert_eq!(db.retry_dead(2, 1_000).unwrap(), Err(RetryRefused::Expired));
-        assert_eq!(db.scrub_dead(1_000).unwrap(), 1);
+        assert_eq!(db.scrub_dead(1_000).unwrap(), 2);
         let Kind::Otp { code, .. } = db.dead_letter(2).unwrap().unwrap().message.kind else {
             panic!()
         };
         assert!(code.is_empty(), "an expired code is not kept");
-        assert_eq!(db.purge_dead(None).unwrap(), 1);
+        assert_eq!(db.purge_dead(None).unwrap(), 2);
         assert_eq!(db.dead_len(), 0);
     }
 

@@ -5,15 +5,19 @@
 //! would serialize every request behind sled's global lock). The reset record is the commit
 //! point, written by compare-and-swap:
 //! - until it points at the new code, the index entry leads nowhere (every reader checks the
-//!   owner's record) and the mail is not sent (the outbox checks the record under the same
+//!   owner's record), but it already keeps the MAC from being drawn for anyone else (see
+//!   `claim_code`), and the mail is not sent (the outbox checks the record under the same
 //!   lock, see [`Db::code_mail_wanted`]);
 //! - a crash before it leaves only such leftovers: the outbox drops the mail, the sweeper
 //!   the index entry ([`Db::sweep_stray_codes`]);
 //! - a transaction that changed the record meanwhile (a confirmation, a failure count, the
 //!   sweeper) makes the swap fail, and it is redone on the new record.
 //!
-//! A code and its email therefore reach users together or not at all. The record also keeps
-//! the account's consecutive failed confirmations, across codes and restarts.
+//! So the outbox sends a code's mail only while that code is the account's current one. (It
+//! may send it before the request's flush, as it did when this was a transaction: a crash
+//! in that window leaves a mail whose code did not survive, and a client that saw no 200.)
+//! The record also keeps the account's consecutive failed confirmations, across codes and
+//! restarts.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{
@@ -239,7 +243,11 @@ impl Db {
         } else {
             key.as_bytes()
         };
-        let _account = self.account(k);
+        // Decoys share one record but lock by the submitted address, as a known account
+        // does: one stripe for every unknown address would make them wait for each other,
+        // which a known account does not (a timing signal). Their mail is never sent and
+        // their codes never confirm, so nothing needs them serialized.
+        let _account = self.account(key.as_bytes());
         let user: User = match (i.users.get(key)?, decoy) {
             (_, true) => User::decoy(),
             (Some(bytes), false) => decode("user", &bytes)?,
@@ -257,7 +265,8 @@ impl Db {
         }
         let replaced = self.swap_reset(k, |reset| reset.code.replace(code.clone()))?;
         if let Some(old) = replaced {
-            // The old code's index entry (unless it was drawn again) and its unsent mail.
+            // The old code's index entry and its unsent mail. (A MAC that has an entry is
+            // never drawn again, so the two MACs differ; the check only keeps it so.)
             if old.mac != code.mac {
                 i.codes
                     .compare_and_swap(&old.mac[..], Some(k), None as Option<&[u8]>)?
@@ -270,31 +279,20 @@ impl Db {
         Ok(Ok(()))
     }
 
-    /// Points the index entry of `code` at account `k`, unless another account's live code
-    /// has the same MAC.
+    /// Points the index entry of `code` at account `k` if the MAC has no entry at all. Any
+    /// entry refuses it, even one whose code has expired (until the sweeper removes it) or
+    /// this account's own: an owner's record cannot be trusted here, since another issue may
+    /// have claimed the entry and not yet committed its record. The caller draws again.
     fn claim_code(
         &self,
         k: &[u8],
         code: &LiveCode,
     ) -> Result<std::result::Result<(), IssueRefused>> {
-        let codes = &self.inner.codes;
-        // A fresh MAC has no entry: try that first, and look only when the swap says
-        // there is one.
-        let mut current: Option<sled::IVec> = None;
-        loop {
-            if let Some(owner) = current.as_deref().filter(|owner| *owner != k) {
-                if self
-                    .reset_of(owner)?
-                    .is_some_and(|r| r.live_code(&code.mac, code.issued_ms))
-                {
-                    return Ok(Err(IssueRefused::CodeTaken));
-                }
-            }
-            match codes.compare_and_swap(&code.mac[..], current.as_ref(), Some(k))? {
-                Ok(()) => return Ok(Ok(())),
-                Err(changed) => current = changed.current,
-            }
-        }
+        let claimed =
+            self.inner
+                .codes
+                .compare_and_swap(&code.mac[..], None as Option<&[u8]>, Some(k))?;
+        Ok(claimed.map_err(|_| IssueRefused::CodeTaken))
     }
 
     /// Applies `change` to account `k`'s reset record with compare-and-swap, redoing it on
@@ -482,11 +480,48 @@ pub(super) mod tests {
                 .unwrap(),
             Err(IssueRefused::CodeTaken)
         ));
-        // Once a's code expired, b may draw the same value.
+        assert!(
+            matches!(
+                db.issue_code("a@example.com", code(1, 1, 60_000), message)
+                    .unwrap(),
+                Err(IssueRefused::CodeTaken)
+            ),
+            "nor may the owner draw its own live code again"
+        );
+        // Once a's code expired and was swept, b may draw the same value; not before.
+        assert!(matches!(
+            db.issue_code("b@example.com", code(1, 60_000, 120_000), message)
+                .unwrap(),
+            Err(IssueRefused::CodeTaken)
+        ));
+        assert_eq!(db.sweep_resets(60_000, LOCKOUT).unwrap(), 1);
         db.issue_code("b@example.com", code(1, 60_000, 120_000), message)
             .unwrap()
             .unwrap();
-        assert_eq!(db.outbox_len(), 2, "refusals queue nothing");
+        assert_eq!(
+            db.outbox_len(),
+            1,
+            "refusals queue nothing; a's mail expired"
+        );
+    }
+
+    /// An issue for account a that has claimed its code's index entry but not yet stored
+    /// its record: a's record does not show the code, so nothing but the entry tells.
+    #[test]
+    fn a_code_claimed_but_not_yet_committed_is_not_drawn_for_another_account() {
+        let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
+        db.inner.codes.insert([7; 32], "a@example.com").unwrap();
+        assert!(matches!(
+            db.issue_code("b@example.com", code(7, 0, 60_000), message)
+                .unwrap(),
+            Err(IssueRefused::CodeTaken)
+        ));
+        assert_eq!(
+            db.code_owner(&[7; 32]).unwrap().as_deref(),
+            Some("a@example.com")
+        );
+        assert!(db.reset("b@example.com").unwrap().is_none());
+        assert_eq!(db.outbox_len(), 0);
     }
 
     #[test]
@@ -580,8 +615,15 @@ pub(super) mod tests {
         assert_eq!(db.sweep_stray_codes().unwrap(), 1);
         assert_eq!(db.code_owner(&[1; 32]).unwrap(), None);
 
-        // A stray entry does not block the code it names, and a real issue's mail is wanted.
+        // A stray entry blocks its code until the sweeper removes it; a real issue's mail
+        // is wanted.
         let stray = leftovers(&db, 2);
+        assert!(matches!(
+            db.issue_code("a@example.com", code(2, 0, 60_000), message)
+                .unwrap(),
+            Err(IssueRefused::CodeTaken)
+        ));
+        assert_eq!(db.sweep_stray_codes().unwrap(), 1);
         db.issue_code("a@example.com", code(2, 0, 60_000), message)
             .unwrap()
             .unwrap();
@@ -609,12 +651,12 @@ pub(super) mod tests {
             for t in 0..4u8 {
                 let db = &db;
                 scope.spawn(move || {
-                    for n in 0..50u8 {
+                    for n in 0..200u8 {
                         let email = ["a@example.com", "b@example.com"][usize::from(n % 2)];
-                        let mac = t * 64 + n;
-                        db.issue_code(email, code(mac, 0, 60_000), message)
-                            .unwrap()
-                            .unwrap();
+                        // Few MACs, so that the two accounts often draw the same one.
+                        let mac = (t + n / 2) % 6;
+                        let issued = db.issue_code(email, code(mac, 0, 60_000), message);
+                        assert!(matches!(issued, Ok(Ok(()) | Err(IssueRefused::CodeTaken))));
                     }
                 });
             }
@@ -631,9 +673,11 @@ pub(super) mod tests {
             });
         });
         let mut live_codes = 0;
+        let mut macs = std::collections::HashSet::new();
         for email in ["a@example.com", "b@example.com"] {
             if let Some(live) = db.reset(email).unwrap().and_then(|r| r.code) {
                 live_codes += 1;
+                assert!(macs.insert(live.mac.clone()), "two accounts hold one code");
                 let mac: [u8; 32] = live.mac.try_into().unwrap();
                 assert_eq!(db.code_owner(&mac).unwrap().as_deref(), Some(email));
                 assert!(db
