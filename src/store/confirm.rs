@@ -8,7 +8,8 @@ use sled::Transactional;
 
 use super::outbox::Queued;
 use super::resets::{
-    parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Lockout, Reset, DECOY,
+    decoy_key, parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Lockout,
+    Reset,
 };
 use super::users::User;
 use super::{encode, id_key, Db, Result};
@@ -57,6 +58,7 @@ impl Db {
         if claimed.is_none() && i.codes.get(mac)?.is_none() {
             return Ok(Confirmed::No);
         }
+        let decoy_record = claimed.map(decoy_key).unwrap_or_default();
         let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
         let outcome = trees.transaction(|(users, resets, codes, outbox)| {
             let owner = codes.get(mac)?;
@@ -71,9 +73,10 @@ impl Db {
                 if owner.as_deref() != Some(claimed) || !reset.live_code(mac, now_ms) {
                     let counted = match users.get(claimed)? {
                         Some(_) => Some((claimed, reset)),
-                        None if decoy => {
-                            Some((DECOY.as_bytes(), read_reset(resets, DECOY.as_bytes())?))
-                        }
+                        None if decoy => Some((
+                            decoy_record.as_bytes(),
+                            read_reset(resets, decoy_record.as_bytes())?,
+                        )),
                         None => None,
                     };
                     if let Some((key, mut reset)) = counted {
@@ -272,7 +275,8 @@ mod tests {
         nobody(false);
         assert_eq!(db.reset("nobody@example.com").unwrap(), None);
         nobody(true);
-        assert_eq!(db.reset(DECOY).unwrap().unwrap().failures, 1);
+        let decoy = decoy_key("nobody@example.com");
+        assert_eq!(db.reset(&decoy).unwrap().unwrap().failures, 1);
     }
 
     #[test]

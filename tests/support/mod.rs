@@ -253,7 +253,20 @@ impl Setup {
 
     /// Writes raw bytes into a sled tree while no service runs, as disk corruption would.
     pub fn write_raw(&self, tree: &str, key: &str, value: &[u8]) {
-        let db = sled::open(self.data_dir().join("store")).expect("opening the store directly");
+        // sled's I/O threads let go of the previous handle's file lock a moment after it is
+        // dropped (it offers no way to wait for that): try until it is free.
+        let path = self.data_dir().join("store");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let db = loop {
+            match sled::open(&path) {
+                Ok(db) => break db,
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    assert!(std::time::Instant::now() < deadline, "{e}");
+                    std::thread::yield_now();
+                }
+                Err(e) => panic!("opening the store directly: {e}"),
+            }
+        };
         db.open_tree(tree)
             .expect("a tree")
             .insert(key, value)
