@@ -127,8 +127,10 @@ pub struct Lockout {
     pub forget_after_ms: u64,
 }
 
-/// The prefix of the reset records that enumeration-safe mode issues codes to for unknown
-/// addresses. It starts with NUL, which no valid address does, so no request can name one.
+/// The reset record on which enumeration-safe mode counts failed confirmations naming
+/// unknown addresses, and the prefix of the records it issues their codes to
+/// ([`decoy_key`]). It starts with NUL, which no valid address does, so no request can name
+/// one.
 pub const DECOY: &str = "\u{0}decoy";
 
 /// The decoy record standing in for unknown address `key`: one per address, like a known
