@@ -105,6 +105,16 @@ fn users_commands_open_the_store_when_no_service_runs() {
         setup.cli(&["users", "add", "ada@example.com"]).code,
         Some(0)
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(setup.data_dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "the data directory the CLI made is private"
+    );
     let list = setup.cli(&["users", "list"]);
     assert_eq!(
         (list.code, list.stdout.trim()),

@@ -29,6 +29,11 @@ impl Target {
             }
             Err(_) => {
                 let s = &config.storage;
+                // As `serve` does: sled would make the directory with the umask's mode, and it
+                // will hold the secrets and the mail with live codes.
+                crate::secrets::private_dir(&s.data_dir).map_err(|e| {
+                    Failure::runtime(format!("cannot create {}: {e}", s.data_dir.display()))
+                })?;
                 match Db::open_with(s) {
                     Ok(db) => {
                         if let Some(m) = db.migrated() {

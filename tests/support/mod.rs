@@ -288,6 +288,8 @@ pub struct Service {
     pub admin: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
     lines: Receiver<String>,
+    /// Reads stderr until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Service {
@@ -308,7 +310,7 @@ impl Service {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, lines) = channel();
         let keep = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in err.lines().map_while(Result::ok) {
                 keep.lock().expect("log lock").push(line.clone());
                 let _ = tx.send(line);
@@ -320,6 +322,7 @@ impl Service {
             admin: "0.0.0.0:0".parse().expect("literal"),
             log,
             lines,
+            reader: Some(reader),
         };
         let ready = service.wait_for_log("resetgate ready");
         service.public = field(&ready, "public=")
@@ -387,6 +390,11 @@ impl Service {
             .expect("kill runs");
         assert!(sent.success(), "sending SIGTERM");
         let status = self.child.wait().expect("waiting for resetgate");
+        // The last lines (written as the process exits) may still be in the pipe: read to
+        // the end before looking at the log.
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the log reader");
+        }
         (status, self.log())
     }
 
