@@ -39,7 +39,7 @@ pub fn confirm(
 ) -> Result<Confirm> {
     let mac = key.mac(&normalize_code(code));
     // The common failure, a code-only guess that matches no code, is answered after one
-    // read: the session token (a system call) and its MAC are made only when needed.
+    // read: no session token (a system call) and its MAC, no store transaction.
     if claimed.is_none() && db.code_owner(&mac)?.is_none() {
         return Ok(Confirm::Invalid);
     }

@@ -144,8 +144,7 @@ mod tests {
 
         let again = Db::open(dir.path(), 8, Durability::Flush).unwrap();
         assert_eq!(again.migrated(), None, "already at schema {SCHEMA_VERSION}");
-        let meta = sled::Db::clone(&again.inner.db).open_tree("meta").unwrap();
-        assert_eq!(version(&meta).unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(version(&again.inner.meta).unwrap(), Some(SCHEMA_VERSION));
     }
 
     #[test]

@@ -367,10 +367,7 @@ impl Db {
     }
 
     pub fn reset(&self, key: &str) -> Result<Option<Reset>> {
-        match self.inner.resets.get(key)? {
-            Some(bytes) => Ok(Some(decode("reset", &bytes)?)),
-            None => Ok(None),
-        }
+        self.reset_of(key.as_bytes())
     }
 
     /// The account a code MAC belongs to, whether or not the code is still live.
