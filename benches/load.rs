@@ -158,7 +158,7 @@ fn main() {
          | RSS after start-up, {USERS} users | {:.1} MB |\n\
          | RSS after {} s of scenario 3 | {:.1} MB |\n\
          | exec to first successful request, {USERS} users | {:.0} ms |\n\
-         | data dir after {USERS} users and {resets} resets | {:.1} MB |\n\
+         | data dir after {USERS} users and {resets} codes issued in scenario 3 | {:.1} MB |\n\
          | release binary (stripped) | {:.1} MB |\n",
         mb(rss_start),
         LONG_RUN.as_secs(),

@@ -101,6 +101,10 @@ fn main() {
         accepted: &accepted,
     };
 
+    // A message that expires unsent is never accepted, so its permit would be lost: give
+    // the permits of expired messages back as the service counts them.
+    let refill = Refill::start(service.admin, token.trim(), pace.clone());
+
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut done = 0;
@@ -135,10 +139,11 @@ fn main() {
     // moved for a while (then the assertion below says what is missing).
     let bound = Duration::from_secs(120) + Duration::from_millis(cycles as u64);
     let drain = Instant::now();
-    let (mut last, mut moved) = (accepted.load(Ordering::Relaxed), Instant::now());
-    while accepted.load(Ordering::Relaxed) < cycles as u64 && drain.elapsed() < bound {
+    let accounted = || accepted.load(Ordering::Relaxed) + refill.expired();
+    let (mut last, mut moved) = (accounted(), Instant::now());
+    while accounted() < cycles as u64 && drain.elapsed() < bound {
         std::thread::sleep(Duration::from_millis(100));
-        let now = accepted.load(Ordering::Relaxed);
+        let now = accounted();
         if now != last {
             (last, moved) = (now, Instant::now());
         } else if moved.elapsed() > Duration::from_secs(30) {
@@ -195,6 +200,43 @@ impl Probe<'_> {
             codes_swept: metric("resetgate_codes_expired_total"),
             accepted: self.accepted.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Polls `resetgate_outbox_expired_unsent_total` and adds a pacing permit for each newly
+/// expired message (the sink adds one for each accepted message).
+struct Refill {
+    expired: Arc<AtomicU64>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Refill {
+    fn start(admin: SocketAddr, token: &str, pace: Arc<Semaphore>) -> Refill {
+        let expired = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopping, token) = (expired.clone(), stop.clone(), token.to_string());
+        std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                let now = metrics(admin, &token)
+                    .get("resetgate_outbox_expired_unsent_total")
+                    .map_or(0, |v| *v as u64);
+                let before = seen.swap(now.max(seen.load(Ordering::Relaxed)), Ordering::Relaxed);
+                pace.add_permits(now.saturating_sub(before) as usize);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        Refill { expired, stop }
+    }
+
+    /// Messages the service has counted as expired unsent so far.
+    fn expired(&self) -> u64 {
+        self.expired.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Refill {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

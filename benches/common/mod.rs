@@ -118,7 +118,14 @@ impl Service {
         rss(self.child.id())
     }
 
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        // Dropping it stops it.
+    }
+}
+
+/// A benchmark that panics does not leave the release binary running.
+impl Drop for Service {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -382,13 +389,9 @@ pub struct Row {
 
 /// Requests per second and percentiles of `samples` taken over `length`.
 pub fn summarize(name: &str, mut samples: Vec<Duration>, length: Duration) -> Row {
+    assert!(!samples.is_empty(), "{name}: no samples after the warm-up");
     samples.sort();
-    let at = |q: f64| {
-        samples
-            .get(((samples.len().max(1) - 1) as f64 * q) as usize)
-            .copied()
-            .unwrap_or_default()
-    };
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
     Row {
         name: name.to_string(),
         rps: samples.len() as f64 / length.as_secs_f64(),
