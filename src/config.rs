@@ -241,6 +241,11 @@ impl Config {
         nets("server.trusted_proxies", &self.server.trusted_proxies)
     }
 
+    /// The admin socket through which the CLI talks to the running service.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.storage.data_dir.join("admin.sock")
+    }
+
     /// The directory the file transport writes `.eml` files into.
     pub fn mail_dir(&self) -> PathBuf {
         if self.mail.file.dir.as_os_str().is_empty() {

@@ -182,10 +182,33 @@ impl App {
     }
 }
 
-/// The two bound listeners.
+/// The bound listeners.
 pub struct Listeners {
     pub public: TcpListener,
     pub admin: TcpListener,
+    /// The admin socket in the data directory, for the CLI (see [`bind_admin_socket`]).
+    pub admin_socket: tokio::net::UnixListener,
+}
+
+/// Binds the admin socket `<data_dir>/admin.sock`, readable and writable by this user only
+/// (the data directory is too). Call it after the store is open: sled's lock proves that no
+/// other resetgate owns the directory, so a socket file found there is a stale one.
+pub fn bind_admin_socket(config: &Config) -> Result<tokio::net::UnixListener, StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = config.admin_socket();
+    let fail = |e: std::io::Error| {
+        StartError::Io(format!(
+            "cannot listen on the admin socket {}: {e}",
+            path.display()
+        ))
+    };
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(&path).map_err(fail)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    Ok(listener)
 }
 
 /// Serves both listeners and runs the outbox worker and the sweeper until `shutdown`
@@ -233,12 +256,14 @@ pub async fn run(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    use http::server::Listener;
     let servers = [
         (
-            listeners.public,
+            Listener::Tcp(listeners.public),
             http::public::route as http::server::Handler,
         ),
-        (listeners.admin, http::admin::route),
+        (Listener::Tcp(listeners.admin), http::admin::route),
+        (Listener::Local(listeners.admin_socket), http::admin::route),
     ]
     .map(|(listener, route)| {
         let serving = http::server::serve(
@@ -266,6 +291,8 @@ pub async fn run(
         tracing::warn!("the outbox message in flight did not finish within server.shutdown_grace; it stays queued");
     }
     let _ = sweeper_task.await;
+    // The CLI then finds no socket and opens the store itself.
+    let _ = std::fs::remove_file(app.config.admin_socket());
     app.db.flush_blocking()?;
     tracing::info!("store flushed; bye");
     Ok(())

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, ConfigError, Secret};
+use crate::config::{Config, Secret};
 use crate::StartError;
 
 pub const SECRET_FILE: &str = "secret";
@@ -24,17 +24,6 @@ pub fn admin_token(config: &Config) -> Result<Secret, StartError> {
     match config.admin_token()? {
         Some(s) => Ok(s),
         None => load_or_create(&token_path(config)),
-    }
-}
-
-/// The token the CLI presents: configured, or the one the running service generated.
-pub fn cli_token(config: &Config) -> Result<Option<Secret>, ConfigError> {
-    if let Some(s) = config.admin_token()? {
-        return Ok(Some(s));
-    }
-    match std::fs::read_to_string(token_path(config)) {
-        Ok(text) => Ok(Some(Secret::new(text.trim().to_string()))),
-        Err(_) => Ok(None),
     }
 }
 

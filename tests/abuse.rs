@@ -114,6 +114,24 @@ fn allow_only_mode() {
     assert_eq!(from("127.0.0.2", &service, 0).status, 404);
 }
 
+/// Deny lists, allow-only and bans cover every path of the public listener, not only the
+/// three endpoints: a denied client cannot hold connections busy with health checks.
+#[test]
+fn the_guard_applies_to_every_public_path() {
+    let setup = Setup::new("[guard]\ndeny = [\"127.0.0.21\"]\n");
+    let service = setup.start();
+    for path in ["/healthz", "/readyz", "/openapi.json", "/no/such/path"] {
+        let denied = support::get_from("127.0.0.21".parse().unwrap(), service.public, path);
+        assert_eq!(
+            (denied.status, denied.raw_body.as_str()),
+            (403, r#"{"message":"Access denied"}"#),
+            "{path}"
+        );
+        let other = support::get_from("127.0.0.22".parse().unwrap(), service.public, path);
+        assert_ne!(other.status, 403, "{path}");
+    }
+}
+
 #[test]
 fn runtime_blocks_take_effect_at_once_and_survive_restarts() {
     let setup = Setup::new("");
@@ -178,6 +196,8 @@ fn clients_that_keep_hitting_limits_are_banned_for_a_while() {
         404,
         "another client is not affected"
     );
+    let health = support::get_from("127.0.0.5".parse().unwrap(), service.public, "/healthz");
+    assert_eq!(health.status, 403, "and on every other path");
     let line = service.wait_for_log("client banned");
     assert!(line.contains("ban_secs=1"), "{line}");
 
@@ -367,26 +387,95 @@ fn a_client_that_stops_reading_loses_its_connection_slot() {
     assert!(writer.join().unwrap(), "the greedy connection was closed");
 }
 
+/// One client key may hold `server.max_connections_per_client` connections; a further one
+/// takes the place of its oldest idle connection, and other clients are not affected.
 #[test]
 fn connections_per_client_are_capped() {
     let setup =
-        Setup::new("[server]\nmax_connections_per_client = 2\nheader_read_timeout = \"30s\"\n");
+        Setup::new("[server]\nmax_connections_per_client = 2\nheader_read_timeout = \"1h\"\n");
     let service = setup.start();
-    let held: Vec<TcpStream> = (0..2)
-        .map(|_| TcpStream::connect(service.public).unwrap())
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| keep_alive(service.public, "127.0.0.1"))
         .collect();
-    // The third connection from the same address is closed at once...
-    let mut third = TcpStream::connect(service.public).unwrap();
-    third.set_read_timeout(Some(support::PATIENCE)).unwrap();
-    let mut buf = Vec::new();
-    let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    let closed = third.read_to_end(&mut buf);
-    assert!(
-        closed.is_err() || buf.is_empty(),
-        "refused without an answer: {:?}",
-        String::from_utf8_lossy(&buf)
+    // The third connection from the same address is served...
+    let mut third = keep_alive(service.public, "127.0.0.1");
+    // ...in place of the oldest idle one, which the server closed.
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        held[0].read(&mut buf).unwrap_or(0),
+        0,
+        "the oldest was closed"
     );
-    // ...while another address is served.
-    assert_eq!(from("127.0.0.8", &service, 0).status, 404);
-    drop(held);
+    assert_eq!(ask_healthz(&mut third), 200);
+    assert_eq!(
+        ask_healthz(&mut held[1]),
+        200,
+        "the younger one still works"
+    );
+    assert_eq!(from("127.0.0.8", &service, 0).status, 404, "another client");
+}
+
+/// The security review's attack: clients hold every connection slot with keep-alive
+/// connections they use now and then. A new client is still served (not left in the listen
+/// backlog), because the oldest idle connection makes room. The header timeout is an hour,
+/// so nothing else would close the held connections while the test runs.
+#[test]
+fn held_idle_connections_make_room_for_a_new_client() {
+    let setup = Setup::new(
+        "[server]\nmax_connections = 8\nmax_connections_per_client = 4\nheader_read_timeout = \"1h\"\n",
+    );
+    let service = setup.start();
+    let mut held: Vec<TcpStream> = ["127.0.0.11", "127.0.0.12"]
+        .iter()
+        .flat_map(|ip| (0..4).map(move |_| *ip))
+        .map(|ip| keep_alive(service.public, ip))
+        .collect();
+    let fresh = from("127.0.0.13", &service, 0);
+    assert_eq!(fresh.status, 404, "the new client was answered");
+    let closed = held
+        .iter_mut()
+        .filter(|s: &&mut TcpStream| {
+            let mut buf = [0u8; 1];
+            s.set_nonblocking(true).unwrap();
+            let eof = matches!((&**s).read(&mut buf), Ok(0));
+            s.set_nonblocking(false).unwrap();
+            eof
+        })
+        .count();
+    assert!(closed >= 1, "an idle connection gave way");
+}
+
+/// A keep-alive connection from `local` that has been used for one request and is now idle.
+fn keep_alive(addr: std::net::SocketAddr, local: &str) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(std::net::SocketAddr::new(local.parse().unwrap(), 0))?;
+            socket.connect(addr).await?.into_std()
+        })
+        .unwrap();
+    stream.set_nonblocking(false).unwrap();
+    let mut stream = stream;
+    stream.set_read_timeout(Some(support::PATIENCE)).unwrap();
+    assert_eq!(ask_healthz(&mut stream), 200);
+    stream
+}
+
+/// `GET /healthz` on a kept-alive connection; the status.
+fn ask_healthz(stream: &mut TcpStream) -> u16 {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") || !answer.ends_with(b"}") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the connection closed before the answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    support::parse(&answer).status
 }

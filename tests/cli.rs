@@ -128,21 +128,119 @@ fn users_commands_open_the_store_when_no_service_runs() {
     );
 }
 
+/// The security review's attack: while the service is stopped (say for a restore), any
+/// local user may bind `admin.listen`. The CLI must hand it nothing: no token, no password,
+/// no request at all, and must not take a backup from it.
 #[test]
-fn a_wrong_token_is_a_configuration_error() {
+fn the_cli_never_talks_to_an_impostor_on_the_admin_address() {
+    let setup = Setup::new("[admin]\ntoken = \"the-admin-token\"\n");
+    let admin = {
+        let service = setup.start();
+        let admin = service.admin;
+        let (status, _) = service.stop();
+        assert!(status.success());
+        admin
+    };
+    let impostor = std::net::TcpListener::bind(admin).expect("the impostor takes the address");
+    let users = setup.dir.path().join("users.jsonl");
+    std::fs::write(&users, "{\"email\": \"b@example.com\"}\n").unwrap();
+    let backup = setup.dir.path().join("copy.backup");
+    let runs = [
+        setup.cli_with_stdin(
+            &["users", "add", "a@example.com", "--password-stdin"],
+            "a long and secret passphrase\n",
+        ),
+        setup.cli(&["users", "list"]),
+        setup.cli(&["users", "import", users.to_str().unwrap()]),
+        setup.cli(&["blocks", "list"]),
+        setup.cli(&["outbox", "list"]),
+        setup.cli(&["backup", backup.to_str().unwrap()]),
+    ];
+    for run in &runs {
+        assert_eq!(run.code, Some(0), "the store was used directly: {run:?}");
+    }
+    assert!(runs[1].stdout.contains("a@example.com"), "{:?}", runs[1]);
+    let copy = std::fs::read_to_string(&backup).unwrap();
+    assert_eq!(
+        copy.matches(r#""tree":"email_user""#).count(),
+        2,
+        "the backup holds both accounts: {copy}"
+    );
+    // Every CLI process has exited: a connection it made would be waiting to be accepted.
+    impostor.set_nonblocking(true).unwrap();
+    match impostor.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the CLI connected to the impostor: {other:?}"),
+    }
+}
+
+/// While the service runs, the CLI reaches it through the socket in the data directory,
+/// which the file system protects: no token is needed or sent, and the TCP admin API
+/// still wants one.
+#[test]
+fn the_cli_talks_to_the_running_service_through_its_private_socket() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let setup = Setup::new("[admin]\ntoken = \"the-right-token\"\n");
     let service = setup.start();
+    let socket = setup.data_dir().join("admin.sock");
+    let meta = std::fs::metadata(&socket).expect("the admin socket exists");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // A configuration without the token (or with a wrong one) does not matter to the socket.
     let wrong = setup.dir.path().join("wrong.toml");
     let text = std::fs::read_to_string(&setup.config)
         .unwrap()
         .replace("the-right-token", "a-wrong-token");
     std::fs::write(&wrong, text).unwrap();
-    let out = std::process::Command::new(support::BIN)
-        .args(["--config", wrong.to_str().unwrap(), "users", "list"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the token"));
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(support::BIN)
+            .args(["--config", wrong.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(cli(&["users", "add", "ada@example.com"]).0, Some(0));
+    assert_eq!(
+        service.forgot(r#"{"email": "ada@example.com"}"#).status,
+        200,
+        "added to the running service's store"
+    );
+    let tcp = support::request(
+        service.admin,
+        "GET",
+        "/admin/v1/users",
+        &[("Authorization", "Bearer a-wrong-token")],
+        b"",
+    );
+    assert_eq!(tcp.status, 401, "the TCP admin API still checks the token");
+    let (status, log) = service.stop();
+    assert!(status.success());
+    assert!(
+        log.iter().any(|l| l.contains("listener=\"admin_socket\"")),
+        "the CLI's request came through the socket"
+    );
+    assert!(!socket.exists(), "a clean stop removes the socket");
+}
+
+/// A service killed without a chance to clean up leaves its socket file behind: the CLI
+/// sees that nothing answers and uses the store, and the next start replaces the file.
+#[test]
+fn a_stale_socket_after_a_crash_is_no_obstacle() {
+    let setup = Setup::new("");
+    setup.start().crash();
+    assert!(setup.data_dir().join("admin.sock").exists());
+    let add = setup.cli(&["users", "add", "ada@example.com"]);
+    assert_eq!(add.code, Some(0), "{add:?}");
+    let service = setup.start();
+    let list = setup.cli(&["users", "list"]);
+    assert_eq!(
+        (list.code, list.stdout.trim()),
+        (Some(0), "ada@example.com")
+    );
     drop(service);
 }
 

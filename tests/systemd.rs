@@ -108,3 +108,42 @@ fn socket_activation_uses_the_passed_listener() {
         "the service said it took the socket from LISTEN_FDS"
     );
 }
+
+/// A second socket passed by systemd becomes the admin listener, and gets the same check as
+/// `admin.listen`: an admin API on a non-loopback address is refused at start-up.
+#[test]
+fn a_passed_admin_socket_must_be_on_loopback() {
+    let setup = Setup::new("");
+    let public = format!("127.0.0.1:{}", free_port());
+    let admin = format!("0.0.0.0:{}", free_port());
+    let mut activator = Command::new("systemd-socket-activate")
+        .args(["-l", &public, "-l", &admin, "-E", "NO_COLOR=1", "--"])
+        .arg(support::BIN)
+        .args(["--config", setup.config.to_str().unwrap(), "serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate runs");
+    let mut log = BufReader::new(activator.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Listening on") || !line.contains("0.0.0.0") {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "activator exited");
+    }
+    // The first connection starts the service, which refuses the admin socket and exits.
+    let _ = std::net::TcpStream::connect(public.as_str());
+    let mut outcome = String::new();
+    while !outcome.contains("loopback") && !outcome.contains("resetgate ready") {
+        outcome.clear();
+        assert!(
+            log.read_line(&mut outcome).unwrap() > 0,
+            "no outcome logged"
+        );
+    }
+    if !outcome.contains("must listen on a loopback address") {
+        let _ = activator.kill();
+        panic!("refused, not started: {outcome}");
+    }
+    let status = activator.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{outcome}");
+}

@@ -1,21 +1,28 @@
-//! A minimal HTTP/1.1 client for the admin API (hyper's client connection over one TCP stream).
+//! A minimal HTTP/1.1 client for the running service's admin socket (hyper's client
+//! connection over one Unix stream).
+//!
+//! The socket lives in the data directory, which only the service's user can enter, and the
+//! service accepts only its own user and root on it: the file system authenticates both
+//! sides, so no token travels. Before a request goes out, the client also checks that the
+//! process answering runs as the owner of the data directory (`SO_PEERCRED`).
 
-use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpStream;
+use tokio::net::UnixStream;
 
 use super::Failure;
-use crate::config::Secret;
 
 pub struct AdminClient {
-    pub addr: SocketAddr,
-    pub token: Secret,
+    pub socket: PathBuf,
+    /// The data directory, whose owner must be the process answering on the socket.
+    pub data_dir: PathBuf,
 }
 
 impl AdminClient {
@@ -45,11 +52,12 @@ impl AdminClient {
         body: Option<&Value>,
     ) -> Result<(StatusCode, Bytes), Failure> {
         let unreachable = |e: &dyn std::fmt::Display| {
-            Failure::runtime(format!("admin API at {}: {e}", self.addr))
+            Failure::runtime(format!("admin socket {}: {e}", self.socket.display()))
         };
-        let stream = TcpStream::connect(self.addr)
+        let stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|e| unreachable(&e))?;
+        self.check_peer(&stream)?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| unreachable(&e))?;
@@ -58,8 +66,7 @@ impl AdminClient {
         let req = Request::builder()
             .method(method)
             .uri(path)
-            .header(HOST, self.addr.to_string())
-            .header(AUTHORIZATION, format!("Bearer {}", self.token.expose()))
+            .header(HOST, "localhost")
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(payload))
             .map_err(|e| unreachable(&e))?;
@@ -74,13 +81,32 @@ impl AdminClient {
             .await
             .map_err(|e| unreachable(&e))?
             .to_bytes();
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(Failure::config(format!(
-                "the admin API at {} refused the token: set admin.token or admin.token_file to the service's token",
-                self.addr
+        Ok((status, bytes))
+    }
+
+    /// The process on the socket must run as the data directory's owner, and the directory
+    /// must be closed to others: then only that user (or root) can have made the socket.
+    fn check_peer(&self, stream: &UnixStream) -> Result<(), Failure> {
+        let dir = std::fs::metadata(&self.data_dir)
+            .map_err(|e| Failure::runtime(format!("{}: {e}", self.data_dir.display())))?;
+        let peer = stream
+            .peer_cred()
+            .map_err(|e| Failure::runtime(format!("admin socket: {e}")))?;
+        if dir.mode() & 0o022 != 0 {
+            return Err(Failure::runtime(format!(
+                "{} is writable by other users, so its admin socket cannot be trusted; chmod 700 it",
+                self.data_dir.display()
             )));
         }
-        Ok((status, bytes))
+        if peer.uid() != dir.uid() {
+            return Err(Failure::runtime(format!(
+                "the process on the admin socket {} runs as uid {}, not as the owner of the data directory (uid {}); not talking to it",
+                self.socket.display(),
+                peer.uid(),
+                dir.uid()
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use super::Failure;
 use crate::config::Config;
-use crate::{run, App, Listeners};
+use crate::{bind_admin_socket, run, App, Listeners};
 
 pub fn serve(config: Config) -> Result<(), Failure> {
     // Kept until the end: dropping it writes the log lines still waiting.
@@ -20,6 +20,8 @@ pub fn serve(config: Config) -> Result<(), Failure> {
         let mut passed = listenfd::ListenFd::from_env();
         let public = listener(&mut passed, 0, app.config.server.listen, "server.listen").await?;
         let admin = listener(&mut passed, 1, app.config.admin.listen, "admin.listen").await?;
+        loopback_only(&admin)?;
+        let admin_socket = bind_admin_socket(&app.config)?;
         tracing::info!(
             public = %public.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
             admin = %admin.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
@@ -30,7 +32,12 @@ pub fn serve(config: Config) -> Result<(), Failure> {
         // templates) is checked before READY=1, so systemd sees a failed start, not a loop.
         app.check_mail()?;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-        run(Listeners { public, admin }, app, shutdown_signal()).await?;
+        let listeners = Listeners {
+            public,
+            admin,
+            admin_socket,
+        };
+        run(listeners, app, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -58,6 +65,20 @@ async fn listener(
             "the socket passed by systemd (LISTEN_FDS) is not usable: {e}"
         ))),
     }
+}
+
+/// The admin listener must be on a loopback address, whether bound from `admin.listen`
+/// (checked with the configuration) or passed by systemd.
+fn loopback_only(admin: &TcpListener) -> Result<(), Failure> {
+    let addr = admin
+        .local_addr()
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    if addr.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(Failure::config(format!(
+        "the admin socket passed by systemd listens on {addr}; the admin API must listen on a loopback address"
+    )))
 }
 
 /// Log lines go to stderr in batches from a writer thread ([`super::log_sink`]).

@@ -1,7 +1,8 @@
 //! Where a CLI command goes: the running service's admin API, or the store itself.
 //!
 //! sled lets one process own the data directory, so while the service runs commands go
-//! through its admin API; when nothing listens there, they open the store themselves.
+//! through its admin API on the admin socket in the data directory; when no service
+//! answers there, they open the store themselves.
 
 use super::admin_client::AdminClient;
 use super::Failure;
@@ -15,48 +16,57 @@ pub enum Target {
 }
 
 impl Target {
-    /// The admin API when something listens on `admin.listen`, else the store directly.
+    /// The running service's admin socket when a service answers there, else the store
+    /// directly (sled's lock then proves that no other process owns it). Nothing is ever
+    /// sent to a TCP address: whatever listens on `admin.listen` while the service is
+    /// stopped may be anyone's.
     pub async fn connect(config: Config) -> Result<Target, Failure> {
-        let addr = config.admin.listen;
-        match tokio::net::TcpStream::connect(addr).await {
+        let socket = config.admin_socket();
+        match tokio::net::UnixStream::connect(&socket).await {
             Ok(_) => {
-                let token = crate::secrets::cli_token(&config)?.ok_or_else(|| {
-                    Failure::config(format!(
-                        "a service listens at {addr}, but no admin token was found: set admin.token_file"
-                    ))
-                })?;
-                Ok(Target::Admin(AdminClient { addr, token }, Box::new(config)))
+                let client = AdminClient {
+                    socket,
+                    data_dir: config.storage.data_dir.clone(),
+                };
+                Ok(Target::Admin(client, Box::new(config)))
             }
-            Err(_) => {
-                let s = &config.storage;
-                // As `serve` does: sled would make the directory with the umask's mode, and it
-                // will hold the secrets and the mail with live codes.
-                crate::secrets::private_dir(&s.data_dir).map_err(|e| {
-                    Failure::runtime(format!("cannot create {}: {e}", s.data_dir.display()))
-                })?;
-                match Db::open_with(s) {
-                    Ok(db) => {
-                        if let Some(m) = db.migrated() {
-                            // The CLI has no log: tell the operator on stderr.
-                            eprintln!(
-                                "resetgate: migrated the store in {} from schema {} to {} ({} records)",
-                                s.data_dir.display(),
-                                m.from,
-                                crate::store::SCHEMA_VERSION,
-                                m.records
-                            );
-                        }
-                        let p = &config.passwords;
-                        let hasher = Hasher::new(p.pbkdf2_iterations, p.max_concurrent_hashes);
-                        Ok(Target::Direct(db, Box::new(config), hasher))
-                    }
-                    Err(StoreError::Locked(dir)) => Err(Failure::runtime(format!(
-                        "{} is locked by a running resetgate, but its admin API at {addr} does not answer; check admin.listen",
-                        dir.display()
-                    ))),
-                    Err(e) => Err(Failure::runtime(e.to_string())),
+            Err(e) if no_service(&e) => Target::direct(config),
+            Err(e) => Err(Failure::runtime(format!(
+                "cannot reach the running service's admin socket {}: {e} (run the command as the service's user or as root)",
+                socket.display()
+            ))),
+        }
+    }
+
+    fn direct(config: Config) -> Result<Target, Failure> {
+        let s = &config.storage;
+        // As `serve` does: sled would make the directory with the umask's mode, and it
+        // will hold the secrets and the mail with live codes.
+        crate::secrets::private_dir(&s.data_dir).map_err(|e| {
+            Failure::runtime(format!("cannot create {}: {e}", s.data_dir.display()))
+        })?;
+        match Db::open_with(s) {
+            Ok(db) => {
+                if let Some(m) = db.migrated() {
+                    // The CLI has no log: tell the operator on stderr.
+                    eprintln!(
+                        "resetgate: migrated the store in {} from schema {} to {} ({} records)",
+                        s.data_dir.display(),
+                        m.from,
+                        crate::store::SCHEMA_VERSION,
+                        m.records
+                    );
                 }
+                let p = &config.passwords;
+                let hasher = Hasher::new(p.pbkdf2_iterations, p.max_concurrent_hashes);
+                Ok(Target::Direct(db, Box::new(config), hasher))
             }
+            Err(StoreError::Locked(dir)) => Err(Failure::runtime(format!(
+                "{} is locked by a running resetgate, but its admin socket {} does not answer",
+                dir.display(),
+                config.admin_socket().display()
+            ))),
+            Err(e) => Err(Failure::runtime(e.to_string())),
         }
     }
 
@@ -65,6 +75,12 @@ impl Target {
             Target::Admin(_, c) | Target::Direct(_, c, _) => c,
         }
     }
+}
+
+/// No socket, or nobody listening on it (a stale file after a crash).
+fn no_service(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionRefused, NotFound};
+    matches!(e.kind(), NotFound | ConnectionRefused)
 }
 
 pub fn store_failure(e: StoreError) -> Failure {

@@ -102,9 +102,9 @@ impl Guard {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = nets;
     }
 
-    /// 403 for clients outside `guard.allow_only`, on a deny list, or banned; then the
-    /// endpoint's per-client and global limits.
-    pub fn admit_client(&self, ip: IpAddr, endpoint: Endpoint) -> Result<(), Refusal> {
+    /// 403 for clients outside `guard.allow_only`, on a deny list, or banned: checked for
+    /// every path of the public listener.
+    pub fn admit_path(&self, ip: IpAddr) -> Result<(), Refusal> {
         let ip = ip.to_canonical();
         let listed = |nets: &[IpNet]| nets.iter().any(|net| net.contains(&ip));
         let blocked = listed(
@@ -120,11 +120,16 @@ impl Guard {
             self.metrics.refused("deny");
             return Err(Refusal::Denied);
         }
-        let client = client_key(ip);
-        if self.bans.is_banned(client) {
+        if self.bans.is_banned(client_key(ip)) {
             self.metrics.refused("banned");
             return Err(Refusal::Denied);
         }
+        Ok(())
+    }
+
+    /// The endpoint's per-client and global limits (after [`Guard::admit_path`]).
+    pub fn admit_client(&self, ip: IpAddr, endpoint: Endpoint) -> Result<(), Refusal> {
+        let client = client_key(ip.to_canonical());
         let e = &self.endpoints[endpoint as usize];
         self.strike_on(client, "per_client", hit(&e.per_client, client))?;
         let global = hit(&e.global, ());
@@ -227,7 +232,7 @@ fn refund<K: std::hash::Hash + Eq + Send + Sync + 'static>(
 }
 
 /// IPv6 clients are counted per /64: one host usually holds a whole /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {

@@ -10,7 +10,7 @@ fn deny_allow_and_runtime_blocks() {
     let mut c = Config::default();
     c.guard.deny = vec!["10.0.0.0/8".into(), "2001:db8::1".into()];
     let g = Guard::new(&c, Default::default()).unwrap();
-    let admit = |s| g.admit_client(ip(s), Endpoint::Forgot);
+    let admit = |s| g.admit_path(ip(s));
     assert_eq!(admit("10.9.9.9"), Err(Refusal::Denied));
     assert_eq!(admit("::ffff:10.1.1.1"), Err(Refusal::Denied));
     assert_eq!(admit("2001:db8::1"), Err(Refusal::Denied));
@@ -20,11 +20,8 @@ fn deny_allow_and_runtime_blocks() {
 
     c.guard.allow_only = vec!["192.0.2.0/24".into()];
     let g = Guard::new(&c, Default::default()).unwrap();
-    assert_eq!(g.admit_client(ip("192.0.2.7"), Endpoint::Reset), Ok(()));
-    assert_eq!(
-        g.admit_client(ip("198.51.100.1"), Endpoint::Reset),
-        Err(Refusal::Denied)
-    );
+    assert_eq!(g.admit_path(ip("192.0.2.7")), Ok(()));
+    assert_eq!(g.admit_path(ip("198.51.100.1")), Err(Refusal::Denied));
 }
 
 #[test]
@@ -74,15 +71,11 @@ fn clients_that_keep_hitting_limits_are_banned() {
         ));
     }
     assert_eq!(
-        g.admit_client(a, Endpoint::Forgot),
+        g.admit_path(a),
         Err(Refusal::Denied),
-        "banned"
+        "banned, on every path"
     );
-    assert_eq!(
-        g.admit_client(a, Endpoint::Confirm),
-        Err(Refusal::Denied),
-        "everywhere"
-    );
+    assert_eq!(g.admit_path(ip("192.0.2.2")), Ok(()));
     assert_eq!(g.admit_client(ip("192.0.2.2"), Endpoint::Forgot), Ok(()));
 }
 

@@ -2,8 +2,6 @@
 //!
 //! The CLI talks to this while the service runs, since sled lets one process own the store.
 
-use std::net::SocketAddr;
-
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, StatusCode};
@@ -11,6 +9,7 @@ use ring::hmac;
 use serde_json::{json, Value};
 
 use super::json::{self, Resp};
+use super::server::Peer;
 use crate::accounts::{self, parse_account};
 use crate::error::{ApiError, NO_ACCOUNT};
 use crate::store::outbox::{Dead, Kind, Queued, RetryRefused};
@@ -54,23 +53,30 @@ impl AdminToken {
     }
 }
 
+/// The admin listener (TCP, loopback) and the local admin socket. Over TCP every request
+/// but `/healthz` needs the bearer token; on the socket, which only the service's user (or
+/// root) can reach, the file system's permissions authenticate the caller instead.
 pub fn route(
     app: App,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: Peer,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
+    let (listener, client) = match peer {
+        Peer::Tcp(addr) => ("admin", Some(addr.ip())),
+        Peer::Local => ("admin_socket", None),
+    };
     let logged = super::logged(
-        "admin",
+        listener,
         method.clone(),
         uri.clone(),
-        peer.ip(),
+        client,
         app.metrics.clone(),
     );
     let handler = async move {
         let result = if uri.path() == "/healthz" {
             Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
-        } else if !app.admin_token.accepts(&req) {
+        } else if client.is_some() && !app.admin_token.accepts(&req) {
             Err(ApiError::Unauthorized)
         } else {
             match (&method, uri.path()) {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod bodies;
+mod conns;
 pub mod json;
 pub mod public;
 pub mod server;
@@ -41,7 +42,8 @@ struct Logged {
     listener: &'static str,
     method: Method,
     uri: Uri,
-    client: IpAddr,
+    /// None: the local admin socket.
+    client: Option<IpAddr>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
@@ -49,7 +51,7 @@ fn logged(
     listener: &'static str,
     method: Method,
     uri: Uri,
-    client: IpAddr,
+    client: Option<IpAddr>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) -> Logged {
     Logged {
@@ -82,7 +84,7 @@ impl Logged {
         tracing::info!(
             request_id = id,
             listener = self.listener,
-            client = %self.client,
+            client = %Client(self.client),
             method = self.method.as_str(),
             endpoint,
             status,
@@ -91,6 +93,18 @@ impl Logged {
             "request"
         );
         resp
+    }
+}
+
+/// A request's client in its log line: the address, or `local` for the admin socket.
+struct Client(Option<IpAddr>);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("local"),
+        }
     }
 }
 

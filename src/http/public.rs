@@ -1,6 +1,6 @@
 //! The public listener: the documented recovery API, its OpenAPI document, the health check.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::bodies;
 use super::json::{self, Resp};
+use super::server::Peer;
 use crate::error::ApiError;
 use crate::guard::Endpoint;
 use crate::recovery::{self, Confirm, Forgot, Reset, ResetRequest};
@@ -27,7 +28,7 @@ const RESET_OK: &str = "Password reset successfully";
 pub fn route(
     app: App,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: Peer,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     let client = app.guard.client(peer.ip(), req.headers());
@@ -35,10 +36,14 @@ pub fn route(
         "public",
         method.clone(),
         uri.clone(),
-        client,
+        Some(client),
         app.metrics.clone(),
     );
     let handler = async move {
+        // Deny lists, allow-only and bans apply to every path, not only the endpoints.
+        if let Err(refused) = app.guard.admit_path(client) {
+            return json::error(&refused.into());
+        }
         let result = match (&method, uri.path()) {
             (&Method::POST, FORGOT) => forgot(&app, req, client).await,
             (&Method::POST, CONFIRM) => confirm(&app, req, client).await,

@@ -1,12 +1,16 @@
-//! The accept loop shared by the public and the admin listener.
+//! The accept loop shared by the public listener, the admin listener and the local admin
+//! socket.
 //!
-//! Limits live here: a cap on open connections (further clients wait in the kernel's
-//! backlog), a header-read timeout (it needs hyper's timer to do anything), and graceful
-//! shutdown that stops accepting, then lets in-flight requests finish within a bound.
+//! Limits live here: a cap on open connections, one per client key (the address, IPv6 per
+//! /64, as the rate limits count), a header-read timeout (it needs hyper's timer to do
+//! anything), and graceful shutdown that stops accepting, then lets in-flight requests
+//! finish within a bound. When a cap is reached, the oldest idle connection is closed to
+//! make room ([`super::conns`]), so that clients holding idle keep-alive connections cannot
+//! keep a new client waiting.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,20 +20,45 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
+use super::conns::{Conn, Registry};
 use super::json::Resp;
 use super::timed_io::TimedIo;
 use crate::App;
 
-pub type Handler =
-    fn(App, Request<Incoming>, SocketAddr) -> Pin<Box<dyn Future<Output = Resp> + Send>>;
+/// Who is at the other end of a connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    /// The local admin socket: a process of the service's user (or root).
+    Local,
+}
+
+impl Peer {
+    /// The TCP peer's address (the unspecified address for the local socket).
+    pub fn ip(self) -> IpAddr {
+        match self {
+            Peer::Tcp(addr) => addr.ip(),
+            Peer::Local => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        }
+    }
+}
+
+pub type Handler = fn(App, Request<Incoming>, Peer) -> Pin<Box<dyn Future<Output = Resp> + Send>>;
+
+/// A listening socket.
+pub enum Listener {
+    Tcp(TcpListener),
+    /// The admin socket in the data directory; only the service's user (or root) may talk.
+    Local(UnixListener),
+}
 
 pub struct Limits {
     pub max_connections: usize,
-    /// Open connections one peer address may hold (0: no limit).
+    /// Open connections one client key may hold (0: no limit).
     pub max_connections_per_client: usize,
     pub header_read_timeout: Duration,
     pub write_timeout: Duration,
@@ -38,93 +67,188 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
-/// Open connections per peer address.
-#[derive(Default)]
-struct PerPeer(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
-
-impl PerPeer {
-    fn enter(&self, ip: std::net::IpAddr, cap: usize) -> bool {
-        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = open.entry(ip).or_default();
-        if cap > 0 && *n >= cap {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-
-    fn leave(&self, ip: std::net::IpAddr) {
-        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&ip);
-            }
-        }
-    }
+/// What every connection task of one listener shares.
+struct Shared {
+    app: App,
+    handler: Handler,
+    builder: http1::Builder,
+    write_timeout: Duration,
+    registry: Arc<Registry>,
+    stop: watch::Receiver<bool>,
 }
 
 /// Serves `listener` until `shutdown` resolves, then drains connections for at most the grace time.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     app: App,
     handler: Handler,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let per_peer = Arc::new(PerPeer::default());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_headers(limits.max_headers)
         .max_buf_size(limits.max_header_bytes);
+    let (stop_tx, stop) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        app,
+        handler,
+        builder,
+        write_timeout: limits.write_timeout,
+        registry: Registry::new(),
+        stop,
+    });
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        let accepted = tokio::select! {
+            accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        if !per_peer.enter(peer.ip(), limits.max_connections_per_client) {
-            tracing::debug!(%peer, "refused: too many connections from this address");
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(handler(app, req, peer).await) }
-        });
-        let io = TokioIo::new(TimedIo::new(stream, limits.write_timeout));
-        let conn = graceful.watch(builder.serve_connection(io, service));
-        let per_peer = per_peer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let (io, peer) = match accepted {
+            Ok(Some(pair)) => pair,
+            Ok(None) => continue,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
-            per_peer.leave(peer.ip());
+        };
+        let permit = tokio::select! {
+            permit = room(&shared.registry, &slots) => permit,
+            () = &mut shutdown => break,
+        };
+        let key = match peer {
+            Peer::Tcp(addr) => Some(crate::guard::client_key(addr.ip().to_canonical())),
+            Peer::Local => None,
+        };
+        let Some((conn, id)) = shared
+            .registry
+            .enter(key, limits.max_connections_per_client)
+        else {
+            tracing::debug!(?peer, "refused: too many busy connections from this client");
+            continue;
+        };
+        let task = connection(shared.clone(), io, peer, conn);
+        let registry = shared.registry.clone();
+        tokio::spawn(async move {
+            task.await;
+            registry.leave(id);
             drop(permit);
         });
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(limits.shutdown_grace) => {
-            tracing::warn!("connections still open after the shutdown grace time; closing them");
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let drained = tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await;
+    if drained.is_err() {
+        tracing::warn!("connections still open after the shutdown grace time; closing them");
+    }
+}
+
+/// The next connection: a TCP stream, or a local one whose peer runs as this service's
+/// user or as root (None: refused).
+async fn accept(listener: &Listener) -> std::io::Result<Option<(Stream, Peer)>> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (stream, peer) = l.accept().await?;
+            let _ = stream.set_nodelay(true);
+            Ok(Some((Stream::Tcp(stream), Peer::Tcp(peer))))
         }
+        Listener::Local(l) => {
+            let (stream, _) = l.accept().await?;
+            let own = l
+                .local_addr()?
+                .as_pathname()
+                .map(std::fs::metadata)
+                .transpose()?
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+            let peer = stream.peer_cred()?.uid();
+            if peer != 0 && Some(peer) != own {
+                tracing::warn!(
+                    uid = peer,
+                    "refused a connection to the admin socket from another user"
+                );
+                return Ok(None);
+            }
+            Ok(Some((Stream::Local(stream), Peer::Local)))
+        }
+    }
+}
+
+/// A connection slot: at once if one is free; else the oldest idle connection is closed,
+/// and the slot it frees is taken. With none idle, waits for one to turn idle or close.
+async fn room(registry: &Registry, slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    if let Ok(permit) = slots.clone().try_acquire_owned() {
+        return permit;
+    }
+    registry.set_waiting(true);
+    let permit = loop {
+        registry.make_room(None);
+        tokio::select! {
+            permit = slots.clone().acquire_owned() => break permit,
+            () = registry.idled.notified() => {}
+        }
+    };
+    registry.set_waiting(false);
+    permit.expect("the semaphore is never closed")
+}
+
+/// A TCP or a local stream.
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Local(tokio::net::UnixStream),
+}
+
+fn connection(
+    shared: Arc<Shared>,
+    io: Stream,
+    peer: Peer,
+    conn: Arc<Conn>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    match io {
+        Stream::Tcp(s) => Box::pin(run_connection(shared, s, peer, conn)),
+        Stream::Local(s) => Box::pin(run_connection(shared, s, peer, conn)),
+    }
+}
+
+/// Serves one connection until it ends, is asked to make room, or the listener stops; the
+/// last two close it gracefully (at once when idle, else after the request in progress).
+async fn run_connection<S>(shared: Arc<Shared>, stream: S, peer: Peer, conn: Arc<Conn>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (app, handler) = (shared.app.clone(), shared.handler);
+    let activity = conn.clone();
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        let busy = activity.busy();
+        async move {
+            let resp = handler(app, req, peer).await;
+            drop(busy);
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let io = TokioIo::new(TimedIo::new(stream, shared.write_timeout));
+    let serving = shared.builder.serve_connection(io, service);
+    tokio::pin!(serving);
+    let mut stop = shared.stop.clone();
+    let ended = tokio::select! {
+        ended = serving.as_mut() => Some(ended),
+        () = conn.close.notified() => None,
+        _ = stop.wait_for(|stop| *stop) => None,
+    };
+    let ended = match ended {
+        Some(ended) => ended,
+        None => {
+            serving.as_mut().graceful_shutdown();
+            serving.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(?peer, error = %e, "connection ended with an error");
     }
 }

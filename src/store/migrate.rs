@@ -92,9 +92,7 @@ fn stamp_failures(db: &sled::Db, now_ms: u64) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::super::resets::tests::LOCKOUT;
-    use super::super::Db;
     use super::*;
-    use crate::config::Durability;
 
     /// A store as schema 1 wrote it: its records are raw JSON of that layout.
     fn schema_1_store(dir: &std::path::Path) {
@@ -116,7 +114,7 @@ mod tests {
     fn a_schema_1_store_is_migrated_once_and_keeps_its_locks() {
         let dir = tempfile::tempdir().unwrap();
         schema_1_store(dir.path());
-        let opened = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        let opened = crate::store::reopen(dir.path()).unwrap();
         assert_eq!(
             opened.migrated(),
             Some(&Migrated {
@@ -142,7 +140,7 @@ mod tests {
         );
         drop(opened);
 
-        let again = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        let again = crate::store::reopen(dir.path()).unwrap();
         assert_eq!(again.migrated(), None, "already at schema {SCHEMA_VERSION}");
         assert_eq!(version(&again.inner.meta).unwrap(), Some(SCHEMA_VERSION));
     }
@@ -156,7 +154,7 @@ mod tests {
             db.flush().unwrap();
         }
         assert!(matches!(
-            Db::open(dir.path(), 8, Durability::Flush),
+            crate::store::reopen(dir.path()),
             Err(StoreError::Corrupt(_))
         ));
     }

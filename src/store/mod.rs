@@ -251,6 +251,21 @@ pub(crate) fn key_id(key: &[u8]) -> Result<u64> {
         .map_err(|_| StoreError::Corrupt("an outbox key is not 8 bytes".into()))
 }
 
+/// Opens a store that this process had open a moment ago: sled's I/O threads let go of the
+/// directory's lock a little after the last handle is dropped, with no way to wait for it.
+#[cfg(test)]
+pub(crate) fn reopen(dir: &Path) -> Result<Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match Db::open(dir, 8, Durability::Flush) {
+            Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,14 +296,14 @@ mod tests {
             db.instance_id().to_string()
         };
         {
-            let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+            let db = reopen(dir.path()).unwrap();
             assert_eq!(db.instance_id(), id);
             let meta = db.inner.db.open_tree("meta").unwrap();
             meta.insert("schema_version", &99u32.to_be_bytes()).unwrap();
             db.flush_blocking().unwrap();
         }
         assert!(matches!(
-            Db::open(dir.path(), 8, Durability::Flush),
+            reopen(dir.path()),
             Err(StoreError::TooNew { found: 99 })
         ));
     }

@@ -509,6 +509,21 @@ pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Reply {
 
 /// The same request from another loopback address (say 127.0.0.2): another client.
 pub fn request_from(local: std::net::IpAddr, addr: SocketAddr, path: &str, body: &str) -> Reply {
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    exchange_on(connect_from(local, addr), raw.as_bytes())
+}
+
+/// `GET path` from another loopback address.
+pub fn get_from(local: std::net::IpAddr, addr: SocketAddr, path: &str) -> Reply {
+    let raw = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    exchange_on(connect_from(local, addr), raw.as_bytes())
+}
+
+/// A connection to `addr` from the loopback address `local`.
+pub fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -521,11 +536,7 @@ pub fn request_from(local: std::net::IpAddr, addr: SocketAddr, path: &str, body:
         })
         .expect("connecting from another loopback address");
     stream.set_nonblocking(false).expect("blocking mode");
-    let raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    exchange_on(stream, raw.as_bytes())
+    stream
 }
 
 fn exchange_on(mut stream: TcpStream, raw: &[u8]) -> Reply {
