@@ -55,8 +55,12 @@ async fn records(hasher: &Hasher, accounts: Vec<NewAccount>) -> Vec<(String, Use
 /// Adds one account; false if it exists already. Durable when it returns.
 pub async fn add(db: &Db, hasher: &Hasher, account: NewAccount) -> Result<bool, StoreError> {
     let records = records(hasher, vec![account]).await;
-    let (key, user) = &records[0];
-    let added = db.add_user(key, user)?;
+    let added = db
+        .blocking(move |db| {
+            let (key, user) = &records[0];
+            db.add_user(key, user)
+        })
+        .await?;
     db.durable().await?;
     Ok(added)
 }
@@ -68,7 +72,7 @@ pub async fn import(
     accounts: Vec<NewAccount>,
 ) -> Result<ImportReport, StoreError> {
     let records = records(hasher, accounts).await;
-    let report = db.import_users(&records)?;
+    let report = db.blocking(move |db| db.import_users(&records)).await?;
     db.durable().await?;
     Ok(report)
 }
@@ -89,7 +93,8 @@ pub async fn verify(
 
 /// Removes an account and its pending reset; false if there was none. Durable when it returns.
 pub async fn remove(db: &Db, key: &str) -> Result<bool, StoreError> {
-    let removed = db.remove_user(key)?;
+    let key = key.to_string();
+    let removed = db.blocking(move |db| db.remove_user(&key)).await?;
     db.durable().await?;
     Ok(removed)
 }

@@ -140,10 +140,22 @@ impl Config {
             rate(&format!("limits.{name}.per_email"), e.per_email)?;
             rate(&format!("limits.{name}.global"), e.global)?;
         }
-        rate(
-            "limits.confirm_failures_per_client",
-            self.limits.confirm_failures_per_client,
-        )?;
+        for (key, r) in [
+            (
+                "limits.confirm_failures_per_client",
+                l.confirm_failures_per_client,
+            ),
+            (
+                "limits.reset_failures_per_client",
+                l.reset_failures_per_client,
+            ),
+            (
+                "limits.reset_failures_per_email",
+                l.reset_failures_per_email,
+            ),
+        ] {
+            rate(key, r)?;
+        }
         self.deny_list()?;
         self.allow_list()?;
         self.trusted_proxies()?;

@@ -39,6 +39,9 @@ pub struct Metrics {
     pub confirmations_failed: Counter,
     pub codes_expired: Counter,
     pub password_resets: Counter,
+    pub password_resets_refused: Counter,
+    pub untrusted_forwarded: Counter,
+    pub budget_exhausted: Counter,
     refusals: Family<Labels, Counter>,
     pub bans: Counter,
     pub outbox_sent: Counter,
@@ -73,6 +76,9 @@ impl Metrics {
             confirmations_failed: Counter::default(),
             codes_expired: Counter::default(),
             password_resets: Counter::default(),
+            password_resets_refused: Counter::default(),
+            untrusted_forwarded: Counter::default(),
+            budget_exhausted: Counter::default(),
             refusals: Family::default(),
             bans: Counter::default(),
             outbox_sent: Counter::default(),
@@ -119,6 +125,21 @@ impl Metrics {
             "password_resets",
             "Passwords set through password-reset",
             m.password_resets.clone(),
+        );
+        registry.register(
+            "password_resets_refused",
+            "password-resets refused for want of a usable confirmation (counted as failures)",
+            m.password_resets_refused.clone(),
+        );
+        registry.register(
+            "untrusted_forwarded_headers",
+            "Requests from a loopback or private peer with X-Forwarded-For or Forwarded while server.trusted_proxies is empty",
+            m.untrusted_forwarded.clone(),
+        );
+        registry.register(
+            "failed_confirm_budget_exhausted",
+            "Times the global budget of failed confirmations ran out (code-only confirmations then get 429)",
+            m.budget_exhausted.clone(),
         );
         registry.register(
             "refusals",
@@ -192,8 +213,9 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// kind: `deny`, `per_client`, `per_email`, `global`, `cooldown`, `confirm_failures`,
-    /// `failed_confirm_budget`, `banned`.
+    /// kind: `deny`, `per_client`, `per_email`, `per_email_per_client`, `global`, `cooldown`,
+    /// `confirm_failures`, `failed_confirm_budget`, `reset_failures`,
+    /// `reset_failures_per_email`, `banned`.
     pub fn refused(&self, kind: &'static str) {
         self.refusals.get_or_create(&[("kind", kind)]).inc();
     }

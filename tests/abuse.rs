@@ -479,3 +479,36 @@ fn ask_healthz(stream: &mut TcpStream) -> u16 {
     }
     support::parse(&answer).status
 }
+
+/// A reverse proxy that `server.trusted_proxies` does not name makes every client one
+/// client. A local peer sending X-Forwarded-For or Forwarded with no trusted proxies is
+/// counted in a metric and warned about once, not once per request.
+#[test]
+fn forwarded_headers_nobody_trusts_are_counted_and_warned_about() {
+    let setup = Setup::new("");
+    let mut service = setup.start();
+    for n in 0..3 {
+        assert_eq!(forgot_via(&service, "198.51.100.7", n).status, 404);
+    }
+    let forwarded = request(
+        service.public,
+        "POST",
+        FORGOT,
+        &[("Forwarded", "for=198.51.100.8")],
+        br#"{"email": "y@example.com"}"#,
+    );
+    assert_eq!(forwarded.status, 404);
+    assert_eq!(service.forgot(r#"{"email": "z@example.com"}"#).status, 404);
+    let metrics = service.admin_call(&setup, "GET", "/metrics", b"").raw_body;
+    assert!(
+        metrics.contains("resetgate_untrusted_forwarded_headers_total 4"),
+        "{metrics}"
+    );
+    service.wait_for_log("server.trusted_proxies is empty");
+    let (_, log) = service.stop();
+    let warnings = log
+        .iter()
+        .filter(|l| l.contains("server.trusted_proxies is empty"))
+        .count();
+    assert_eq!(warnings, 1, "rate-limited");
+}

@@ -181,3 +181,73 @@ fn a_command_that_opens_an_older_store_migrates_it_and_says_so() {
     let again = setup.cli(&["users", "list"]);
     assert_eq!(again.stderr, "", "once");
 }
+
+/// The security review's freeze: a backup holds off writers for about a second per 100,000
+/// accounts, and requests that wait for it must not park the async workers, or the whole
+/// process (both listeners, the outbox) stops answering. While a backup of 100,000 accounts
+/// runs and forgot-password requests wait for it, a refused request and the admin
+/// `/healthz` are answered: the service logs their answers before the backup's end.
+#[test]
+fn a_backup_does_not_stop_the_service_from_answering() {
+    let setup = Setup::new("[guard]\ndeny = [\"127.0.0.9\"]\n");
+    setup.import(100_000, |i| format!("user{i}@example.com"));
+    let mut service = setup.start();
+    let auth = setup.admin_auth();
+    let admin = service.admin;
+    let backup = std::thread::spawn(move || {
+        support::request(
+            admin,
+            "GET",
+            "/admin/v1/backup",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .status
+    });
+    service.wait_for_log("backup started");
+    let waiting: Vec<_> = (0..16)
+        .map(|i| {
+            let body = format!(r#"{{"email": "user{i}@example.com"}}"#);
+            let stream = std::net::TcpStream::connect(service.public).unwrap();
+            let raw = format!(
+                "POST /api/v1/user/forgot-password HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            std::io::Write::write_all(&mut &stream, raw.as_bytes()).unwrap();
+            std::thread::spawn(move || {
+                let mut answer = Vec::new();
+                std::io::Read::read_to_end(&mut &stream, &mut answer).unwrap();
+                support::parse(&answer).status
+            })
+        })
+        .collect();
+    let refused = support::request_from(
+        "127.0.0.9".parse().unwrap(),
+        service.public,
+        "/api/v1/user/forgot-password",
+        r#"{"email": "user1@example.com"}"#,
+    );
+    assert_eq!(refused.status, 403);
+    let health = support::request(service.admin, "GET", "/healthz", &[], b"");
+    assert_eq!(health.status, 200);
+    assert_eq!(backup.join().unwrap(), 200);
+    for w in waiting {
+        assert_eq!(
+            w.join().unwrap(),
+            200,
+            "the waiting requests went on afterwards"
+        );
+    }
+    let (_, log) = service.stop();
+    let at = |needle: &str| {
+        log.iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} in the log"))
+    };
+    let taken = at("backup taken");
+    assert!(at("status=403") < taken, "refused while the backup ran");
+    assert!(
+        at("endpoint=\"healthz\"") < taken,
+        "healthy while the backup ran"
+    );
+}

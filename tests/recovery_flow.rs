@@ -306,6 +306,66 @@ fn a_locked_account_can_still_confirm_the_documented_way() {
     assert_eq!(f.confirm(&code).status, 200);
 }
 
+/// The security review's poller: someone who knows only the address, behind the same
+/// address as the owner (NAT, a proxy), loops password-reset without `resetSession`. Each
+/// refusal spoils the same-client fallback for the code and its confirmation, so the poll
+/// that comes after the owner's code-only confirmation does not win the account; only the
+/// `resetSession` the owner was given still works.
+#[test]
+fn a_poller_behind_the_owners_address_never_resets_the_account() {
+    let f = Flow::start("", &["ada@example.com"]);
+    let stolen = json!({ "email": "ada@example.com", "password": "the attacker's new passphrase" });
+    assert_error(&f.post(RESET, &stolen), 400, "Invalid Request");
+    let code = f.code_for("ada@example.com");
+    assert_error(&f.post(RESET, &stolen), 400, "Invalid Request");
+    let confirmed = f.confirm(&code);
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    for _ in 0..3 {
+        assert_error(&f.post(RESET, &stolen), 400, "Invalid Request");
+    }
+    let fallback = json!({ "email": "ada@example.com", "password": NEW_PASSWORD });
+    assert_error(&f.post(RESET, &fallback), 400, "Invalid Request");
+    let session = confirmed.json()["resetSession"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let owner =
+        json!({ "email": "ada@example.com", "password": NEW_PASSWORD, "resetSession": session });
+    assert_eq!(f.post(RESET, &owner).status, 200);
+    assert_eq!(
+        f.verify("ada@example.com", "the attacker's new passphrase"),
+        401
+    );
+    assert_eq!(f.verify("ada@example.com", NEW_PASSWORD), 200);
+    let metrics = f
+        .service
+        .admin_call(&f.setup, "GET", "/metrics", b"")
+        .raw_body;
+    assert!(
+        metrics.contains("resetgate_password_resets_refused_total 6"),
+        "every refusal was counted: {metrics}"
+    );
+}
+
+/// Refused password-resets are failures: they count against the client (and earn ban
+/// strikes), so a poller is stopped with 429 after `limits.reset_failures_per_client`.
+#[test]
+fn refused_password_resets_are_limited_per_client() {
+    let f = Flow::start(
+        "[limits]\nreset_failures_per_client = { requests = 2, window = \"1h\" }\n",
+        &["ada@example.com"],
+    );
+    let poll = json!({ "email": "ada@example.com", "password": NEW_PASSWORD });
+    assert_error(&f.post(RESET, &poll), 400, "Invalid Request");
+    assert_error(&f.post(RESET, &poll), 400, "Invalid Request");
+    let limited = f.post(RESET, &poll);
+    assert_error(&limited, 429, "Too many requests");
+    assert!(limited.header("Retry-After").is_some());
+    let other: IpAddr = "127.0.0.31".parse().unwrap();
+    let r = request_from(other, f.service.public, RESET, &poll.to_string());
+    assert_error(&r, 400, "Invalid Request");
+}
+
 #[test]
 fn strangers_cannot_spend_the_owners_password_reset_allowance() {
     let per_email = "per_client = { requests = 100, window = \"1h\" }\nper_email = { requests = 2, window = \"1h\" }\nglobal = { requests = 0, window = \"1m\" }\n";

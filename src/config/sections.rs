@@ -200,6 +200,8 @@ pub struct Limits {
     pub confirm_otp_reset: EndpointLimits,
     pub password_reset: EndpointLimits,
     pub confirm_failures_per_client: Rate,
+    pub reset_failures_per_client: Rate,
+    pub reset_failures_per_email: Rate,
     pub max_tracked_keys: u64,
 }
 
@@ -402,6 +404,8 @@ impl Default for Limits {
                 global: rate(3_000, 60),
             },
             confirm_failures_per_client: rate(10, 900),
+            reset_failures_per_client: rate(10, 900),
+            reset_failures_per_email: rate(10, 3600),
             max_tracked_keys: 100_000,
         }
     }

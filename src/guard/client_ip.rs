@@ -43,6 +43,15 @@ pub fn client_ip(
     peer
 }
 
+/// A loopback or private address (RFC 1918, IPv6 unique local): where a reverse proxy
+/// usually connects from.
+pub fn is_local(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
 /// Every comma-separated element of every instance of the header, in order; an element
 /// that is not an address (or not text) is `None`.
 fn hops(headers: &HeaderMap, name: &str, parse: fn(&str) -> Option<IpAddr>) -> Vec<Option<IpAddr>> {

@@ -61,8 +61,13 @@ pub struct Guard {
     cooldown: Option<FixedWindow<String>>,
     confirm_failures: Option<FixedWindow<IpAddr>>,
     failed_confirm_budget: Option<FixedWindow<()>>,
+    reset_failures: Option<FixedWindow<IpAddr>>,
+    reset_failures_per_email: Option<FixedWindow<String>>,
     bans: bans::Bans,
     metrics: Arc<Metrics>,
+    /// Seconds after `started` of the last warning about forwarded headers nobody trusts.
+    forwarded_warned: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
 }
 
 impl Guard {
@@ -84,14 +89,45 @@ impl Guard {
             cooldown: FixedWindow::new(cooldown, cap),
             confirm_failures: FixedWindow::new(l.confirm_failures_per_client, cap),
             failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
+            reset_failures: FixedWindow::new(l.reset_failures_per_client, cap),
+            reset_failures_per_email: FixedWindow::new(l.reset_failures_per_email, cap),
             bans: bans::Bans::new(&config.guard, cap, metrics.clone()),
             metrics,
+            forwarded_warned: std::sync::atomic::AtomicU64::new(u64::MAX),
+            started: std::time::Instant::now(),
         })
     }
 
     /// The client behind a connection from `peer` (see [`client_ip`]).
     pub fn client(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
+        if self.trusted_proxies.is_empty() {
+            self.notice_untrusted_forwarding(peer, headers);
+        }
         client_ip(peer, headers, &self.trusted_proxies, self.client_ip_header)
+    }
+
+    /// A loopback or private peer that sends `X-Forwarded-For` or `Forwarded` is most likely
+    /// a reverse proxy that `server.trusted_proxies` does not name: then every client behind
+    /// it is one client to the limits, the bans and the same-client fallback. Counted, and
+    /// warned about at most once a minute.
+    fn notice_untrusted_forwarding(&self, peer: IpAddr, headers: &hyper::HeaderMap) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let forwarded = headers.contains_key("x-forwarded-for")
+            || headers.contains_key(hyper::header::FORWARDED);
+        if !forwarded || !client_ip::is_local(peer) {
+            return;
+        }
+        self.metrics.untrusted_forwarded.inc();
+        let now = self.started.elapsed().as_secs();
+        let last = self.forwarded_warned.load(Relaxed);
+        if (last == u64::MAX || now >= last + 60)
+            && self
+                .forwarded_warned
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(%peer, "a local peer sends X-Forwarded-For or Forwarded, but server.trusted_proxies is empty: every client behind this proxy counts as one client (limits, bans, the same-client fallback); list the proxy in server.trusted_proxies");
+        }
     }
 
     /// Replaces the runtime deny list (after the store changed).
@@ -189,6 +225,29 @@ impl Guard {
             tracing::warn!("the global budget of failed confirmations is spent; code-only confirmations are refused until the window ends");
         }
         spent
+    }
+
+    /// A password-reset that found no usable confirmation: a ban strike for the client,
+    /// like any refusal, and one of its failures (`limits.reset_failures_per_client`, 429
+    /// once spent). It also counts against the address (`limits.reset_failures_per_email`,
+    /// 429 without a strike: that refusal is about the address, not the client).
+    pub fn reset_failed(&self, ip: IpAddr, key: &str) -> Result<(), Refusal> {
+        let client = client_key(ip.to_canonical());
+        self.bans.strike(client);
+        let per_client = hit(&self.reset_failures, client);
+        if per_client.is_err() {
+            self.metrics.refused("reset_failures");
+            return per_client;
+        }
+        let owned = self
+            .reset_failures_per_email
+            .as_ref()
+            .map(|_| key.to_string());
+        let per_email = owned.map_or(Ok(()), |k| hit(&self.reset_failures_per_email, k));
+        if per_email.is_err() {
+            self.metrics.refused("reset_failures_per_email");
+        }
+        per_email
     }
 
     pub fn confirm_succeeded(&self, ip: IpAddr) {

@@ -80,19 +80,19 @@ pub fn route(
             Err(ApiError::Unauthorized)
         } else {
             match (&method, uri.path()) {
-                (&Method::GET, USERS) => list_users(&app),
+                (&Method::GET, USERS) => list_users(&app).await,
                 (&Method::POST, USERS) => add_user(&app, req).await,
                 (&Method::POST, USERS_REMOVE) => remove_user(&app, req).await,
                 (&Method::POST, USERS_IMPORT) => import_users(&app, req).await,
                 (&Method::POST, USERS_VERIFY) => verify_password(&app, req).await,
                 (&Method::POST, USERS_UNLOCK) => unlock(&app, req).await,
-                (&Method::GET, OUTBOX) => outbox(&app),
-                (&Method::GET, METRICS) => metrics(&app),
+                (&Method::GET, OUTBOX) => outbox(&app).await,
+                (&Method::GET, METRICS) => metrics(&app).await,
                 (&Method::GET, BACKUP) => backup(&app).await,
                 (&Method::POST, OUTBOX_SHOW) => outbox_show(&app, req).await,
                 (&Method::POST, OUTBOX_RETRY) => outbox_retry(&app, req).await,
                 (&Method::POST, OUTBOX_PURGE) => outbox_purge(&app, req).await,
-                (&Method::GET, BLOCKS) => list_blocks(&app),
+                (&Method::GET, BLOCKS) => list_blocks(&app).await,
                 (&Method::POST, BLOCKS) => add_block(&app, req).await,
                 (&Method::POST, BLOCKS_REMOVE) => remove_block(&app, req).await,
                 (_, USERS | BLOCKS) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
@@ -116,8 +116,9 @@ async fn body(app: &App, req: Request<Incoming>) -> Result<json::Object, ApiErro
     json::read_object(req, limit, app.config.server.body_timeout).await
 }
 
-fn list_users(app: &App) -> Result<Resp, ApiError> {
-    let users: Vec<Value> = app.db.list_users()?.iter().map(accounts::summary).collect();
+async fn list_users(app: &App) -> Result<Resp, ApiError> {
+    let users = app.db.blocking(|db| db.list_users()).await?;
+    let users: Vec<Value> = users.iter().map(accounts::summary).collect();
     Ok(json::json_value(StatusCode::OK, &json!({ "users": users })))
 }
 
@@ -197,7 +198,8 @@ async fn unlock(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
             &json!({ "message": NO_ACCOUNT }),
         ));
     }
-    let was_locked = app.db.unlock(&email.key)?;
+    let key = email.key.clone();
+    let was_locked = app.db.blocking(move |db| db.unlock(&key)).await?;
     app.db.durable().await?;
     Ok(json::json_value(
         StatusCode::OK,
@@ -233,19 +235,13 @@ pub fn dead_view(id: u64, d: &Dead) -> Value {
 
 const LISTED: usize = 1_000;
 
-fn outbox(app: &App) -> Result<Resp, ApiError> {
-    let messages: Vec<Value> = app
+async fn outbox(app: &App) -> Result<Resp, ApiError> {
+    let (queued, dead) = app
         .db
-        .queued(LISTED)?
-        .iter()
-        .map(|(id, m)| message_view(*id, m))
-        .collect();
-    let dead: Vec<Value> = app
-        .db
-        .dead_letters()?
-        .iter()
-        .map(|(id, d)| dead_view(*id, d))
-        .collect();
+        .blocking(|db| Ok((db.queued(LISTED)?, db.dead_letters()?)))
+        .await?;
+    let messages: Vec<Value> = queued.iter().map(|(id, m)| message_view(*id, m)).collect();
+    let dead: Vec<Value> = dead.iter().map(|(id, d)| dead_view(*id, d)).collect();
     let body = json!({
         "queued": app.db.outbox_len(),
         "messages": messages,
@@ -279,7 +275,11 @@ fn no_message() -> Resp {
 
 async fn outbox_show(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let id = message_id(&body(app, req).await?)?;
-    let view = match (app.db.queued_message(id)?, app.db.dead_letter(id)?) {
+    let found = app
+        .db
+        .blocking(move |db| Ok((db.queued_message(id)?, db.dead_letter(id)?)))
+        .await?;
+    let view = match found {
         (Some(m), _) => json!({ "state": "queued", "message": message_view(id, &m) }),
         (None, Some(d)) => json!({ "state": "dead", "message": dead_view(id, &d) }),
         (None, None) => return Ok(no_message()),
@@ -290,7 +290,7 @@ async fn outbox_show(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError
 async fn outbox_retry(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let id = message_id(&body(app, req).await?)?;
     let now = crate::store::unix_ms(std::time::SystemTime::now());
-    match app.db.retry_dead(id, now)? {
+    match app.db.blocking(move |db| db.retry_dead(id, now)).await? {
         Ok(()) => {
             app.db.durable().await?;
             app.outbox.notify_one();
@@ -310,7 +310,7 @@ async fn outbox_purge(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
         Some(Value::Bool(true)) => None,
         _ => Some(message_id(&obj)?),
     };
-    let purged = app.db.purge_dead(id)?;
+    let purged = app.db.blocking(move |db| db.purge_dead(id)).await?;
     app.db.durable().await?;
     if id.is_some() && purged == 0 {
         return Ok(no_message());
@@ -329,15 +329,15 @@ fn block_net(obj: &json::Object) -> Result<ipnet::IpNet, ApiError> {
 /// Reloads the guard's copy of the runtime deny list after the store changed.
 async fn blocks_changed(app: &App) -> Result<(), ApiError> {
     app.db.durable().await?;
+    let blocks = app.db.blocking(|db| db.blocks()).await?;
     app.guard
-        .set_blocks(app.db.blocks()?.into_iter().map(|(net, _)| net).collect());
+        .set_blocks(blocks.into_iter().map(|(net, _)| net).collect());
     Ok(())
 }
 
-fn list_blocks(app: &App) -> Result<Resp, ApiError> {
-    let blocks: Vec<Value> = app
-        .db
-        .blocks()?
+async fn list_blocks(app: &App) -> Result<Resp, ApiError> {
+    let blocks = app.db.blocking(|db| db.blocks()).await?;
+    let blocks: Vec<Value> = blocks
         .iter()
         .map(|(net, b)| json!({ "net": net.to_string(), "reason": b.reason, "added_ms": b.added_ms }))
         .collect();
@@ -354,9 +354,8 @@ async fn add_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> 
         .unwrap_or_default()
         .to_string();
     let added_ms = crate::store::unix_ms(std::time::SystemTime::now());
-    let new = app
-        .db
-        .add_block(net, &crate::store::blocks::Block { reason, added_ms })?;
+    let block = crate::store::blocks::Block { reason, added_ms };
+    let new = app.db.blocking(move |db| db.add_block(net, &block)).await?;
     blocks_changed(app).await?;
     let status = if new {
         StatusCode::CREATED
@@ -368,7 +367,7 @@ async fn add_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> 
 
 async fn remove_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let net = block_net(&body(app, req).await?)?;
-    if !app.db.remove_block(net)? {
+    if !app.db.blocking(move |db| db.remove_block(net)).await? {
         let body = json!({ "message": "No such block" });
         return Ok(json::json_value(StatusCode::NOT_FOUND, &body));
     }
@@ -380,12 +379,14 @@ async fn remove_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
 }
 
 /// GET /metrics: the Prometheus exposition text.
-fn metrics(app: &App) -> Result<Resp, ApiError> {
+async fn metrics(app: &App) -> Result<Resp, ApiError> {
     let now = crate::store::unix_ms(std::time::SystemTime::now());
-    let oldest = std::time::Duration::from_millis(app.db.oldest_queued_age_ms(now)?);
-    let text = app
-        .metrics
-        .render(app.db.outbox_len(), oldest, app.db.size_on_disk()?);
+    let (oldest, size) = app
+        .db
+        .blocking(move |db| Ok((db.oldest_queued_age_ms(now)?, db.size_on_disk()?)))
+        .await?;
+    let oldest = std::time::Duration::from_millis(oldest);
+    let text = app.metrics.render(app.db.outbox_len(), oldest, size);
     let mut resp = json::json(StatusCode::OK, bytes::Bytes::from(text));
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

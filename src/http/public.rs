@@ -92,7 +92,7 @@ async fn ready(app: &App) -> Resp {
 
 async fn check_ready(app: &App) -> Option<&'static str> {
     let now = crate::store::unix_ms(SystemTime::now());
-    if let Err(e) = app.db.probe_write(now) {
+    if let Err(e) = app.db.blocking(move |db| db.probe_write(now)).await {
         tracing::error!(error = %e, "readiness: the store refused a write");
         return Some("the store is not writable");
     }
@@ -152,7 +152,8 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
         &email.key,
         locale.as_deref(),
         SystemTime::now(),
-    )?;
+    )
+    .await?;
     if outcome == Forgot::NoAccount && !config.hide_unknown_accounts {
         return Err(ApiError::NoAccount);
     }
@@ -199,7 +200,8 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
         claimed,
         client,
         now,
-    )?;
+    )
+    .await?;
     // Failures counted against an account (or the decoy) must survive a restart too; a
     // code-only failure wrote nothing and needs no flush.
     if claimed.is_some() || matches!(outcome, Confirm::Confirmed { .. }) {
@@ -266,12 +268,22 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
                 &ok(RESET_OK, json!({}), 0, 0, sentence),
             ))
         }
-        // Enumeration-safe mode: an unknown account looks like one without a confirmation.
-        Reset::NoAccount if app.config.recovery.hide_unknown_accounts => {
-            Err(ApiError::InvalidRequest)
+        Reset::NoAccount | Reset::NotConfirmed => {
+            // A failure: it spoils the same-client fallback of the account's confirmation
+            // (see `recovery::refused_reset`), and counts against the client and the address.
+            app.metrics.password_resets_refused.inc();
+            if outcome == Reset::NotConfirmed {
+                recovery::refused_reset(&app.db, &body.email.key, SystemTime::now()).await?;
+            }
+            app.guard.reset_failed(client, &body.email.key)?;
+            Err(match outcome {
+                // Enumeration-safe mode: an unknown account looks like one without a confirmation.
+                Reset::NoAccount if !app.config.recovery.hide_unknown_accounts => {
+                    ApiError::NoAccountBadRequest
+                }
+                _ => ApiError::InvalidRequest,
+            })
         }
-        Reset::NoAccount => Err(ApiError::NoAccountBadRequest),
-        Reset::NotConfirmed => Err(ApiError::InvalidRequest),
         Reset::Policy(why) => Err(ApiError::BadRequest(why.into())),
     }
 }

@@ -219,10 +219,10 @@ impl Worker {
         let now = unix_ms(SystemTime::now());
         if message.kind == Kind::Decoy {
             // Enumeration-safe mode's stand-in for a mail to an unknown address.
-            return self.store(self.db.outbox_remove(id));
+            return self.store(self.db.blocking(move |db| db.outbox_remove(id)).await);
         }
         if message.expired(now) {
-            self.store(self.db.outbox_remove(id));
+            self.store(self.db.blocking(move |db| db.outbox_remove(id)).await);
             self.metrics.outbox_expired.inc();
             tracing::warn!(
                 id,
@@ -246,7 +246,7 @@ impl Worker {
                 // Durable before the next message: a crash can then repeat at most the one
                 // message in flight (with the same Message-ID), not everything sent since
                 // sled's last background flush.
-                self.store(self.db.outbox_remove(id));
+                self.store(self.db.blocking(move |db| db.outbox_remove(id)).await);
                 if transport.repeats_are_duplicates() {
                     self.store(self.db.durable().await);
                 }
@@ -259,7 +259,11 @@ impl Worker {
                 let delay = backoff(self.retry_initial, self.retry_max, message.attempts);
                 message.next_attempt_ms = now + delay.as_millis() as u64;
                 message.last_error = Some(reason);
-                self.store(self.db.outbox_reschedule(id, &message));
+                let update = message.clone();
+                let rescheduled = self
+                    .db
+                    .blocking(move |db| db.outbox_reschedule(id, &update));
+                self.store(rescheduled.await);
                 self.metrics.outbox_retried.inc();
                 tracing::warn!(
                     id,
@@ -281,7 +285,12 @@ impl Worker {
             error,
             failed_ms: now,
         };
-        self.store(self.db.outbox_bury(id, &dead));
+        let buried = dead.clone();
+        self.store(
+            self.db
+                .blocking(move |db| db.outbox_bury(id, &buried))
+                .await,
+        );
         self.store(self.db.durable().await);
         self.metrics.outbox_dead.inc();
         tracing::error!(id, error = %dead.error, "message refused permanently; kept as a dead letter");

@@ -27,8 +27,9 @@ pub fn normalize_code(code: &str) -> String {
         .collect()
 }
 
-/// Consumes the code. `claimed` is the request's optional `email`, normalized.
-pub fn confirm(
+/// Consumes the code. `claimed` is the request's optional `email`, normalized. A code-only
+/// guess that matches no code is answered after one read; the rest runs on a blocking thread.
+pub async fn confirm(
     db: &Db,
     key: &CodeKey,
     config: &Recovery,
@@ -48,15 +49,16 @@ pub fn confirm(
         session_mac: key.mac(&session).to_vec(),
         client: client.to_canonical().to_string(),
         until_ms: unix_ms(now + config.confirm_window),
+        session_only: false,
     };
-    let found = db.confirm_code(
-        &mac,
-        claimed,
-        unix_ms(now),
-        config.lockout(),
-        &confirmation,
-        config.hide_unknown_accounts,
-    )?;
+    let (lockout, decoy) = (config.lockout(), config.hide_unknown_accounts);
+    let claimed = claimed.map(str::to_string);
+    let found = db
+        .blocking(move |db| {
+            let claimed = claimed.as_deref();
+            db.confirm_code(&mac, claimed, unix_ms(now), lockout, &confirmation, decoy)
+        })
+        .await?;
     Ok(match found {
         Confirmed::Yes { email, .. } => Confirm::Confirmed { email, session },
         Confirmed::No => Confirm::Invalid,

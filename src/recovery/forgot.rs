@@ -22,7 +22,29 @@ pub enum Forgot {
 const DRAWS: usize = 8;
 
 /// Replaces the account's code with a fresh one and queues its email (see `store::resets`).
-pub fn forgot(
+/// An unknown address is answered after one read; issuing runs on a blocking thread.
+pub async fn forgot(
+    db: &Db,
+    key: &CodeKey,
+    config: &Recovery,
+    email_key: &str,
+    locale: Option<&str>,
+    now: SystemTime,
+) -> Result<Forgot> {
+    // Most unknown addresses are answered by a plain read; issuing would refuse them
+    // too, only more slowly. (Enumeration-safe mode wants the slow, equal work instead.)
+    if !config.hide_unknown_accounts && db.user(email_key)?.is_none() {
+        return Ok(Forgot::NoAccount);
+    }
+    let (key, config) = (key.clone(), config.clone());
+    let (email_key, locale) = (email_key.to_string(), locale.map(str::to_string));
+    db.blocking(move |db| issue(db, &key, &config, &email_key, locale.as_deref(), now))
+        .await
+}
+
+/// Draws codes until one is free, and issues it (or, for an unknown address in
+/// enumeration-safe mode, its decoy). May wait for the store: call it off the async threads.
+fn issue(
     db: &Db,
     key: &CodeKey,
     config: &Recovery,
@@ -32,11 +54,6 @@ pub fn forgot(
 ) -> Result<Forgot> {
     let now_ms = unix_ms(now);
     let expires_ms = unix_ms(now + config.code_ttl);
-    // Most unknown addresses are answered by a plain read; issuing would refuse them
-    // too, only more slowly. (Enumeration-safe mode wants the slow, equal work instead.)
-    if !config.hide_unknown_accounts && db.user(email_key)?.is_none() {
-        return Ok(Forgot::NoAccount);
-    }
     let mut decoy = false;
     for _ in 0..DRAWS {
         let code = random_code(config.code_length);
@@ -45,6 +62,7 @@ pub fn forgot(
             issued_ms: now_ms,
             expires_ms,
             outbox_id: None, // set by the store to the entry it queues
+            session_only: false,
         };
         let kind = match decoy {
             false => Kind::Otp {
@@ -82,8 +100,8 @@ mod tests {
     use crate::mail_address::validate;
     use crate::store::users::User;
 
-    #[test]
-    fn issues_a_code_whose_mac_is_indexed() {
+    #[tokio::test]
+    async fn issues_a_code_whose_mac_is_indexed() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
         let email = validate("Ada@Example.com").unwrap();
@@ -92,14 +110,10 @@ mod tests {
         let key = CodeKey::new(b"secret");
         let config = Recovery::default();
         let now = SystemTime::now();
-        assert_eq!(
-            forgot(&db, &key, &config, "nobody@example.com", None, now).unwrap(),
-            Forgot::NoAccount
-        );
-        assert_eq!(
-            forgot(&db, &key, &config, &email.key, None, now).unwrap(),
-            Forgot::Queued
-        );
+        let nobody = forgot(&db, &key, &config, "nobody@example.com", None, now);
+        assert_eq!(nobody.await.unwrap(), Forgot::NoAccount);
+        let ada = forgot(&db, &key, &config, &email.key, None, now);
+        assert_eq!(ada.await.unwrap(), Forgot::Queued);
         let due = db.outbox_due(unix_ms(now), 10).unwrap();
         let (_, message) = &due.entries[0];
         assert_eq!(

@@ -9,4 +9,4 @@ mod reset;
 
 pub use confirm::{confirm, normalize_code, Confirm};
 pub use forgot::{forgot, Forgot};
-pub use reset::{reset_password, reset_ready, Reset, ResetRequest};
+pub use reset::{refused_reset, reset_password, reset_ready, Reset, ResetRequest};

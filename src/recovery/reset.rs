@@ -9,6 +9,7 @@ use crate::mail_address::Email;
 use crate::store::confirm::NotReset;
 use crate::store::outbox::{Kind, Queued};
 use crate::store::resets::Confirmation;
+use crate::store::users::User;
 use crate::store::{unix_ms, Db, Result};
 
 use super::policy;
@@ -36,17 +37,32 @@ pub struct ResetRequest<'a> {
     pub locale: Option<String>,
 }
 
-/// Whether the confirmation allows this request to be accepted by `client` (its session,
-/// or else, unless sessions are required, the confirming address).
-fn acceptor<'a>(
-    key: &'a CodeKey,
-    config: &'a Config,
-    req: &'a ResetRequest<'_>,
-) -> impl Fn(&Confirmation) -> bool + 'a {
-    let client = req.client.to_canonical().to_string();
-    move |c: &Confirmation| match req.session {
-        Some(session) => key.verify(session, &c.session_mac),
-        None => !config.recovery.require_session && c.client == client,
+/// Who may use a confirmation: the holder of its `resetSession`, or else (unless sessions
+/// are required, or a failed password-reset marked the confirmation `session_only`) the
+/// client address that confirmed.
+#[derive(Clone)]
+struct Acceptor {
+    key: CodeKey,
+    session: Option<String>,
+    require_session: bool,
+    client: String,
+}
+
+impl Acceptor {
+    fn new(key: &CodeKey, config: &Config, req: &ResetRequest<'_>) -> Acceptor {
+        Acceptor {
+            key: key.clone(),
+            session: req.session.map(str::to_string),
+            require_session: config.recovery.require_session,
+            client: req.client.to_canonical().to_string(),
+        }
+    }
+
+    fn accepts(&self, c: &Confirmation) -> bool {
+        match &self.session {
+            Some(session) => self.key.verify(session, &c.session_mac),
+            None => !self.require_session && !c.session_only && c.client == self.client,
+        }
     }
 }
 
@@ -64,10 +80,10 @@ pub fn reset_ready(
     if db.user(k)?.is_none() {
         return Ok(Some(Reset::NoAccount));
     }
-    let accept = acceptor(key, config, req);
+    let accept = Acceptor::new(key, config, req);
     if !db
         .confirmation(k, unix_ms(SystemTime::now()))?
-        .is_some_and(|c| accept(&c))
+        .is_some_and(|c| accept.accepts(&c))
     {
         return Ok(Some(Reset::NotConfirmed));
     }
@@ -77,8 +93,21 @@ pub fn reset_ready(
     Ok(None)
 }
 
+/// After a password-reset for an account was refused for want of a usable confirmation:
+/// the account's live confirmation, and the one its live code will give, accept only their
+/// `resetSession` from now on. Someone who knows only the address and polls password-reset
+/// from the owner's network (NAT, a proxy) thereby spoils the same-client fallback for
+/// themselves; the documented client never asks before it has confirmed.
+pub async fn refused_reset(db: &Db, email_key: &str, now: SystemTime) -> Result<()> {
+    let key = email_key.to_string();
+    db.blocking(move |db| db.deny_fallback(&key, unix_ms(now)))
+        .await?;
+    db.durable().await
+}
+
 /// Sets the password if the account's confirmation allows this request (checked again,
-/// atomically with the change). Call [`reset_ready`] first: hashing costs ~0.1 s of CPU.
+/// atomically with the change, on a blocking thread). Call [`reset_ready`] first: hashing
+/// costs ~0.1 s of CPU.
 pub async fn reset_password(
     db: &Db,
     key: &CodeKey,
@@ -87,27 +116,66 @@ pub async fn reset_password(
     req: ResetRequest<'_>,
 ) -> Result<Reset> {
     let client = req.client.to_canonical().to_string();
-    let accept = acceptor(key, config, &req);
-    let k = &req.email.key;
+    let accept = Acceptor::new(key, config, &req);
+    let k = req.email.key.clone();
     let hash = hasher.hash(req.password.to_string()).await;
     let now = SystemTime::now();
     let now_ms = unix_ms(now);
-    let outcome = db.complete_reset(k, now_ms, accept, &hash, |user| {
+    let locale = req.locale;
+    let message = move |user: &User| {
         let kind = Kind::PasswordChanged {
             at_ms: now_ms,
             client: client.clone(),
         };
-        Queued::new(
-            user.email.clone(),
-            kind,
-            now_ms,
-            Some(unix_ms(now + NOTICE_TTL)),
-        )
-        .in_locale(req.locale.clone())
-    })?;
+        let expires = Some(unix_ms(now + NOTICE_TTL));
+        Queued::new(user.email.clone(), kind, now_ms, expires).in_locale(locale.clone())
+    };
+    let outcome = db
+        .blocking(move |db| db.complete_reset(&k, now_ms, |c| accept.accepts(c), &hash, message))
+        .await?;
     Ok(match outcome {
         Ok(()) => Reset::Done,
         Err(NotReset::NoAccount) => Reset::NoAccount,
         Err(NotReset::NoConfirmation) => Reset::NotConfirmed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confirmation(client: &str, session_only: bool) -> Confirmation {
+        Confirmation {
+            session_mac: CodeKey::new(b"k").mac("the-session").to_vec(),
+            client: client.into(),
+            until_ms: 1,
+            session_only,
+        }
+    }
+
+    fn acceptor(session: Option<&str>, require_session: bool) -> Acceptor {
+        Acceptor {
+            key: CodeKey::new(b"k"),
+            session: session.map(str::to_string),
+            require_session,
+            client: "192.0.2.1".into(),
+        }
+    }
+
+    #[test]
+    fn the_session_always_works_the_fallback_only_when_allowed() {
+        let open = confirmation("192.0.2.1", false);
+        let marked = confirmation("192.0.2.1", true);
+        let elsewhere = confirmation("192.0.2.9", false);
+        assert!(acceptor(Some("the-session"), false).accepts(&marked));
+        assert!(acceptor(Some("the-session"), true).accepts(&elsewhere));
+        assert!(!acceptor(Some("a-guess"), false).accepts(&open));
+        assert!(acceptor(None, false).accepts(&open), "the same client");
+        assert!(!acceptor(None, false).accepts(&elsewhere), "another client");
+        assert!(
+            !acceptor(None, false).accepts(&marked),
+            "a poller spoilt it"
+        );
+        assert!(!acceptor(None, true).accepts(&open), "sessions required");
+    }
 }

@@ -27,6 +27,7 @@ impl Db {
     pub fn backup(&self, out: &mut impl Write, now_ms: u64) -> Result<u64> {
         let io = |e: std::io::Error| StoreError::Flush(format!("writing the backup: {e}"));
         let _alone = self.inner.gate.write().unwrap_or_else(|p| p.into_inner());
+        tracing::info!("backup started: writes wait until the copy is taken");
         let header = json!({ "resetgate_backup": FORMAT, "schema_version": SCHEMA_VERSION, "created_ms": now_ms });
         writeln!(out, "{header}").map_err(io)?;
         let mut records = 0;
@@ -40,6 +41,7 @@ impl Db {
             }
         }
         out.flush().map_err(io)?;
+        tracing::info!(records, "backup taken: writes go on");
         Ok(records)
     }
 

@@ -94,9 +94,13 @@ impl Db {
             };
             let user: User = parse(&user)?;
             retire_code(codes, outbox, &owner, &reset)?;
-            reset.code = None;
+            // A code that a failed password-reset marked passes the mark on.
+            let session_only = reset.code.take().is_some_and(|c| c.session_only);
             reset.clear_failures();
-            reset.confirmation = Some(confirmation.clone());
+            reset.confirmation = Some(Confirmation {
+                session_only: session_only || confirmation.session_only,
+                ..confirmation.clone()
+            });
             write_reset(resets, &owner, &reset)?;
             Ok(Confirmed::Yes {
                 key: String::from_utf8_lossy(&owner).into_owned(),
@@ -152,6 +156,25 @@ impl Db {
         settle(outcome)
     }
 
+    /// After a failed password-reset for the account: its live confirmation, and the
+    /// confirmation its live code will give, accept only their `resetSession` from now on.
+    /// Returns whether anything was marked.
+    pub fn deny_fallback(&self, key: &str, now_ms: u64) -> Result<bool> {
+        let _gate = self.writing();
+        let k = key.as_bytes();
+        let _account = self.account(k);
+        self.swap_reset(k, |reset| {
+            let mut marked = false;
+            if let Some(c) = reset.confirmation.as_mut().filter(|c| c.until_ms > now_ms) {
+                marked |= !std::mem::replace(&mut c.session_only, true);
+            }
+            if let Some(c) = reset.code.as_mut().filter(|c| c.expires_ms > now_ms) {
+                marked |= !std::mem::replace(&mut c.session_only, true);
+            }
+            marked
+        })
+    }
+
     /// Clears an account's failed-confirmation count; false if it had none.
     pub fn unlock(&self, key: &str) -> Result<bool> {
         let _gate = self.writing();
@@ -186,6 +209,7 @@ mod tests {
             session_mac: vec![9; 32],
             client: client.into(),
             until_ms,
+            session_only: false,
         }
     }
 
@@ -362,5 +386,45 @@ mod tests {
             .complete_reset("x@example.com", 1, |_| true, "$h", message)
             .unwrap();
         assert_eq!(missing, Err(NotReset::NoAccount));
+    }
+
+    #[test]
+    fn a_failed_reset_marks_the_live_code_and_its_confirmation_session_only() {
+        let (_d, db) = db_with(&["a@example.com"]);
+        assert!(
+            !db.deny_fallback("a@example.com", 0).unwrap(),
+            "nothing live"
+        );
+        db.issue_code("a@example.com", code(1, 0, 1_000), message)
+            .unwrap()
+            .unwrap();
+        assert!(db.deny_fallback("a@example.com", 1).unwrap());
+        assert!(
+            !db.deny_fallback("a@example.com", 2).unwrap(),
+            "marked once"
+        );
+        db.confirm_code(&[1; 32], None, 3, lock(100), &conf("1.2.3.4", 900), false)
+            .unwrap();
+        let c = db.confirmation("a@example.com", 4).unwrap().unwrap();
+        assert!(c.session_only, "the code passed the mark on");
+        // A fresh code starts clean; a failure after its confirmation marks that one.
+        db.issue_code("a@example.com", code(2, 5, 1_000), message)
+            .unwrap()
+            .unwrap();
+        db.confirm_code(&[2; 32], None, 6, lock(100), &conf("1.2.3.4", 900), false)
+            .unwrap();
+        assert!(
+            !db.confirmation("a@example.com", 7)
+                .unwrap()
+                .unwrap()
+                .session_only
+        );
+        assert!(db.deny_fallback("a@example.com", 8).unwrap());
+        assert!(
+            db.confirmation("a@example.com", 9)
+                .unwrap()
+                .unwrap()
+                .session_only
+        );
     }
 }

@@ -59,6 +59,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("durability: {0}")]
     Flush(String),
+    #[error("a store task failed: {0}")]
+    Task(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -167,6 +169,23 @@ impl Db {
             return Ok(());
         }
         self.inner.flusher.wait().await
+    }
+
+    /// Runs `work` on a blocking thread. Every call that may wait (for the write gate while a
+    /// backup holds it, for an account lock, for a transaction's retries, or through a
+    /// scan) goes through here from async code, so that no tokio worker ever waits on the
+    /// store: with two cores, two parked workers would freeze both listeners and the outbox.
+    /// Single-key reads (`user`, `code_owner`, `reset`) stay on the async threads: they
+    /// take no lock (sled serves them from its cache or the OS page cache), and they are
+    /// what the common refusals cost.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Db) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     /// A blocking flush, for shutdown and for the CLI's direct mode.

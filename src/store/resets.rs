@@ -53,6 +53,10 @@ pub struct LiveCode {
     /// The outbox entry carrying this code: when the code dies, its unsent mail goes too.
     #[serde(default)]
     pub outbox_id: Option<u64>,
+    /// A password-reset for the account failed while this code was live: its confirmation
+    /// will accept only its `resetSession`, not the same-client fallback.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub session_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -62,6 +66,10 @@ pub struct Confirmation {
     /// The client address that confirmed (IPv6 as its /64 is not applied here: exact).
     pub client: String,
     pub until_ms: u64,
+    /// Only the `resetSession` may use this confirmation, not the same-client fallback: a
+    /// password-reset for the account failed after its code was issued (a poller).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub session_only: bool,
 }
 
 impl Reset {
@@ -115,6 +123,10 @@ impl Reset {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// How failed confirmations that name an account lock it (`recovery.max_account_failures`
@@ -302,7 +314,7 @@ impl Db {
 
     /// Applies `change` to account `k`'s reset record with compare-and-swap, redoing it on
     /// the newer record until no other write came in between; returns what `change` did.
-    fn swap_reset<T>(&self, k: &[u8], change: impl Fn(&mut Reset) -> T) -> Result<T> {
+    pub(super) fn swap_reset<T>(&self, k: &[u8], change: impl Fn(&mut Reset) -> T) -> Result<T> {
         let resets = &self.inner.resets;
         let mut current = resets.get(k)?;
         loop {
@@ -432,6 +444,7 @@ pub(super) mod tests {
             issued_ms,
             expires_ms,
             outbox_id: None,
+            session_only: false,
         }
     }
 
@@ -629,6 +642,7 @@ pub(super) mod tests {
             session_mac: vec![9; 32],
             client: "127.0.0.1".into(),
             until_ms: 2_000,
+            session_only: false,
         };
         let confirmed = db
             .confirm_code(&[1; 32], None, 10, LOCKOUT, &confirmation, false)
@@ -670,6 +684,7 @@ pub(super) mod tests {
             session_mac: vec![9; 32],
             client: "127.0.0.1".into(),
             until_ms: u64::MAX,
+            session_only: false,
         };
         std::thread::scope(|scope| {
             for t in 0..4u8 {
