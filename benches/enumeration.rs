@@ -20,7 +20,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.toml");
     let off = "{ requests = 0, window = \"1m\" }";
-    let limits = format!("per_client = {off}\nper_email = {off}\nglobal = {off}\n");
+    let limits = format!(
+        "per_client = {off}\nper_email = {off}\nper_email_per_client = {off}\nglobal = {off}\n"
+    );
     std::fs::write(
         &config,
         format!(

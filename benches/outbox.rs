@@ -56,7 +56,8 @@ fn service(
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
              [recovery]\nresend_cooldown = \"0s\"\n[guard]\nban_after = {off}\n\
-             [limits.forgot_password]\nper_client = {off}\nper_email = {off}\nglobal = {off}\n\
+             [limits.forgot_password]\nper_client = {off}\nper_email = {off}\n\
+             per_email_per_client = {off}\nglobal = {off}\n\
              [log]\nlevel = \"warn,resetgate=info\"\n{extra}\n[storage]\ndata_dir = \"{}\"\n",
             dir.path().join("data").display()
         ),

@@ -15,7 +15,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use ipnet::IpNet;
 
-pub use secret::Secret;
+pub use secret::{check_private, Secret};
 pub use sections::*;
 
 /// A configuration problem, always naming the key it is about.
@@ -120,6 +120,7 @@ impl Config {
             "recovery.failed_confirm_budget",
             self.recovery.failed_confirm_budget,
         )?;
+        self.validate_guessing_odds()?;
         nonzero("mail.retry_initial", self.mail.retry_initial)?;
         if self.mail.retry_max < self.mail.retry_initial {
             return Err(bad(
@@ -138,6 +139,10 @@ impl Config {
         ] {
             rate(&format!("limits.{name}.per_client"), e.per_client)?;
             rate(&format!("limits.{name}.per_email"), e.per_email)?;
+            rate(
+                &format!("limits.{name}.per_email_per_client"),
+                e.per_email_per_client,
+            )?;
             rate(&format!("limits.{name}.global"), e.global)?;
         }
         for (key, r) in [
@@ -188,6 +193,32 @@ impl Config {
             .parse::<tracing_subscriber::filter::Targets>()
             .map_err(|e| bad("log.level", e))?;
         Ok(())
+    }
+
+    /// Refuses a configuration whose guessing bound (README "Guessing odds") for 1,000
+    /// live codes over 30 days exceeds 1 %, unless the operator accepts it knowingly.
+    fn validate_guessing_odds(&self) -> Result<(), ConfigError> {
+        let r = &self.recovery;
+        let odds = r.guessing_odds();
+        if odds <= 0.01 || r.accept_high_guessing_odds {
+            return Ok(());
+        }
+        let shown = if odds.is_finite() {
+            format!("{:.2} %", odds * 100.0)
+        } else {
+            "unbounded (the budget is off)".into()
+        };
+        Err(bad(
+            "recovery.code_length",
+            format!(
+                "with code_length = {}, failed_confirm_budget = {} per {}, max_account_failures = {} and failures_forgotten_after = {}, a guesser succeeds within 30 days with probability up to {shown} (1,000 live codes; README \"Guessing odds\"); the limit is 1 %. Use longer codes or a smaller budget, or set recovery.accept_high_guessing_odds = true to accept the risk",
+                r.code_length,
+                r.failed_confirm_budget.requests,
+                humantime::format_duration(r.failed_confirm_budget.window),
+                r.max_account_failures,
+                humantime::format_duration(r.failures_forgotten_after),
+            ),
+        ))
     }
 
     fn validate_passwords(&self) -> Result<(), ConfigError> {
@@ -425,6 +456,29 @@ mod tests {
                 "{key}: config.toml shows another value than the default"
             );
         }
+    }
+
+    #[test]
+    fn the_guessing_bound_is_checked() {
+        let mut c = Config::default();
+        let odds = c.recovery.guessing_odds();
+        assert!(
+            (odds - 0.0077).abs() < 1e-6,
+            "README's 0.72 % + 0.05 %: {odds}"
+        );
+        c.recovery.code_length = 6;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("recovery.code_length") && err.contains("accept_high_guessing_odds"),
+            "{err}"
+        );
+        c.recovery.accept_high_guessing_odds = true;
+        assert!(c.validate().is_ok(), "accepted knowingly");
+        c.recovery.accept_high_guessing_odds = false;
+        c.recovery.code_length = 12;
+        c.recovery.failed_confirm_budget.requests = 0;
+        assert!(c.recovery.guessing_odds().is_infinite());
+        assert!(c.validate().unwrap_err().to_string().contains("unbounded"));
     }
 
     #[test]

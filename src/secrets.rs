@@ -50,6 +50,9 @@ fn token_path(config: &Config) -> PathBuf {
 
 fn load_or_create(path: &Path) -> Result<Secret, StartError> {
     let io = |e: std::io::Error| StartError::Io(format!("{}: {e}", path.display()));
+    if path.exists() {
+        crate::config::check_private(path).map_err(StartError::Io)?;
+    }
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => return Ok(Secret::new(text.trim().to_string())),
         Ok(_) => return Err(StartError::Io(format!("{} is empty", path.display()))),

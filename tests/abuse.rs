@@ -246,7 +246,7 @@ fn enumeration_safe_mode_answers_known_and_unknown_alike() {
     assert_eq!(
         without_date(&known),
         without_date(&unknown),
-        "byte-identical but for Date"
+        "byte-identical but for Date and X-Request-Id"
     );
     let known = service.forgot(r#"{"email": "known@example.com"}"#);
     let unknown = service.forgot(r#"{"email": "unknown@example.com"}"#);
@@ -511,4 +511,59 @@ fn forwarded_headers_nobody_trusts_are_counted_and_warned_about() {
         .filter(|l| l.contains("server.trusted_proxies is empty"))
         .count();
     assert_eq!(warnings, 1, "rate-limited");
+}
+
+/// The security review's denial: strangers asking for codes for the owner's address from
+/// a few addresses of their own must not spend the address's whole allowance. Each client
+/// may spend `per_email_per_client` (3 an hour) of the address's ceiling (`per_email`, 30):
+/// nine strangers spend 27, and the owner still gets a code. Their refusals are about the
+/// address, so they earn no ban strikes.
+#[test]
+fn strangers_cannot_deny_the_owner_a_code() {
+    let setup = Setup::new(
+        "[recovery]\nresend_cooldown = \"0s\"\n[guard]\nban_after = { requests = 2, window = \"1h\" }\n",
+    );
+    assert_eq!(
+        setup.cli(&["users", "add", "owner@example.com"]).code,
+        Some(0)
+    );
+    let service = setup.start();
+    let ask = |ip: &str| {
+        let body = r#"{"email": "owner@example.com"}"#;
+        request_from(ip.parse::<IpAddr>().unwrap(), service.public, FORGOT, body).status
+    };
+    for n in 41..50 {
+        let stranger = format!("127.0.0.{n}");
+        let answers: Vec<u16> = (0..5).map(|_| ask(&stranger)).collect();
+        assert_eq!(answers, [200, 200, 200, 429, 429], "{stranger}");
+    }
+    assert_eq!(ask("127.0.0.50"), 200, "the owner still gets a code");
+    assert_eq!(
+        from("127.0.0.41", &service, 0).status,
+        404,
+        "five refusals about the address did not ban the stranger"
+    );
+}
+
+/// A request refused by one limit is charged to none: a refusal by the resend cooldown
+/// does not spend the client's per-client allowance, nor earn it a ban strike.
+#[test]
+fn a_request_refused_by_one_limit_is_charged_to_none() {
+    let setup = Setup::new(&format!(
+        "{}[guard]\nban_after = {{ requests = 2, window = \"1h\" }}\n",
+        forgot_limits(r#"{ requests = 2, window = "1h" }"#)
+    ));
+    let service = setup.start();
+    let body = |n: usize| format!(r#"{{"email": "x{n}@example.com"}}"#);
+    assert_eq!(service.forgot(&body(0)).status, 404);
+    for _ in 0..3 {
+        let r = service.forgot(&body(0));
+        assert_eq!(r.status, 429, "the cooldown: {r:?}");
+    }
+    assert_eq!(
+        service.forgot(&body(1)).status,
+        404,
+        "not charged, not banned"
+    );
+    assert_eq!(service.forgot(&body(2)).status, 429, "the per-client limit");
 }

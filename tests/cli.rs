@@ -294,6 +294,76 @@ fn bad_configuration_fails_with_the_key_name() {
     assert_eq!(code, Some(0));
 }
 
+/// README's guessing bound is computed from the configured values: 6-digit codes with the
+/// default budget make a successful guess certain, and are refused by check-config and at
+/// start-up, unless the operator accepts the risk by name.
+#[test]
+fn a_configuration_that_makes_guessing_likely_is_refused() {
+    let (code, stderr) = config_error("[recovery]\ncode_length = 6\n", &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("recovery.code_length") && stderr.contains("accept_high_guessing_odds"),
+        "{stderr}"
+    );
+    let (code, stderr) = config_error("[recovery]\ncode_length = 11\n", &[]);
+    assert_eq!(code, Some(2), "0.1 of the space is too much: {stderr}");
+    let accepted = "[recovery]\ncode_length = 6\naccept_high_guessing_odds = true\n";
+    assert_eq!(config_error(accepted, &[]).0, Some(0));
+    let smaller_budget =
+        "[recovery]\ncode_length = 11\nfailed_confirm_budget = { requests = 100, window = \"1h\" }\n";
+    assert_eq!(config_error(smaller_budget, &[]).0, Some(0));
+
+    let setup = Setup::new("[recovery]\ncode_length = 6\n");
+    let out = std::process::Command::new(support::BIN)
+        .args(["--config", setup.config.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "start-up refuses it too");
+}
+
+/// Secret files that other users may read are refused, as ssh refuses a private key that
+/// is "too open", with the command that fixes it; backups are 0600 even over a wider file.
+#[test]
+fn secrets_and_backups_stay_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new("");
+    let token = setup.dir.path().join("token");
+    std::fs::write(&token, "a-token\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let file_key = format!("[admin]\ntoken_file = \"{}\"\n", token.display());
+    let (code, stderr) = config_error(&file_key, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("chmod 600 {}", token.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("a-token"), "{stderr}");
+
+    // The generated admin token, opened up by mistake: the service refuses to start.
+    setup.start().stop();
+    let generated = setup.data_dir().join("admin.token");
+    std::fs::set_permissions(&generated, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["--config", setup.config.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    std::fs::set_permissions(&generated, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let backup = setup.dir.path().join("copy.backup");
+    std::fs::write(&backup, "an older file").unwrap();
+    std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = setup.cli(&["backup", backup.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the backup replaced the wider file");
+    assert!(std::fs::read_to_string(&backup)
+        .unwrap()
+        .starts_with("{\"created_ms\""));
+}
+
 #[test]
 fn serve_refuses_a_bad_config_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();

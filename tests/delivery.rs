@@ -499,3 +499,43 @@ fn the_shipped_config_writes_eml_files() {
     assert!(eml.contains("To: <ada.lovelace@example.com>"), "{eml}");
     assert!(eml.contains("Your one-time code is:"));
 }
+
+/// The file transport writes each message under a fresh temporary name (`O_EXCL`,
+/// `O_NOFOLLOW`): a link planted where the next message's temporary file goes does not
+/// make the service write a live code through it.
+#[test]
+fn the_file_transport_never_writes_through_a_planted_link() {
+    let setup = Setup::new("");
+    setup.import(2, |i| format!("user{i}@example.com"));
+    let mut service = setup.start();
+    assert_eq!(
+        service.forgot(r#"{"email": "user0@example.com"}"#).status,
+        200
+    );
+    let line = service.wait_for_log("message delivered");
+    let id: u64 = line
+        .split("id=")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("the delivered id");
+    let victim = setup.dir.path().join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    let mail = setup.data_dir().join("mail");
+    let next = format!("{:020}.eml", id + 1);
+    std::os::unix::fs::symlink(&victim, mail.join(format!(".{next}.tmp"))).unwrap();
+    assert_eq!(
+        service.forgot(r#"{"email": "user1@example.com"}"#).status,
+        200
+    );
+    service.wait_for_log("message delivered");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    let eml = std::fs::read_to_string(mail.join(&next)).unwrap();
+    assert!(eml.contains("To: <user1@example.com>"), "{eml}");
+    assert!(
+        !std::fs::symlink_metadata(mail.join(&next))
+            .unwrap()
+            .is_symlink(),
+        "a file of its own"
+    );
+}

@@ -457,11 +457,28 @@ fn the_global_budget_of_failures_stops_code_only_guessing() {
     assert_error(&r, 429, "Too many requests");
     assert!(r.header("retry-after").is_some());
     // Naming the account still works: its own failure limit bounds that path.
+    let again = from("127.0.0.7", r#"{"resetToken": "3"}"#);
+    assert_error(&again, 429, "Too many requests");
     let r = from(
         "127.0.0.6",
         &format!(r#"{{"resetToken": "{code}", "email": "a@example.com"}}"#),
     );
     assert_eq!(r.status, 200, "{r:?}");
+    // The exhaustion is visible, once per window, not once per refused request.
+    let metrics = f.service.admin_call(&f.setup, "GET", "/metrics", b"");
+    assert!(
+        metrics
+            .raw_body
+            .contains("resetgate_failed_confirm_budget_exhausted_total 1"),
+        "{}",
+        metrics.raw_body
+    );
+    let (_, log) = f.service.stop();
+    let warnings = log
+        .iter()
+        .filter(|l| l.contains("budget of failed confirmations"))
+        .count();
+    assert_eq!(warnings, 1, "{log:?}");
 }
 
 #[test]

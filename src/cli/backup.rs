@@ -32,16 +32,8 @@ pub fn backup(config: Config, file: &Path) -> Result<(), Failure> {
                 out
             }
         };
-        // The copy holds password hashes and live codes: readable by this user only.
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(file)
-            .and_then(|mut f| f.write_all(&copy).and_then(|()| f.sync_all()).map(|()| f))
+        write_private(file, &copy)
             .map_err(|e| Failure::runtime(format!("{}: {e}", file.display())))?;
-        let _ = out.flush();
         let records = copy
             .iter()
             .filter(|b| **b == b'\n')
@@ -53,6 +45,28 @@ pub fn backup(config: Config, file: &Path) -> Result<(), Failure> {
         );
         Ok(())
     })
+}
+
+/// Writes `bytes` to `file` readable by this user only, whatever was there before: a fresh
+/// file (`O_EXCL`, mode 0600) next to it, synced, then renamed over it. The copy holds
+/// password hashes and live codes; an existing file's wider mode must not carry over.
+fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = file.file_name().ok_or(std::io::ErrorKind::InvalidInput)?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = file.with_file_name(tmp_name);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, file));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 pub fn restore(config: Config, file: &Path) -> Result<(), Failure> {

@@ -69,6 +69,25 @@ impl std::fmt::Display for Secret {
     }
 }
 
+/// Refuses a secret file that group or others may read or write, as ssh refuses a private
+/// key that is "too open": the message says what to run.
+pub fn check_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} is accessible by other users (mode {:04o}); it holds a secret: run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The inline value, else the file's content without its trailing newline, else the
 /// systemd credential `credential` (`$CREDENTIALS_DIRECTORY/<credential>`, `LoadCredential=`).
 pub(super) fn resolve(
@@ -89,6 +108,7 @@ pub(super) fn resolve(
         (Some(_), Some(_)) => Err(bad(file_key, "set either the value or the file, not both")),
         (Some(s), None) => Ok(Some(s.clone())),
         (None, Some(path)) => {
+            check_private(path).map_err(|e| bad(file_key, e))?;
             let text = std::fs::read_to_string(path)
                 .map_err(|e| bad(file_key, format!("cannot read {}: {e}", path.display())))?;
             let value = text.trim_end_matches(['\r', '\n']);
@@ -117,6 +137,25 @@ mod tests {
                 .expose(),
             "0012345"
         );
+    }
+
+    #[test]
+    fn secret_files_open_to_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = resolve("admin.token_file", None, Some(&path), "x").unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("admin.token_file") && err.contains("chmod 600"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "the secret is not shown");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let secret = resolve("admin.token_file", None, Some(&path), "x").unwrap();
+        assert_eq!(secret.unwrap().expose(), "s3cret");
     }
 
     #[test]

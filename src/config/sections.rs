@@ -173,6 +173,8 @@ pub struct Recovery {
     pub failures_forgotten_after: Duration,
     pub failed_confirm_budget: Rate,
     pub hide_unknown_accounts: bool,
+    /// Start even though the guessing bound (README "Guessing odds") exceeds 1 %.
+    pub accept_high_guessing_odds: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -193,6 +195,16 @@ pub struct Rate {
     pub window: Duration,
 }
 
+impl Rate {
+    /// A limit that is switched off.
+    pub fn off() -> Rate {
+        Rate {
+            requests: 0,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -211,8 +223,11 @@ pub struct Limits {
 pub struct EndpointLimits {
     /// Per client address (IPv6: per /64).
     pub per_client: Rate,
-    /// Per normalized submitted address, whether or not it has an account.
+    /// Per normalized submitted address, whether or not it has an account: the ceiling.
     pub per_email: Rate,
+    /// Per (address, client key): how much of the address's allowance one client may spend.
+    #[serde(default = "Rate::off")]
+    pub per_email_per_client: Rate,
     /// All clients together.
     pub global: Rate,
 }
@@ -351,6 +366,27 @@ impl Recovery {
     }
 }
 
+impl Recovery {
+    /// README's bound on the chance that guessing succeeds within `T = 30` days, with
+    /// `L = 1,000` live codes and `A = 1,000,000` attacked accounts:
+    /// `(T / W) · B · L / 10^n + A · F · ⌈T / D⌉ / 10^n`. Infinite when the budget is off.
+    pub fn guessing_odds(&self) -> f64 {
+        const T: f64 = 30.0 * 24.0 * 3600.0;
+        const LIVE: f64 = 1_000.0;
+        const ACCOUNTS: f64 = 1_000_000.0;
+        let budget = self.failed_confirm_budget;
+        if budget.requests == 0 || budget.window.is_zero() {
+            return f64::INFINITY;
+        }
+        let space = 10f64.powi(self.code_length as i32);
+        let windows = T / budget.window.as_secs_f64();
+        let code_only = windows * f64::from(budget.requests) * LIVE / space;
+        let forgotten = (T / self.failures_forgotten_after.as_secs_f64()).ceil();
+        let named = ACCOUNTS * f64::from(self.max_account_failures) * forgotten / space;
+        code_only + named
+    }
+}
+
 impl Default for Recovery {
     fn default() -> Self {
         Recovery {
@@ -366,6 +402,7 @@ impl Default for Recovery {
                 window: Duration::from_secs(3600),
             },
             hide_unknown_accounts: false,
+            accept_high_guessing_odds: false,
         }
     }
 }
@@ -390,17 +427,20 @@ impl Default for Limits {
         Limits {
             forgot_password: EndpointLimits {
                 per_client: rate(30, 60),
-                per_email: rate(5, 3600),
+                per_email: rate(30, 3600),
+                per_email_per_client: rate(3, 3600),
                 global: rate(3_000, 60),
             },
             confirm_otp_reset: EndpointLimits {
                 per_client: rate(30, 60),
                 per_email: rate(20, 3600),
+                per_email_per_client: Rate::off(),
                 global: rate(6_000, 60),
             },
             password_reset: EndpointLimits {
                 per_client: rate(30, 60),
                 per_email: rate(10, 3600),
+                per_email_per_client: Rate::off(),
                 global: rate(3_000, 60),
             },
             confirm_failures_per_client: rate(10, 900),

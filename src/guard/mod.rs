@@ -37,6 +37,8 @@ pub enum Endpoint {
 struct EndpointGuard {
     per_client: Option<FixedWindow<IpAddr>>,
     per_email: Option<FixedWindow<String>>,
+    /// Per (address, client key): how much of an address's allowance one client may spend.
+    per_email_per_client: Option<FixedWindow<(String, IpAddr)>>,
     global: Option<FixedWindow<()>>,
 }
 
@@ -45,6 +47,7 @@ impl EndpointGuard {
         EndpointGuard {
             per_client: FixedWindow::new(l.per_client, cap),
             per_email: FixedWindow::new(l.per_email, cap),
+            per_email_per_client: FixedWindow::new(l.per_email_per_client, cap),
             global: FixedWindow::new(l.global, 1),
         }
     }
@@ -67,6 +70,8 @@ pub struct Guard {
     metrics: Arc<Metrics>,
     /// Seconds after `started` of the last warning about forwarded headers nobody trusts.
     forwarded_warned: std::sync::atomic::AtomicU64,
+    /// Seconds after `started` when the spent budget's window ends (see `budget_spent`).
+    budget_spent_until: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
 }
 
@@ -94,6 +99,7 @@ impl Guard {
             bans: bans::Bans::new(&config.guard, cap, metrics.clone()),
             metrics,
             forwarded_warned: std::sync::atomic::AtomicU64::new(u64::MAX),
+            budget_spent_until: std::sync::atomic::AtomicU64::new(0),
             started: std::time::Instant::now(),
         })
     }
@@ -177,28 +183,68 @@ impl Guard {
         global
     }
 
-    /// The endpoint's per-email limit, counted on the normalized *submitted* address whether
-    /// or not an account exists, so the answer reveals nothing; for forgot-password also the
-    /// resend cooldown, checked first. A request refused by one limit is not counted by the
-    /// other, so a client that obeys `Retry-After` is not charged for the wait.
+    /// The endpoint's limits on the address, counted on the normalized *submitted* address
+    /// whether or not an account exists, so the answer reveals nothing: for forgot-password
+    /// the resend cooldown first, then what this client may spend of the address's
+    /// allowance (`per_email_per_client`), then the address's ceiling (`per_email`). A
+    /// request refused by one limit is charged to none (the caller gives back the client
+    /// stage, [`Guard::refund_client`]), so a client that obeys `Retry-After` pays nothing
+    /// for the wait. These refusals are about the address, so they never earn the client a
+    /// ban strike: the owner retrying while strangers spend the address's allowance must
+    /// not end up banned.
     pub fn admit_email(&self, ip: IpAddr, endpoint: Endpoint, key: &str) -> Result<(), Refusal> {
         let client = client_key(ip.to_canonical());
-        let cooldown = if endpoint == Endpoint::Forgot {
-            &self.cooldown
-        } else {
-            &None
-        };
+        let e = &self.endpoints[endpoint as usize];
+        let cooldown = self.cooldown_of(endpoint);
         // Keys are allocated only for limiters that are configured.
         let owned = |l: &Option<_>| l.as_ref().map(|_| key.to_string());
-        let per_email = &self.endpoints[endpoint as usize].per_email;
         if let Some(k) = owned(cooldown) {
-            self.strike_on(client, "cooldown", hit(cooldown, k))?;
+            self.refused_as("cooldown", hit(cooldown, k))?;
         }
-        let limited = owned(per_email).map_or(Ok(()), |k| hit(per_email, k));
-        if limited.is_err() {
+        let pair = (e.per_email_per_client.as_ref()).map(|_| (key.to_string(), client));
+        let limited = pair.map_or(Ok(()), |k| hit(&e.per_email_per_client, k));
+        if let Err(refusal) = self.refused_as("per_email_per_client", limited) {
             refund(cooldown, &key.to_string());
+            return Err(refusal);
         }
-        self.strike_on(client, "per_email", limited)
+        let limited = owned(&e.per_email).map_or(Ok(()), |k| hit(&e.per_email, k));
+        if let Err(refusal) = self.refused_as("per_email", limited) {
+            refund(cooldown, &key.to_string());
+            refund(&e.per_email_per_client, &(key.to_string(), client));
+            return Err(refusal);
+        }
+        Ok(())
+    }
+
+    /// Gives back what [`Guard::admit_email`] charged, when a later limit refused the request.
+    pub fn refund_email(&self, ip: IpAddr, endpoint: Endpoint, key: &str) {
+        let client = client_key(ip.to_canonical());
+        let e = &self.endpoints[endpoint as usize];
+        refund(self.cooldown_of(endpoint), &key.to_string());
+        refund(&e.per_email_per_client, &(key.to_string(), client));
+        refund(&e.per_email, &key.to_string());
+    }
+
+    /// Gives back what [`Guard::admit_client`] charged, when a later limit refused the request.
+    pub fn refund_client(&self, ip: IpAddr, endpoint: Endpoint) {
+        let e = &self.endpoints[endpoint as usize];
+        refund(&e.per_client, &client_key(ip.to_canonical()));
+        refund(&e.global, &());
+    }
+
+    fn cooldown_of(&self, endpoint: Endpoint) -> &Option<FixedWindow<String>> {
+        match endpoint {
+            Endpoint::Forgot => &self.cooldown,
+            _ => &None,
+        }
+    }
+
+    /// Counts a refusal that is not the client's doing (no ban strike).
+    fn refused_as(&self, kind: &'static str, result: Result<(), Refusal>) -> Result<(), Refusal> {
+        if result.is_err() {
+            self.metrics.refused(kind);
+        }
+        result
     }
 
     /// Before a code is checked: takes one of the client's failed-confirmation allowance
@@ -219,12 +265,35 @@ impl Guard {
             return Ok(());
         }
         let spent = hit(&self.failed_confirm_budget, ());
-        if spent.is_err() {
+        if let Err(Refusal::Limited { retry_after_secs }) = spent {
             refund(&self.confirm_failures, &client);
             self.metrics.refused("failed_confirm_budget");
-            tracing::warn!("the global budget of failed confirmations is spent; code-only confirmations are refused until the window ends");
+            self.budget_spent(retry_after_secs);
         }
         spent
+    }
+
+    /// The first refusal of a window in which the global budget ran out: counted and
+    /// logged once, not once per refused request.
+    fn budget_spent(&self, retry_after_secs: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.started.elapsed().as_secs();
+        let until = self.budget_spent_until.load(Relaxed);
+        if now < until {
+            return;
+        }
+        let ends = now + retry_after_secs;
+        if self
+            .budget_spent_until
+            .compare_exchange(until, ends, Relaxed, Relaxed)
+            .is_ok()
+        {
+            self.metrics.budget_exhausted.inc();
+            tracing::warn!(
+                window_ends_in_secs = retry_after_secs,
+                "the global budget of failed confirmations (recovery.failed_confirm_budget) is spent: code-only confirmations get 429 until its window ends; confirmations naming their email still work"
+            );
+        }
     }
 
     /// A password-reset that found no usable confirmation: a ban strike for the client,

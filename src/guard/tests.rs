@@ -143,3 +143,43 @@ fn cooldown_then_per_email() {
         "{refusal:?}"
     );
 }
+
+#[test]
+fn one_client_spends_only_its_share_of_an_address() {
+    let mut c = Config::default();
+    c.recovery.resend_cooldown = Duration::ZERO;
+    c.limits.forgot_password.per_email.requests = 4;
+    c.limits.forgot_password.per_email_per_client.requests = 2;
+    let g = Guard::new(&c, Default::default()).unwrap();
+    let (a, b, owner) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3"));
+    for client in [a, b] {
+        assert_eq!(g.admit_email(client, Endpoint::Forgot, "o@x.org"), Ok(()));
+        assert_eq!(g.admit_email(client, Endpoint::Forgot, "o@x.org"), Ok(()));
+        assert!(g.admit_email(client, Endpoint::Forgot, "o@x.org").is_err());
+    }
+    assert!(
+        g.admit_email(owner, Endpoint::Forgot, "o@x.org").is_err(),
+        "the ceiling: 4 spent by two clients"
+    );
+    assert_eq!(
+        g.admit_email(a, Endpoint::Forgot, "p@x.org"),
+        Ok(()),
+        "other addresses are not affected"
+    );
+}
+
+#[test]
+fn refusals_about_the_address_earn_no_strikes() {
+    let mut c = Config::default();
+    c.guard.ban_after = Rate {
+        requests: 1,
+        window: Duration::from_secs(60),
+    };
+    let g = Guard::new(&c, Default::default()).unwrap();
+    let a = ip("192.0.2.1");
+    assert_eq!(g.admit_email(a, Endpoint::Forgot, "o@x.org"), Ok(()));
+    for _ in 0..5 {
+        assert!(g.admit_email(a, Endpoint::Forgot, "o@x.org").is_err());
+    }
+    assert_eq!(g.admit_path(a), Ok(()), "not banned");
+}

@@ -12,7 +12,7 @@ use super::bodies;
 use super::json::{self, Resp};
 use super::server::Peer;
 use crate::error::ApiError;
-use crate::guard::Endpoint;
+use crate::guard::{Endpoint, Refusal};
 use crate::recovery::{self, Confirm, Forgot, Reset, ResetRequest};
 use crate::App;
 
@@ -142,8 +142,10 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
     let body = bodies::forgot(&body(app, req, client, Endpoint::Forgot).await?)?;
     let email = body.email;
     super::note_email(&email.key);
-    app.guard
-        .admit_email(client, Endpoint::Forgot, &email.key)?;
+    let admitted = app.guard.admit_email(client, Endpoint::Forgot, &email.key);
+    refunding(admitted, || {
+        app.guard.refund_client(client, Endpoint::Forgot)
+    })?;
     let config = &app.config.recovery;
     let outcome = recovery::forgot(
         &app.db,
@@ -171,6 +173,15 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
     Ok(json::json(StatusCode::OK, app.forgot_ok.clone()))
 }
 
+/// A later limit refused the request: what the earlier ones charged is given back, so
+/// that a request refused by one limit is charged to none.
+fn refunding(admitted: Result<(), Refusal>, refund: impl FnOnce()) -> Result<(), Refusal> {
+    if admitted.is_err() {
+        refund();
+    }
+    admitted
+}
+
 /// Wakes the outbox when dropped: at the end of a request, or when the request is dropped.
 struct WakeOnDrop<'a>(&'a tokio::sync::Notify);
 
@@ -183,12 +194,20 @@ impl Drop for WakeOnDrop<'_> {
 /// POST /api/v1/user/confirm-otp-reset (API.md §2), with the optional `email` extension.
 async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
     let body = bodies::confirm(&body(app, req, client, Endpoint::Confirm).await?)?;
+    let refund_client = || app.guard.refund_client(client, Endpoint::Confirm);
     if let Some(email) = &body.email {
         super::note_email(&email.key);
-        app.guard
-            .admit_email(client, Endpoint::Confirm, &email.key)?;
+        let admitted = app.guard.admit_email(client, Endpoint::Confirm, &email.key);
+        refunding(admitted, refund_client)?;
     }
-    app.guard.admit_confirm(client, body.email.is_some())?;
+    let admitted = app.guard.admit_confirm(client, body.email.is_some());
+    refunding(admitted, || {
+        refund_client();
+        if let Some(email) = &body.email {
+            app.guard
+                .refund_email(client, Endpoint::Confirm, &email.key);
+        }
+    })?;
     let config = &app.config.recovery;
     let claimed = body.email.as_ref().map(|e| e.key.as_str());
     let now = SystemTime::now();
@@ -252,8 +271,12 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
         None => {
             // Counted only for requests that hold the confirmation: someone who merely
             // knows the address cannot spend the owner's allowance.
-            app.guard
-                .admit_email(client, Endpoint::Reset, &body.email.key)?;
+            let admitted = app
+                .guard
+                .admit_email(client, Endpoint::Reset, &body.email.key);
+            refunding(admitted, || {
+                app.guard.refund_client(client, Endpoint::Reset)
+            })?;
             recovery::reset_password(db, key, &app.hasher, config, request).await?
         }
     };
@@ -275,7 +298,8 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
             if outcome == Reset::NotConfirmed {
                 recovery::refused_reset(&app.db, &body.email.key, SystemTime::now()).await?;
             }
-            app.guard.reset_failed(client, &body.email.key)?;
+            let counted = app.guard.reset_failed(client, &body.email.key);
+            refunding(counted, || app.guard.refund_client(client, Endpoint::Reset))?;
             Err(match outcome {
                 // Enumeration-safe mode: an unknown account looks like one without a confirmation.
                 Reset::NoAccount if !app.config.recovery.hide_unknown_accounts => {

@@ -134,6 +134,7 @@ impl Signer {
 fn load(path: &Path) -> Result<Key, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::PrivatePkcs8KeyDer;
+    crate::config::check_private(path)?;
     let der = PrivatePkcs8KeyDer::from_pem_file(path)
         .map_err(|e| format!("{}: {e} (a PKCS#8 PEM key is expected)", path.display()))?;
     let der = der.secret_pkcs8_der();

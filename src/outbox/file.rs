@@ -52,7 +52,7 @@ impl FileDir {
     }
 }
 
-/// Write to a temporary name, (fsync,) rename, (fsync the directory): a reader never sees
+/// Write to a fresh temporary name, (fsync,) rename, (fsync the directory): a reader never sees
 /// half a file. The directory and the files are private to this user: the messages carry
 /// live codes.
 fn write_atomically(
@@ -64,12 +64,24 @@ fn write_atomically(
     use std::os::unix::fs::OpenOptionsExt;
     crate::secrets::private_dir(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    // A new file only (O_EXCL), never through a link (O_NOFOLLOW): a name planted in the
+    // directory cannot redirect a message that carries a live code. One left by a crash
+    // in the middle of a write is removed first.
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(&tmp)
+    };
+    let mut file = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(&tmp)?;
+            create()?
+        }
+        other => other?,
+    };
     file.write_all(bytes)?;
     if fsync {
         file.sync_all()?;
