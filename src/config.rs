@@ -7,6 +7,7 @@
 mod duration;
 mod secret;
 mod sections;
+pub mod size;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -17,6 +17,7 @@ pub const TOO_MANY_REQUESTS: &str = "Too many requests";
 pub const UNEXPECTED: &str = "Unexpected Error";
 pub const INVALID_OTP: &str = "Invalid OTP";
 pub const INVALID_REQUEST: &str = "Invalid Request";
+pub const UNAVAILABLE: &str = "Service temporarily unavailable; try again later";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -51,6 +52,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("conflict: {0}")]
     Conflict(Cow<'static, str>),
+    /// The service cannot take this request now (low on disk space): 503 + `Retry-After`.
+    #[error("unavailable for {retry_after_secs}s")]
+    Unavailable { retry_after_secs: u64 },
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -97,6 +101,7 @@ impl ApiError {
             }
             Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized".into()),
             Conflict(text) => (StatusCode::CONFLICT, text.clone()),
+            Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.into()),
             Store(_) | Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED.into()),
         }
     }

@@ -90,6 +90,10 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error("{0}")]
     Io(String),
+    /// The store met a write fault (sled then refuses every write): exit code 75, so that
+    /// systemd's `Restart=on-failure` starts a fresh process.
+    #[error("the store cannot write ({0}); exiting to be restarted")]
+    StoreFailed(String),
 }
 
 impl App {
@@ -98,7 +102,21 @@ impl App {
         let data_dir = &config.storage.data_dir;
         secrets::private_dir(data_dir)
             .map_err(|e| StartError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
-        let db = Db::open_with(&config.storage)?;
+        // A full or read-only disk: refuse to start (exit code 75; a later start may
+        // succeed) rather than deliver mail whose removal could not be recorded.
+        let now = store::unix_ms(std::time::SystemTime::now());
+        let db = Db::open_with(&config.storage)
+            .and_then(|db| {
+                db.probe_write(now)?;
+                db.flush_blocking()?;
+                Ok(db)
+            })
+            .map_err(|e| match e {
+                store::StoreError::Sled(sled::Error::Io(io)) => {
+                    StartError::StoreFailed(io.to_string())
+                }
+                other => StartError::Store(other),
+            })?;
         let metrics = Arc::new(metrics::Metrics::new());
         let guard = Guard::new(&config, metrics.clone())?;
         guard.set_blocks(db.blocks()?.into_iter().map(|(net, _)| net).collect());
@@ -212,8 +230,9 @@ pub fn bind_admin_socket(config: &Config) -> Result<tokio::net::UnixListener, St
 }
 
 /// Serves both listeners and runs the outbox worker and the sweeper until `shutdown`
-/// resolves; then stops accepting, drains requests, lets the worker finish its message
-/// (each within `server.shutdown_grace`), and flushes the store.
+/// resolves, or the store meets a write fault; then stops accepting, drains requests, lets
+/// the worker finish its message (each within `server.shutdown_grace`), and flushes the
+/// store. After a fault it returns [`StartError::StoreFailed`].
 pub async fn run(
     listeners: Listeners,
     app: App,
@@ -276,7 +295,13 @@ pub async fn run(
         tokio::spawn(serving)
     });
 
-    shutdown.await;
+    let asked_to_stop = tokio::select! {
+        () = shutdown => true,
+        () = app.db.faulted() => {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+            false
+        }
+    };
     // Both listeners stop accepting and drain at once; the worker finishes its message.
     let _ = stop_tx.send(true);
     for server in servers {
@@ -293,6 +318,16 @@ pub async fn run(
     let _ = sweeper_task.await;
     // The CLI then finds no socket and opens the store itself.
     let _ = std::fs::remove_file(app.config.admin_socket());
+    if let Some(fault) = app.db.fault() {
+        // Everything acknowledged was flushed before its answer: nothing is lost. A
+        // message sent but not yet removed goes out once more after the restart. Asked to
+        // stop, the process stops as asked (exit 0); else it asks to be restarted (75).
+        if asked_to_stop {
+            tracing::warn!(error = fault, "stopped; the store could not write, so nothing more was flushed (nothing acknowledged is lost)");
+            return Ok(());
+        }
+        return Err(StartError::StoreFailed(fault.to_string()));
+    }
     app.db.flush_blocking()?;
     tracing::info!("store flushed; bye");
     Ok(())
@@ -308,7 +343,12 @@ async fn watchdog(period: std::time::Duration, app: App, mut stop: watch::Receiv
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        match app.outbox_trouble() {
+        let trouble = app
+            .db
+            .fault()
+            .map(|_| "the store cannot write")
+            .or_else(|| app.outbox_trouble());
+        match trouble {
             None => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
             }
@@ -325,10 +365,9 @@ async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
             () = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        let db = app.db.clone();
         let now = store::unix_ms(std::time::SystemTime::now());
         let lockout = app.config.recovery.lockout();
-        let swept = tokio::task::spawn_blocking(move || {
+        let swept = app.db.blocking(move |db| {
             db.scrub_dead(now)?;
             let stray = db.sweep_stray_codes()?;
             if stray > 0 {
@@ -340,13 +379,12 @@ async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
             db.sweep_resets(now, lockout)
         });
         match swept.await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => {
+            Ok(0) => {}
+            Ok(n) => {
                 app.metrics.codes_expired.inc_by(n);
                 tracing::debug!(changed = n, "swept expired codes");
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "sweeping expired codes failed"),
-            Err(e) => tracing::error!(error = %e, "sweeper task failed"),
+            Err(e) => tracing::error!(error = %e, "sweeping expired codes failed"),
         }
     }
 }

@@ -52,6 +52,16 @@ pub struct Metrics {
     outbox_depth: Gauge,
     outbox_oldest: Gauge<f64, AtomicU64>,
     store_bytes: Gauge,
+    store_free: Gauge,
+}
+
+/// What `/metrics` reads from the store when scraped.
+pub struct StoreGauges {
+    pub depth: usize,
+    pub oldest_age: Duration,
+    pub store_bytes: u64,
+    /// Free bytes on the data directory's file system.
+    pub free_bytes: u64,
 }
 
 fn latency_histogram() -> Histogram {
@@ -89,6 +99,7 @@ impl Metrics {
             outbox_depth: Gauge::default(),
             outbox_oldest: Gauge::default(),
             store_bytes: Gauge::default(),
+            store_free: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -191,6 +202,11 @@ impl Metrics {
             "Size of the store on disk",
             m.store_bytes.clone(),
         );
+        registry.register(
+            "store_free_bytes",
+            "Free space on the data directory's file system (see storage.min_free)",
+            m.store_free.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -214,6 +230,7 @@ impl Metrics {
     }
 
     /// kind: `deny`, `per_client`, `per_email`, `per_email_per_client`, `global`, `cooldown`,
+    /// `min_free`,
     /// `confirm_failures`, `failed_confirm_budget`, `reset_failures`,
     /// `reset_failures_per_email`, `banned`.
     pub fn refused(&self, kind: &'static str) {
@@ -226,10 +243,11 @@ impl Metrics {
     }
 
     /// The exposition text, after setting the gauges read from the store.
-    pub fn render(&self, depth: usize, oldest_age: Duration, store_bytes: u64) -> String {
-        self.outbox_depth.set(depth as i64);
-        self.outbox_oldest.set(oldest_age.as_secs_f64());
-        self.store_bytes.set(store_bytes as i64);
+    pub fn render(&self, store: StoreGauges) -> String {
+        self.outbox_depth.set(store.depth as i64);
+        self.outbox_oldest.set(store.oldest_age.as_secs_f64());
+        self.store_bytes.set(store.store_bytes as i64);
+        self.store_free.set(store.free_bytes as i64);
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String does not fail");
         out
@@ -267,7 +285,12 @@ mod tests {
         );
         m.refused("per_email");
         m.codes_issued.inc();
-        let text = m.render(3, Duration::from_secs(5), 4096);
+        let text = m.render(StoreGauges {
+            depth: 3,
+            oldest_age: Duration::from_secs(5),
+            store_bytes: 4096,
+            free_bytes: 1 << 30,
+        });
         assert!(text.contains("resetgate_http_requests_total{listener=\"public\",endpoint=\"forgot-password\",status=\"200\"} 1"), "{text}");
         assert!(text.contains("resetgate_refusals_total{kind=\"per_email\"} 1"));
         assert!(text.contains("resetgate_codes_issued_total 1"));

@@ -2,7 +2,8 @@
 //! `send-test-mail`.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (store, network, I/O); 2 bad configuration or
-//! usage; 3 the request was refused (the account exists or does not, a bad import line).
+//! usage; 3 the request was refused (the account exists or does not, a bad import line);
+//! 75 the store met a write fault (full disk, read-only) and a restart may cure it.
 
 mod admin_client;
 mod backup;
@@ -69,6 +70,9 @@ enum Command {
     },
 }
 
+/// The exit code after a store write fault (EX_TEMPFAIL): a fresh process may work.
+pub const STORE_FAILED: u8 = 75;
+
 /// A failure with the exit code it maps to.
 pub struct Failure {
     pub code: u8,
@@ -106,6 +110,10 @@ impl From<crate::StartError> for Failure {
     fn from(e: crate::StartError) -> Failure {
         match e {
             crate::StartError::Config(c) => c.into(),
+            crate::StartError::StoreFailed(_) => Failure {
+                code: STORE_FAILED,
+                message: e.to_string(),
+            },
             other => Failure::runtime(other.to_string()),
         }
     }

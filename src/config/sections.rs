@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{duration, Secret};
+use super::{duration, size, Secret};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -84,6 +84,10 @@ pub struct Storage {
     pub flush_every: Duration,
     #[serde(with = "duration")]
     pub sweep_interval: Duration,
+    /// Below this much free space on the data directory's file system, forgot-password
+    /// refuses new codes and delivery waits (0: no check).
+    #[serde(with = "size")]
+    pub min_free: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,6 +312,7 @@ impl Default for Storage {
             durability: Durability::Flush,
             flush_every: Duration::from_millis(500),
             sweep_interval: Duration::from_secs(60),
+            min_free: 64_000_000,
         }
     }
 }

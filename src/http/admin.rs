@@ -385,8 +385,12 @@ async fn metrics(app: &App) -> Result<Resp, ApiError> {
         .db
         .blocking(move |db| Ok((db.oldest_queued_age_ms(now)?, db.size_on_disk()?)))
         .await?;
-    let oldest = std::time::Duration::from_millis(oldest);
-    let text = app.metrics.render(app.db.outbox_len(), oldest, size);
+    let text = app.metrics.render(crate::metrics::StoreGauges {
+        depth: app.db.outbox_len(),
+        oldest_age: std::time::Duration::from_millis(oldest),
+        store_bytes: size,
+        free_bytes: app.db.free_bytes().unwrap_or(0),
+    });
     let mut resp = json::json(StatusCode::OK, bytes::Bytes::from(text));
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

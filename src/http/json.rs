@@ -40,7 +40,7 @@ pub fn error(err: &ApiError) -> Resp {
     let mut resp = json(status, Bytes::from(body));
     let h = resp.headers_mut();
     match err {
-        ApiError::RateLimited { retry_after_secs } => {
+        ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs } => {
             h.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         ApiError::MethodNotAllowed { allow } => {

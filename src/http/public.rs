@@ -91,6 +91,12 @@ async fn ready(app: &App) -> Resp {
 }
 
 async fn check_ready(app: &App) -> Option<&'static str> {
+    if app.db.fault().is_some() {
+        return Some("the store cannot write; the service is restarting");
+    }
+    if app.db.low_on_space().is_some() {
+        return Some("free space is below storage.min_free; new codes are refused");
+    }
     let now = crate::store::unix_ms(SystemTime::now());
     if let Err(e) = app.db.blocking(move |db| db.probe_write(now)).await {
         tracing::error!(error = %e, "readiness: the store refused a write");
@@ -138,6 +144,15 @@ fn locale(app: &App, req: &Request<Incoming>) -> Option<String> {
 }
 
 async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    if app.db.low_on_space().is_some() {
+        // Refused before anything is written or counted: a full disk would fail the write
+        // anyway, and sled then refuses every later write. Confirmations and password
+        // changes, which write little, go on.
+        app.metrics.refused("min_free");
+        return Err(ApiError::Unavailable {
+            retry_after_secs: 60,
+        });
+    }
     let locale = locale(app, &req);
     let body = bodies::forgot(&body(app, req, client, Endpoint::Forgot).await?)?;
     let email = body.email;

@@ -72,11 +72,26 @@ async fn dispatch(
 ) {
     while !*stop.borrow() {
         let now = unix_ms(SystemTime::now());
-        let db = worker.db.clone();
-        let due = match tokio::task::spawn_blocking(move || db.outbox_due(now, BATCH)).await {
-            Ok(Ok(due)) => due,
-            failed => {
-                tracing::error!(error = ?failed.err(), "reading the outbox failed");
+        if worker.db.fault().is_some() {
+            // A sent message could not be removed: sending more would send them again and
+            // again. The service exits and restarts; until then, nothing goes out.
+            let _ = stop.wait_for(|stop| *stop).await;
+            break;
+        }
+        if worker.db.low_on_space().is_some() {
+            // Below storage.min_free a delivery might not be recorded: wait for room.
+            wait(&worker.wake, done, stop, Some(now + 1_000), now).await;
+            worker.beat();
+            continue;
+        }
+        let due = match worker
+            .db
+            .blocking(move |db| db.outbox_due(now, BATCH))
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the outbox failed");
                 wait(&worker.wake, done, stop, Some(now + 1_000), now).await;
                 continue;
             }
@@ -158,13 +173,14 @@ impl Lane {
                 }
             };
             let Some(id) = next else { break };
-            if !*stop.borrow() {
+            if !*stop.borrow() && self.worker.db.fault().is_none() {
                 // The dispatcher's scan may predate another lane's work on this entry (sent
                 // and removed, or rescheduled): act only on what the store says now.
                 // Off the async threads: the check may wait for a backup or an account lock.
                 let worker = self.worker.clone();
                 let due = tokio::task::spawn_blocking(move || worker.still_due(id)).await;
-                if let Ok(Some(message)) = due {
+                // A fault met meanwhile (another lane's removal failed) stops sending too.
+                if let (Ok(Some(message)), None) = (due, self.worker.db.fault()) {
                     self.worker.deliver(&mut self.transport, id, message).await;
                 }
             }

@@ -20,6 +20,7 @@ pub mod backup;
 pub mod blocks;
 pub mod confirm;
 mod flusher;
+mod health;
 pub mod migrate;
 pub mod outbox;
 pub mod resets;
@@ -92,6 +93,7 @@ struct Inner {
     /// Striped per-account locks: see [`Db::account`].
     accounts: Box<[std::sync::Mutex<()>]>,
     stripe_key: std::hash::RandomState,
+    health: health::Health,
 }
 
 /// How many per-account lock stripes there are.
@@ -113,17 +115,26 @@ impl Db {
     pub fn open_with(storage: &Storage) -> Result<Db> {
         let (data_dir, durability) = (&storage.data_dir, storage.durability);
         let path = data_dir.join("store");
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(storage.cache_capacity_mb * 1024 * 1024)
-            .flush_every_ms(Some(storage.flush_every.as_millis().max(1) as u64))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked(data_dir.to_path_buf())
-                }
-                other => StoreError::Sled(other),
-            })?;
+        let open = || {
+            sled::Config::new()
+                .path(&path)
+                .cache_capacity(storage.cache_capacity_mb * 1024 * 1024)
+                .flush_every_ms(Some(storage.flush_every.as_millis().max(1) as u64))
+                .open()
+        };
+        let db = match open() {
+            // sled 0.34 reads an unfinished snapshot (`snap.*.generating`, left when it ran
+            // out of space while writing one) as the newest one, and then refuses to open.
+            // It held the directory's lock when it said so: nobody else is writing one.
+            Err(sled::Error::Corruption { .. }) if remove_unfinished_snapshots(&path) > 0 => open(),
+            other => other,
+        };
+        let db = db.map_err(|e| match e {
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked(data_dir.to_path_buf())
+            }
+            other => StoreError::Sled(other),
+        })?;
         let migrated = migrate::upgrade(&db, unix_ms(SystemTime::now()))?;
         if let Some(m) = &migrated {
             tracing::info!(
@@ -155,6 +166,7 @@ impl Db {
                 .map(|_| std::sync::Mutex::new(()))
                 .collect(),
             stripe_key: std::hash::RandomState::new(),
+            health: health::Health::new(data_dir.clone(), storage.min_free),
         };
         Ok(Db {
             inner: Arc::new(inner),
@@ -168,7 +180,8 @@ impl Db {
         if self.inner.background {
             return Ok(());
         }
-        self.inner.flusher.wait().await
+        let flushed = self.inner.flusher.wait().await;
+        self.observe(flushed)
     }
 
     /// Runs `work` on a blocking thread. Every call that may wait (for the write gate while a
@@ -183,9 +196,39 @@ impl Db {
         work: impl FnOnce(&Db) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || work(&db))
+        let done = tokio::task::spawn_blocking(move || work(&db))
             .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        self.observe(done)
+    }
+
+    /// Notes a write fault in `result` (see [`health`]) and passes it on.
+    fn observe<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.inner.health.observe(e);
+        }
+        result
+    }
+
+    /// The write fault that stopped the store, if one did: sled refuses every write after
+    /// its first I/O error, so only a new process can write again.
+    pub fn fault(&self) -> Option<&str> {
+        self.inner.health.fault()
+    }
+
+    /// Resolves once the store met a write fault.
+    pub async fn faulted(&self) {
+        self.inner.health.faulted().await
+    }
+
+    /// The free bytes when they are below `storage.min_free` (warned about once a minute).
+    pub fn low_on_space(&self) -> Option<u64> {
+        self.inner.health.low_on_space()
+    }
+
+    /// Free bytes on the data directory's file system, for the metrics.
+    pub fn free_bytes(&self) -> Option<u64> {
+        self.inner.health.free_bytes()
     }
 
     /// A blocking flush, for shutdown and for the CLI's direct mode.
@@ -233,6 +276,26 @@ impl Db {
     pub fn size_on_disk(&self) -> Result<u64> {
         Ok(self.inner.db.size_on_disk()?)
     }
+}
+
+/// Removes `snap.*.generating` files from sled's directory; returns how many.
+fn remove_unfinished_snapshots(store: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(store) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.")
+            && name.ends_with(".generating")
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            tracing::warn!(file = %name, "removed an unfinished sled snapshot (left when the disk was full)");
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn instance_id(meta: &sled::Tree) -> Result<String> {
@@ -294,6 +357,21 @@ mod tests {
         assert_eq!(key_id(&id_key(42)).unwrap(), 42);
         assert!(id_key(255) < id_key(256));
         assert!(key_id(b"short").is_err());
+    }
+
+    #[test]
+    fn an_unfinished_snapshot_from_a_full_disk_does_not_stop_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+            db.inner.users.insert("a", "b").unwrap();
+            db.flush_blocking().unwrap();
+        }
+        let leftover = dir.path().join("store/snap.7FFFFFFFFFFFFFFF.generating");
+        std::fs::write(&leftover, b"").unwrap();
+        let db = reopen(dir.path()).expect("opened despite the leftover");
+        assert_eq!(db.inner.users.get("a").unwrap().as_deref(), Some(&b"b"[..]));
+        assert!(!leftover.exists());
     }
 
     #[test]

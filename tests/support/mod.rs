@@ -295,6 +295,18 @@ pub struct Service {
 impl Service {
     /// Starts `resetgate --config FILE serve` and waits for its "resetgate ready" line.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Service {
+        match Service::try_start(config, env) {
+            Ok(service) => service,
+            Err((status, log)) => panic!("resetgate exited ({status}):\n{}", log.join("\n")),
+        }
+    }
+
+    /// Like [`Service::start`], but a process that exits before it is ready is an answer:
+    /// its status and log.
+    pub fn try_start(
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Service, (ExitStatus, Vec<String>)> {
         let mut child = Command::new(BIN)
             .arg("--config")
             .arg(config)
@@ -324,14 +336,32 @@ impl Service {
             lines,
             reader: Some(reader),
         };
-        let ready = service.wait_for_log("resetgate ready");
+        let ready = loop {
+            match service.lines.recv_timeout(PATIENCE) {
+                Ok(line) if line.contains("resetgate ready") => break line,
+                Ok(_) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = service.child.wait().expect("waiting for resetgate");
+                    if let Some(reader) = service.reader.take() {
+                        reader.join().expect("the log reader");
+                    }
+                    return Err((status, service.log()));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "resetgate neither got ready nor exited:\n{}",
+                        service.log().join("\n")
+                    )
+                }
+            }
+        };
         service.public = field(&ready, "public=")
             .parse()
             .expect("public address in the ready line");
         service.admin = field(&ready, "admin=")
             .parse()
             .expect("admin address in the ready line");
-        service
+        Ok(service)
     }
 
     /// Waits for the next log line containing `needle` (earlier lines are consumed).
@@ -392,6 +422,26 @@ impl Service {
         let status = self.child.wait().expect("waiting for resetgate");
         // The last lines (written as the process exits) may still be in the pipe: read to
         // the end before looking at the log.
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the log reader");
+        }
+        (status, self.log())
+    }
+
+    /// Waits for the process to exit by itself (its log ends, at most [`PATIENCE`] after
+    /// the last line); its status and log.
+    pub fn wait_exit(mut self) -> (ExitStatus, Vec<String>) {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            match self.lines.recv_timeout(PATIENCE) {
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("resetgate did not exit; log:\n{}", self.log().join("\n"))
+                }
+            }
+        }
+        let status = self.child.wait().expect("waiting for resetgate");
         if let Some(reader) = self.reader.take() {
             reader.join().expect("the log reader");
         }

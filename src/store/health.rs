@@ -1,0 +1,105 @@
+//! Whether the store can still keep promises: a write fault, and free space on the data
+//! directory's file system.
+//!
+//! sled keeps the first I/O error it meets and refuses every later write, so a fault
+//! (ENOSPC, EROFS, EIO) is permanent for the process: the first one is recorded here, and
+//! the service stops delivering mail and exits so that its supervisor starts it afresh
+//! (see `run`). Free space is read with statvfs: below `storage.min_free`, the service
+//! refuses new codes and holds delivery back, before a full disk makes writes fail.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use super::StoreError;
+
+pub(super) struct Health {
+    /// The first write fault, as text for the log and `/readyz`.
+    fault: OnceLock<String>,
+    faulted: Notify,
+    dir: PathBuf,
+    min_free: u64,
+    /// Seconds after `started` of the last warning about low space (u64::MAX: none yet).
+    warned: AtomicU64,
+    started: Instant,
+}
+
+impl Health {
+    pub(super) fn new(dir: PathBuf, min_free: u64) -> Health {
+        Health {
+            fault: OnceLock::new(),
+            faulted: Notify::new(),
+            dir,
+            min_free,
+            warned: AtomicU64::new(u64::MAX),
+            started: Instant::now(),
+        }
+    }
+
+    /// Records `e` if it means the store can no longer write (I/O, a failed flush).
+    pub(super) fn observe(&self, e: &StoreError) {
+        let fault = match e {
+            StoreError::Sled(sled::Error::Io(io)) => io.to_string(),
+            StoreError::Flush(text) => text.clone(),
+            _ => return,
+        };
+        if self.fault.set(fault).is_ok() {
+            tracing::error!(
+                error = self.fault.get().map(String::as_str).unwrap_or_default(),
+                "the store failed to write; sled refuses every later write, so delivery stops and the service exits (code 75) to be restarted"
+            );
+            self.faulted.notify_waiters();
+        }
+    }
+
+    pub(super) fn fault(&self) -> Option<&str> {
+        self.fault.get().map(String::as_str)
+    }
+
+    /// Resolves once a fault was recorded.
+    pub(super) async fn faulted(&self) {
+        let notified = self.faulted.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.fault.get().is_none() {
+            notified.await;
+        }
+    }
+
+    /// Free bytes for unprivileged writers on the data directory's file system.
+    pub(super) fn free_bytes(&self) -> Option<u64> {
+        let stat = rustix::fs::statvfs(&self.dir).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
+    /// The free bytes, when they are below `storage.min_free` (warned about at most once a
+    /// minute); None when there is room, or the check is off.
+    pub(super) fn low_on_space(&self) -> Option<u64> {
+        if self.min_free == 0 {
+            return None;
+        }
+        let free = self.free_bytes()?;
+        if free >= self.min_free {
+            return None;
+        }
+        let now = self.started.elapsed().as_secs();
+        let last = self.warned.load(Relaxed);
+        if (last == u64::MAX || now >= last + 60)
+            && self
+                .warned
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                free_bytes = free,
+                min_free = self.min_free,
+                dir = %self.dir.display(),
+                "free space is below storage.min_free: new codes are refused (503) and delivery waits until there is room"
+            );
+        }
+        Some(free)
+    }
+}
