@@ -87,6 +87,17 @@ impl Config {
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(bad("storage.data_dir", "must not be empty"));
         }
+        let socket = self.admin_socket();
+        if socket.as_os_str().len() > 107 {
+            return Err(bad(
+                "storage.data_dir",
+                format!(
+                    "the admin socket {} would be {} bytes long, and a Unix socket's path may have 107: use a shorter data directory",
+                    socket.display(),
+                    socket.as_os_str().len()
+                ),
+            ));
+        }
         if !(6..=12).contains(&self.recovery.code_length) {
             return Err(bad(
                 "recovery.code_length",
@@ -464,8 +475,8 @@ mod tests {
         let mut c = Config::default();
         let odds = c.recovery.guessing_odds();
         assert!(
-            (odds - 0.0077).abs() < 1e-6,
-            "README's 0.72 % + 0.05 %: {odds}"
+            (odds - 0.00771).abs() < 1e-9,
+            "README's 0.721 % + 0.05 %: {odds}"
         );
         c.recovery.code_length = 6;
         let err = c.validate().unwrap_err().to_string();
@@ -480,6 +491,17 @@ mod tests {
         c.recovery.failed_confirm_budget.requests = 0;
         assert!(c.recovery.guessing_odds().is_infinite());
         assert!(c.validate().unwrap_err().to_string().contains("unbounded"));
+    }
+
+    #[test]
+    fn the_admin_socket_path_must_fit() {
+        let mut c = Config::default();
+        c.storage.data_dir = std::path::PathBuf::from("/").join("d".repeat(120));
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("storage.data_dir") && err.contains("107"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -276,20 +276,31 @@ pub async fn run(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     use http::server::Listener;
+    // Per-client connection caps are for the public listener; the admin ones serve local
+    // tools, which all come from one address.
     let servers = [
         (
             Listener::Tcp(listeners.public),
             http::public::route as http::server::Handler,
+            s.max_connections_per_client,
         ),
-        (Listener::Tcp(listeners.admin), http::admin::route),
-        (Listener::Local(listeners.admin_socket), http::admin::route),
+        (Listener::Tcp(listeners.admin), http::admin::route, 0),
+        (
+            Listener::Local(listeners.admin_socket),
+            http::admin::route,
+            0,
+        ),
     ]
-    .map(|(listener, route)| {
+    .map(|(listener, route, per_client)| {
+        let limits = http::server::Limits {
+            max_connections_per_client: per_client,
+            ..limits()
+        };
         let serving = http::server::serve(
             listener,
             app.clone(),
             route,
-            limits(),
+            limits,
             stopped(stop_rx.clone()),
         );
         tokio::spawn(serving)

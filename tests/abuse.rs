@@ -567,3 +567,37 @@ fn a_request_refused_by_one_limit_is_charged_to_none() {
     );
     assert_eq!(service.forgot(&body(2)).status, 429, "the per-client limit");
 }
+
+/// A connection that sent part of a request head and stopped is idle too: it makes room
+/// at once, not after the header timeout (an hour here).
+#[test]
+fn half_sent_request_heads_make_room_for_a_new_client() {
+    let setup = Setup::new("[server]\nmax_connections = 4\nheader_read_timeout = \"1h\"\n");
+    let service = setup.start();
+    let held: Vec<TcpStream> = ["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]
+        .iter()
+        .map(|ip| {
+            let mut stream = support::connect_from(ip.parse().unwrap(), service.public);
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    assert_eq!(from("127.0.0.65", &service, 0).status, 404, "answered");
+    drop(held);
+}
+
+/// A trusted proxy carries many clients: its connections are not capped per client (the
+/// guard tells its clients apart by the header it writes).
+#[test]
+fn a_trusted_proxy_is_not_capped_per_client() {
+    let setup = Setup::new(
+        "[server]\nmax_connections_per_client = 1\nheader_read_timeout = \"1h\"\ntrusted_proxies = [\"127.0.0.71\"]\n",
+    );
+    let service = setup.start();
+    let mut first = keep_alive(service.public, "127.0.0.71");
+    let mut second = keep_alive(service.public, "127.0.0.71");
+    assert_eq!(ask_healthz(&mut first), 200, "both stay open");
+    assert_eq!(ask_healthz(&mut second), 200);
+}

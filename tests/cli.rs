@@ -424,3 +424,100 @@ fn json_output_for_scripts() {
         assert_eq!(setup.cli(command).code, Some(0), "{command:?}");
     }
 }
+
+/// Root running the CLI from a place others can write to (a relative `./data` in /tmp, say)
+/// must not talk to a socket another user put there: the impostor, running as nobody,
+/// receives not a byte, and the CLI says why. (Needs root to run the impostor as another
+/// user; as another user the test says so and passes.)
+#[test]
+fn root_does_not_talk_to_another_users_socket_in_a_shared_place() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root {
+        eprintln!("SKIPPED: running an impostor as another user needs root (CI runs as root)");
+        return;
+    }
+    let shared = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let data = shared.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let chown = std::process::Command::new("chown")
+        .args(["65534:65534", data.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let impostor = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(8)
+print("listening", flush=True)
+got = 0
+while True:
+    c, _ = s.accept()
+    while True:
+        b = c.recv(65536)
+        if not b: break
+        got += len(b)
+    print("received", got, flush=True)
+"#;
+    // The system's Python: a per-user one (pyenv) may be out of nobody's reach.
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
+        .unwrap();
+    let mut child = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            python,
+            "-c",
+            impostor,
+        ])
+        .arg(data.join("admin.sock"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "listening");
+
+    let config = shared.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndata_dir = \"{}\"\n", data.display()),
+    )
+    .unwrap();
+    let mut cli = std::process::Command::new(support::BIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "users",
+            "add",
+            "a@example.com",
+        ])
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut cli.stdin.take().unwrap(),
+        b"a long and secret passphrase\n",
+    )
+    .unwrap();
+    let done = cli.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("writable by other users"), "{stderr}");
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(line.trim(), "received 0", "the impostor got nothing");
+}

@@ -347,6 +347,26 @@ fn a_poller_behind_the_owners_address_never_resets_the_account() {
     );
 }
 
+/// A stranger elsewhere who polls password-reset for the address changes nothing for the
+/// owner: only a refused client loses the same-client fallback, so the owner's documented
+/// three steps (no `resetSession`) still work.
+#[test]
+fn a_stranger_polling_from_elsewhere_does_not_break_the_owners_flow() {
+    let f = Flow::start("", &["ada@example.com"]);
+    let stranger: IpAddr = "127.0.0.77".parse().unwrap();
+    let stolen = json!({ "email": "ada@example.com", "password": "the attacker's new passphrase" })
+        .to_string();
+    let code = f.code_for("ada@example.com");
+    let r = request_from(stranger, f.service.public, RESET, &stolen);
+    assert_error(&r, 400, "Invalid Request");
+    assert_eq!(f.confirm(&code).status, 200);
+    let r = request_from(stranger, f.service.public, RESET, &stolen);
+    assert_error(&r, 400, "Invalid Request");
+    let owner = json!({ "email": "ada@example.com", "password": NEW_PASSWORD });
+    assert_eq!(f.post(RESET, &owner).status, 200, "the documented flow");
+    assert_eq!(f.verify("ada@example.com", NEW_PASSWORD), 200);
+}
+
 /// Refused password-resets are failures: they count against the client (and earn ban
 /// strikes), so a poller is stopped with 429 after `limits.reset_failures_per_client`.
 #[test]

@@ -3,8 +3,9 @@
 //!
 //! The socket lives in the data directory, which only the service's user can enter, and the
 //! service accepts only its own user and root on it: the file system authenticates both
-//! sides, so no token travels. Before a request goes out, the client also checks that the
-//! process answering runs as the owner of the data directory (`SO_PEERCRED`).
+//! sides, so no token travels. Before a request goes out, the client also checks who
+//! answers (`SO_PEERCRED`): this user, root, or (for root) the owner of a data directory in
+//! a place no one else can write to.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use super::Failure;
 
 pub struct AdminClient {
     pub socket: PathBuf,
-    /// The data directory, whose owner must be the process answering on the socket.
+    /// The data directory, whose owner may answer on the socket when this is root.
     pub data_dir: PathBuf,
 }
 
@@ -84,27 +85,47 @@ impl AdminClient {
         Ok((status, bytes))
     }
 
-    /// The process on the socket must run as the data directory's owner, and the directory
-    /// must be closed to others: then only that user (or root) can have made the socket.
+    /// Talks only to a process that runs as this user or as root, or, when this is root, as
+    /// the owner of a data directory that no one else could have put there: the directory
+    /// and every directory above it are closed to writers other than their owners (a
+    /// relative `./data` run from /tmp is not). Otherwise whoever owns some directory could
+    /// listen there and be handed passwords or a forged backup.
     fn check_peer(&self, stream: &UnixStream) -> Result<(), Failure> {
-        let dir = std::fs::metadata(&self.data_dir)
-            .map_err(|e| Failure::runtime(format!("{}: {e}", self.data_dir.display())))?;
         let peer = stream
             .peer_cred()
-            .map_err(|e| Failure::runtime(format!("admin socket: {e}")))?;
-        if dir.mode() & 0o022 != 0 {
-            return Err(Failure::runtime(format!(
-                "{} is writable by other users, so its admin socket cannot be trusted; chmod 700 it",
-                self.data_dir.display()
+            .map_err(|e| Failure::runtime(format!("admin socket: {e}")))?
+            .uid();
+        let me = rustix::process::geteuid().as_raw();
+        if peer == me || peer == 0 {
+            return Ok(());
+        }
+        let refuse = |why: String| {
+            Failure::runtime(format!(
+                "not talking to the process on the admin socket {} (uid {peer}): {why}",
+                self.socket.display()
+            ))
+        };
+        if me != 0 {
+            return Err(refuse(format!(
+                "it runs as neither this user (uid {me}) nor root"
             )));
         }
-        if peer.uid() != dir.uid() {
-            return Err(Failure::runtime(format!(
-                "the process on the admin socket {} runs as uid {}, not as the owner of the data directory (uid {}); not talking to it",
-                self.socket.display(),
-                peer.uid(),
-                dir.uid()
-            )));
+        let dir = std::fs::canonicalize(&self.data_dir)
+            .map_err(|e| refuse(format!("{}: {e}", self.data_dir.display())))?;
+        let owner = std::fs::metadata(&dir)
+            .map_err(|e| refuse(e.to_string()))?
+            .uid();
+        if owner != peer {
+            return Err(refuse(format!("{} belongs to uid {owner}", dir.display())));
+        }
+        for ancestor in dir.ancestors() {
+            let meta = std::fs::metadata(ancestor).map_err(|e| refuse(e.to_string()))?;
+            if meta.mode() & 0o022 != 0 {
+                return Err(refuse(format!(
+                    "{} is writable by other users, so anyone could have made the socket; use a data directory in a private place",
+                    ancestor.display()
+                )));
+            }
         }
         Ok(())
     }

@@ -374,7 +374,8 @@ impl Recovery {
 impl Recovery {
     /// README's bound on the chance that guessing succeeds within `T = 30` days, with
     /// `L = 1,000` live codes and `A = 1,000,000` attacked accounts:
-    /// `(T / W) · B · L / 10^n + A · F · ⌈T / D⌉ / 10^n`. Infinite when the budget is off.
+    /// `(⌊T / W⌋ + 1) · B · L / 10^n + A · F · (⌊T / D⌋ + 1) / 10^n` (a span of `T` touches
+    /// at most `⌊T / W⌋ + 1` fixed windows). Infinite when the budget is off.
     pub fn guessing_odds(&self) -> f64 {
         const T: f64 = 30.0 * 24.0 * 3600.0;
         const LIVE: f64 = 1_000.0;
@@ -384,9 +385,9 @@ impl Recovery {
             return f64::INFINITY;
         }
         let space = 10f64.powi(self.code_length as i32);
-        let windows = T / budget.window.as_secs_f64();
+        let windows = (T / budget.window.as_secs_f64()).floor() + 1.0;
         let code_only = windows * f64::from(budget.requests) * LIVE / space;
-        let forgotten = (T / self.failures_forgotten_after.as_secs_f64()).ceil();
+        let forgotten = (T / self.failures_forgotten_after.as_secs_f64()).floor() + 1.0;
         let named = ACCOUNTS * f64::from(self.max_account_failures) * forgotten / space;
         code_only + named
     }

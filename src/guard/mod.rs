@@ -104,6 +104,12 @@ impl Guard {
         })
     }
 
+    /// Whether `peer` is one of `server.trusted_proxies`.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+    }
+
     /// The client behind a connection from `peer` (see [`client_ip`]).
     pub fn client(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
         if self.trusted_proxies.is_empty() {

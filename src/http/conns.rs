@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -65,20 +65,22 @@ impl Registry {
         self.started.elapsed().as_micros() as u64
     }
 
-    /// Registers a new connection of `key`. When the key already holds `cap` connections
-    /// (0: no cap), its oldest idle one is asked to close to make room; with none idle, the
-    /// new connection is refused (None).
-    pub(super) fn enter(
-        self: &Arc<Self>,
-        key: Option<IpAddr>,
-        cap: usize,
-    ) -> Option<(Arc<Conn>, u64)> {
+    /// Whether a new connection of `key` may come in: yes while the key holds fewer than
+    /// `cap` connections (0: no cap); at the cap, its oldest idle connection is asked to
+    /// close to make room; with none idle, no. Checked before a slot is taken, so a client
+    /// at its cap cannot make other clients' connections give way.
+    pub(super) fn may_enter(&self, key: Option<IpAddr>, cap: usize) -> bool {
+        let Some(k) = key.filter(|_| cap > 0) else {
+            return true;
+        };
+        let open = self.lock();
+        open.per_key.get(&k).copied().unwrap_or(0) < cap || self.close_oldest_idle(&open, Some(k))
+    }
+
+    /// Registers a new connection of `key` (after [`Registry::may_enter`]).
+    pub(super) fn enter(self: &Arc<Self>, key: Option<IpAddr>) -> (Arc<Conn>, u64) {
         let mut open = self.lock();
         if let Some(k) = key {
-            let held = open.per_key.get(&k).copied().unwrap_or(0);
-            if cap > 0 && held >= cap && !self.close_oldest_idle(&open, Some(k)) {
-                return None;
-            }
             *open.per_key.entry(k).or_default() += 1;
         }
         let id = open.next_id;
@@ -92,7 +94,7 @@ impl Registry {
             registry: self.clone(),
         });
         open.conns.insert(id, conn.clone());
-        Some((conn, id))
+        (conn, id)
     }
 
     /// Forgets a connection that ended.
@@ -122,7 +124,7 @@ impl Registry {
             .conns
             .values()
             .filter(|c| key.is_none() || c.key == key)
-            .filter(|c| c.busy.load(Relaxed) == 0 && !c.closing.load(Relaxed))
+            .filter(|c| c.busy.load(SeqCst) == 0 && !c.closing.load(Relaxed))
             .min_by_key(|c| c.idle_since.load(Relaxed));
         match oldest {
             Some(conn) => {
@@ -134,17 +136,24 @@ impl Registry {
         }
     }
 
-    /// Marks the accept loop as waiting for room (or not).
+    /// Marks the accept loop as waiting for room (or not). SeqCst here and in [`Busy`]'s
+    /// drop: either the accept loop sees the connection idle, or the connection sees the
+    /// loop waiting and wakes it; never neither.
     pub(super) fn set_waiting(&self, waiting: bool) {
-        self.waiting.store(waiting, Relaxed);
+        self.waiting.store(waiting, SeqCst);
     }
 }
 
 impl Conn {
     /// A request started; the connection is busy until the guard is dropped.
     pub(super) fn busy(self: &Arc<Self>) -> Busy {
-        self.busy.fetch_add(1, Relaxed);
+        self.busy.fetch_add(1, SeqCst);
         Busy(self.clone())
+    }
+
+    /// No request of this connection is being handled now.
+    pub(super) fn idle(&self) -> bool {
+        self.busy.load(SeqCst) == 0
     }
 }
 
@@ -156,7 +165,7 @@ impl Drop for Busy {
         let conn = &self.0;
         let registry = &conn.registry;
         conn.idle_since.store(registry.now_micros(), Relaxed);
-        if conn.busy.fetch_sub(1, Relaxed) == 1 && registry.waiting.load(Relaxed) {
+        if conn.busy.fetch_sub(1, SeqCst) == 1 && registry.waiting.load(SeqCst) {
             registry.idled.notify_one();
         }
     }
@@ -173,10 +182,12 @@ mod tests {
     #[test]
     fn a_key_at_its_cap_gives_up_its_oldest_idle_connection() {
         let reg = Registry::new();
-        let (first, _) = reg.enter(ip("192.0.2.1"), 2).unwrap();
-        let (second, _) = reg.enter(ip("192.0.2.1"), 2).unwrap();
+        let a = ip("192.0.2.1");
+        let (first, _) = reg.enter(a);
+        let (second, _) = reg.enter(a);
         let busy = second.busy();
-        let (third, _) = reg.enter(ip("192.0.2.1"), 2).expect("room made");
+        assert!(reg.may_enter(a, 2), "room made");
+        let (third, _) = reg.enter(a);
         assert!(
             first.closing.load(Relaxed),
             "the idle one was asked to close"
@@ -184,19 +195,20 @@ mod tests {
         assert!(!second.closing.load(Relaxed), "not the busy one");
         // Now nothing of this key is idle and not already closing: refused.
         let _busy3 = third.busy();
-        assert!(reg.enter(ip("192.0.2.1"), 2).is_none());
+        assert!(!reg.may_enter(a, 2));
         assert!(
-            reg.enter(ip("192.0.2.2"), 2).is_some(),
+            reg.may_enter(ip("192.0.2.2"), 2),
             "other keys are not affected"
         );
+        assert!(reg.may_enter(a, 0), "no cap");
         drop(busy);
     }
 
     #[test]
     fn room_is_made_oldest_idle_first() {
         let reg = Registry::new();
-        let (a, _) = reg.enter(ip("192.0.2.1"), 0).unwrap();
-        let (b, _) = reg.enter(ip("192.0.2.2"), 0).unwrap();
+        let (a, _) = reg.enter(ip("192.0.2.1"));
+        let (b, _) = reg.enter(ip("192.0.2.2"));
         drop(a.busy()); // a turned idle again just now: b has been idle longer
         assert!(reg.make_room(None));
         assert!(b.closing.load(Relaxed) && !a.closing.load(Relaxed));
@@ -208,10 +220,10 @@ mod tests {
     #[test]
     fn leaving_frees_the_keys_count() {
         let reg = Registry::new();
-        let (conn, id) = reg.enter(ip("192.0.2.1"), 1).unwrap();
+        let (conn, id) = reg.enter(ip("192.0.2.1"));
         let _busy = conn.busy();
-        assert!(reg.enter(ip("192.0.2.1"), 1).is_none());
+        assert!(!reg.may_enter(ip("192.0.2.1"), 1));
         reg.leave(id);
-        assert!(reg.enter(ip("192.0.2.1"), 1).is_some());
+        assert!(reg.may_enter(ip("192.0.2.1"), 1));
     }
 }

@@ -281,9 +281,11 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
         locale,
     };
     let (db, key, config) = (&app.db, &app.code_key, &app.config);
+    let mut charged_email = false;
     let outcome = match recovery::reset_ready(db, key, config, &request)? {
         Some(refused) => refused,
         None => {
+            charged_email = true;
             // Counted only for requests that hold the confirmation: someone who merely
             // knows the address cannot spend the owner's allowance.
             let admitted = app
@@ -307,12 +309,16 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
             ))
         }
         Reset::NoAccount | Reset::NotConfirmed => {
-            // A failure: it spoils the same-client fallback of the account's confirmation
-            // (see `recovery::refused_reset`), and counts against the client and the address.
+            // A failure: it counts against the client and the address, and the refused
+            // client may not use the account's next confirmation without its session.
             app.metrics.password_resets_refused.inc();
-            if outcome == Reset::NotConfirmed {
-                recovery::refused_reset(&app.db, &body.email.key, SystemTime::now()).await?;
+            if charged_email {
+                app.guard
+                    .refund_email(client, Endpoint::Reset, &body.email.key);
             }
+            let known = outcome == Reset::NotConfirmed;
+            let (key, now) = (&body.email.key, SystemTime::now());
+            recovery::refused_reset(&app.db, &app.config, key, known, client, now).await?;
             let counted = app.guard.reset_failed(client, &body.email.key);
             refunding(counted, || app.guard.refund_client(client, Endpoint::Reset))?;
             Err(match outcome {

@@ -117,21 +117,26 @@ pub async fn serve(
                 continue;
             }
         };
+        // Connections are counted per client key, except a trusted proxy's, which carry
+        // many clients (the guard tells them apart by the header the proxy writes).
+        let key = match peer {
+            Peer::Tcp(addr) if !shared.app.guard.trusts(addr.ip()) => {
+                Some(crate::guard::client_key(addr.ip().to_canonical()))
+            }
+            _ => None,
+        };
+        if !shared
+            .registry
+            .may_enter(key, limits.max_connections_per_client)
+        {
+            tracing::debug!(?peer, "refused: too many busy connections from this client");
+            continue;
+        }
         let permit = tokio::select! {
             permit = room(&shared.registry, &slots) => permit,
             () = &mut shutdown => break,
         };
-        let key = match peer {
-            Peer::Tcp(addr) => Some(crate::guard::client_key(addr.ip().to_canonical())),
-            Peer::Local => None,
-        };
-        let Some((conn, id)) = shared
-            .registry
-            .enter(key, limits.max_connections_per_client)
-        else {
-            tracing::debug!(?peer, "refused: too many busy connections from this client");
-            continue;
-        };
+        let (conn, id) = shared.registry.enter(key);
         let task = connection(shared.clone(), io, peer, conn);
         let registry = shared.registry.clone();
         tokio::spawn(async move {
@@ -238,7 +243,15 @@ where
     let mut stop = shared.stop.clone();
     let ended = tokio::select! {
         ended = serving.as_mut() => Some(ended),
-        () = conn.close.notified() => None,
+        () = conn.close.notified() => {
+            if conn.idle() {
+                // Making room: no answer is owed, so the connection goes at once, also one
+                // that has sent part of a request head (hyper's graceful close would wait
+                // for the rest, up to the header timeout, with the new client waiting).
+                return;
+            }
+            None
+        }
         _ = stop.wait_for(|stop| *stop) => None,
     };
     let ended = match ended {

@@ -62,7 +62,7 @@ fn issue(
             issued_ms: now_ms,
             expires_ms,
             outbox_id: None, // set by the store to the entry it queues
-            session_only: false,
+            refused_clients: Vec::new(),
         };
         let kind = match decoy {
             false => Kind::Otp {

@@ -8,7 +8,7 @@ use crate::crypto::{CodeKey, Hasher};
 use crate::mail_address::Email;
 use crate::store::confirm::NotReset;
 use crate::store::outbox::{Kind, Queued};
-use crate::store::resets::Confirmation;
+use crate::store::resets::{decoy_key, Confirmation};
 use crate::store::users::User;
 use crate::store::{unix_ms, Db, Result};
 
@@ -38,8 +38,8 @@ pub struct ResetRequest<'a> {
 }
 
 /// Who may use a confirmation: the holder of its `resetSession`, or else (unless sessions
-/// are required, or a failed password-reset marked the confirmation `session_only`) the
-/// client address that confirmed.
+/// are required, or a password-reset was refused from the confirming address while the
+/// code was live: `session_only`) the client address that confirmed.
 #[derive(Clone)]
 struct Acceptor {
     key: CodeKey,
@@ -93,16 +93,34 @@ pub fn reset_ready(
     Ok(None)
 }
 
-/// After a password-reset for an account was refused for want of a usable confirmation:
-/// the account's live confirmation, and the one its live code will give, accept only their
-/// `resetSession` from now on. Someone who knows only the address and polls password-reset
-/// from the owner's network (NAT, a proxy) thereby spoils the same-client fallback for
-/// themselves; the documented client never asks before it has confirmed.
-pub async fn refused_reset(db: &Db, email_key: &str, now: SystemTime) -> Result<()> {
-    let key = email_key.to_string();
-    db.blocking(move |db| db.deny_fallback(&key, unix_ms(now)))
+/// After a password-reset was refused for want of a usable confirmation: the account's
+/// live code remembers the refused client, and if that client confirms the code, its
+/// confirmation offers only the `resetSession`, not the same-client fallback. So a poller
+/// who knows only the address and shares the owner's (NAT, a proxy) spoils its own attack,
+/// while a stranger elsewhere changes nothing for the owner, whose documented client never
+/// asks before it has confirmed. In enumeration-safe mode an unknown address does the same
+/// work on its decoy record, so the answer costs the same. Flushed only when written.
+pub async fn refused_reset(
+    db: &Db,
+    config: &Config,
+    email_key: &str,
+    known: bool,
+    client: IpAddr,
+    now: SystemTime,
+) -> Result<()> {
+    let key = match (known, config.recovery.hide_unknown_accounts) {
+        (true, _) => email_key.to_string(),
+        (false, true) => decoy_key(email_key),
+        (false, false) => return Ok(()),
+    };
+    let client = client.to_canonical().to_string();
+    let noted = db
+        .blocking(move |db| db.note_refused_reset(&key, &client, unix_ms(now)))
         .await?;
-    db.durable().await
+    if noted {
+        db.durable().await?;
+    }
+    Ok(())
 }
 
 /// Sets the password if the account's confirmation allows this request (checked again,

@@ -8,7 +8,8 @@ use sled::Transactional;
 
 use super::outbox::Queued;
 use super::resets::{
-    parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Lockout, Reset, DECOY,
+    parse, read_reset, retire_code, settle, write_reset, Abort, Confirmation, Lockout, Reset,
+    DECOY, MAX_REFUSED_CLIENTS,
 };
 use super::users::User;
 use super::{encode, id_key, Db, Result};
@@ -94,11 +95,13 @@ impl Db {
             };
             let user: User = parse(&user)?;
             retire_code(codes, outbox, &owner, &reset)?;
-            // A code that a failed password-reset marked passes the mark on.
-            let session_only = reset.code.take().is_some_and(|c| c.session_only);
+            // A password-reset refused from this client while the code was live: a poller
+            // at the confirming address, so the fallback is not offered to it.
+            let code = reset.code.take();
+            let polled = code.is_some_and(|c| c.refused_clients.contains(&confirmation.client));
             reset.clear_failures();
             reset.confirmation = Some(Confirmation {
-                session_only: session_only || confirmation.session_only,
+                session_only: polled || confirmation.session_only,
                 ..confirmation.clone()
             });
             write_reset(resets, &owner, &reset)?;
@@ -156,22 +159,30 @@ impl Db {
         settle(outcome)
     }
 
-    /// After a failed password-reset for the account: its live confirmation, and the
-    /// confirmation its live code will give, accept only their `resetSession` from now on.
-    /// Returns whether anything was marked.
-    pub fn deny_fallback(&self, key: &str, now_ms: u64) -> Result<bool> {
+    /// A password-reset for record `key` (an account, or a decoy) was refused for want of
+    /// a usable confirmation, from `client`: its live code remembers the client (see
+    /// [`super::resets::LiveCode::refused_clients`]). Returns whether anything was written:
+    /// nothing is when no code is live or the client is already remembered.
+    pub fn note_refused_reset(&self, key: &str, client: &str, now_ms: u64) -> Result<bool> {
         let _gate = self.writing();
         let k = key.as_bytes();
         let _account = self.account(k);
+        let noted = |reset: &Reset| {
+            reset.code.as_ref().is_none_or(|c| {
+                c.expires_ms <= now_ms
+                    || c.refused_clients.len() >= MAX_REFUSED_CLIENTS
+                    || c.refused_clients.iter().any(|r| r == client)
+            })
+        };
+        if self.reset_of(k)?.is_none_or(|r| noted(&r)) {
+            return Ok(false);
+        }
         self.swap_reset(k, |reset| {
-            let mut marked = false;
-            if let Some(c) = reset.confirmation.as_mut().filter(|c| c.until_ms > now_ms) {
-                marked |= !std::mem::replace(&mut c.session_only, true);
+            let fresh = !noted(reset);
+            if let Some(code) = reset.code.as_mut().filter(|_| fresh) {
+                code.refused_clients.push(client.to_string());
             }
-            if let Some(c) = reset.code.as_mut().filter(|c| c.expires_ms > now_ms) {
-                marked |= !std::mem::replace(&mut c.session_only, true);
-            }
-            marked
+            fresh
         })
     }
 
@@ -389,42 +400,33 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_reset_marks_the_live_code_and_its_confirmation_session_only() {
+    fn a_refused_reset_spoils_the_fallback_only_for_its_own_client() {
         let (_d, db) = db_with(&["a@example.com"]);
-        assert!(
-            !db.deny_fallback("a@example.com", 0).unwrap(),
-            "nothing live"
-        );
+        let noted = |client, now| db.note_refused_reset("a@example.com", client, now).unwrap();
+        assert!(!noted("1.2.3.4", 0), "no live code: nothing to note");
         db.issue_code("a@example.com", code(1, 0, 1_000), message)
             .unwrap()
             .unwrap();
-        assert!(db.deny_fallback("a@example.com", 1).unwrap());
-        assert!(
-            !db.deny_fallback("a@example.com", 2).unwrap(),
-            "marked once"
-        );
-        db.confirm_code(&[1; 32], None, 3, lock(100), &conf("1.2.3.4", 900), false)
+        assert!(noted("1.2.3.4", 1));
+        assert!(!noted("1.2.3.4", 2), "noted once");
+        assert!(noted("9.9.9.9", 3), "another client");
+        db.confirm_code(&[1; 32], None, 4, lock(100), &conf("1.2.3.4", 900), false)
             .unwrap();
-        let c = db.confirmation("a@example.com", 4).unwrap().unwrap();
-        assert!(c.session_only, "the code passed the mark on");
-        // A fresh code starts clean; a failure after its confirmation marks that one.
-        db.issue_code("a@example.com", code(2, 5, 1_000), message)
+        let c = db.confirmation("a@example.com", 5).unwrap().unwrap();
+        assert!(c.session_only, "a poller at the confirming address");
+        // A stranger elsewhere does not touch the owner's fallback.
+        db.issue_code("a@example.com", code(2, 6, 1_000), message)
             .unwrap()
             .unwrap();
-        db.confirm_code(&[2; 32], None, 6, lock(100), &conf("1.2.3.4", 900), false)
+        assert!(noted("9.9.9.9", 7));
+        db.confirm_code(&[2; 32], None, 8, lock(100), &conf("1.2.3.4", 900), false)
             .unwrap();
         assert!(
-            !db.confirmation("a@example.com", 7)
+            !db.confirmation("a@example.com", 9)
                 .unwrap()
                 .unwrap()
                 .session_only
         );
-        assert!(db.deny_fallback("a@example.com", 8).unwrap());
-        assert!(
-            db.confirmation("a@example.com", 9)
-                .unwrap()
-                .unwrap()
-                .session_only
-        );
+        assert!(!noted("1.2.3.4", 10), "no live code after the confirmation");
     }
 }

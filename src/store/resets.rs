@@ -53,11 +53,16 @@ pub struct LiveCode {
     /// The outbox entry carrying this code: when the code dies, its unsent mail goes too.
     #[serde(default)]
     pub outbox_id: Option<u64>,
-    /// A password-reset for the account failed while this code was live: its confirmation
-    /// will accept only its `resetSession`, not the same-client fallback.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub session_only: bool,
+    /// Clients whose password-reset for the account was refused while this code was live
+    /// (at most [`MAX_REFUSED_CLIENTS`]): if one of them confirms the code, its confirmation
+    /// accepts only the `resetSession`, not the same-client fallback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_clients: Vec<String>,
 }
+
+/// How many refused clients a live code remembers: enough for the owner's network, and a
+/// bound on the record's size whatever a poller does.
+pub const MAX_REFUSED_CLIENTS: usize = 16;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Confirmation {
@@ -67,7 +72,8 @@ pub struct Confirmation {
     pub client: String,
     pub until_ms: u64,
     /// Only the `resetSession` may use this confirmation, not the same-client fallback: a
-    /// password-reset for the account failed after its code was issued (a poller).
+    /// password-reset for the account was refused from the confirming client's address
+    /// while the code was live (a poller behind the owner's address).
     #[serde(default, skip_serializing_if = "is_false")]
     pub session_only: bool,
 }
@@ -331,7 +337,7 @@ impl Db {
         }
     }
 
-    fn reset_of(&self, k: &[u8]) -> Result<Option<Reset>> {
+    pub(super) fn reset_of(&self, k: &[u8]) -> Result<Option<Reset>> {
         match self.inner.resets.get(k)? {
             Some(bytes) => Ok(Some(decode("reset", &bytes)?)),
             None => Ok(None),
@@ -444,7 +450,7 @@ pub(super) mod tests {
             issued_ms,
             expires_ms,
             outbox_id: None,
-            session_only: false,
+            refused_clients: Vec::new(),
         }
     }
 
