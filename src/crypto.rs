@@ -175,6 +175,30 @@ fn parse_phc(phc: &str) -> Option<(NonZeroU32, Vec<u8>, Vec<u8>)> {
     (parts.next().is_none() && !hash.is_empty()).then_some((iterations, salt, hash))
 }
 
+/// The admin token, kept as a MAC under a random key so that checking it is constant-time.
+pub struct AdminToken {
+    key: hmac::Key,
+    tag: hmac::Tag,
+}
+
+impl AdminToken {
+    pub fn new(token: &str) -> AdminToken {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &random_bytes::<32>());
+        let tag = hmac::sign(&key, token.as_bytes());
+        AdminToken { key, tag }
+    }
+
+    /// Whether `headers` carry `Authorization: Bearer <the token>` (constant-time).
+    pub fn accepts(&self, headers: &hyper::HeaderMap) -> bool {
+        let presented = headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        hmac::verify(&self.key, presented.as_bytes(), self.tag.as_ref()).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,14 +5,22 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Secret};
-use crate::StartError;
+use crate::config::{Config, ConfigError, Secret};
 
 pub const SECRET_FILE: &str = "secret";
+
+/// Why a secret could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Io(String),
+}
 pub const TOKEN_FILE: &str = "admin.token";
 
 /// `server.secret`/`server.secret_file`, else `<data_dir>/secret`, created if missing.
-pub fn server_secret(config: &Config) -> Result<Secret, StartError> {
+pub fn server_secret(config: &Config) -> Result<Secret, SecretError> {
     match config.server_secret()? {
         Some(s) => Ok(s),
         None => load_or_create(&config.storage.data_dir.join(SECRET_FILE)),
@@ -20,7 +28,7 @@ pub fn server_secret(config: &Config) -> Result<Secret, StartError> {
 }
 
 /// `admin.token`/`admin.token_file`, else `<data_dir>/admin.token`, created if missing.
-pub fn admin_token(config: &Config) -> Result<Secret, StartError> {
+pub fn admin_token(config: &Config) -> Result<Secret, SecretError> {
     match config.admin_token()? {
         Some(s) => Ok(s),
         None => load_or_create(&token_path(config)),
@@ -48,14 +56,14 @@ fn token_path(config: &Config) -> PathBuf {
     config.storage.data_dir.join(TOKEN_FILE)
 }
 
-fn load_or_create(path: &Path) -> Result<Secret, StartError> {
-    let io = |e: std::io::Error| StartError::Io(format!("{}: {e}", path.display()));
+fn load_or_create(path: &Path) -> Result<Secret, SecretError> {
+    let io = |e: std::io::Error| SecretError::Io(format!("{}: {e}", path.display()));
     if path.exists() {
-        crate::config::check_private(path).map_err(StartError::Io)?;
+        crate::config::check_private(path).map_err(SecretError::Io)?;
     }
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => return Ok(Secret::new(text.trim().to_string())),
-        Ok(_) => return Err(StartError::Io(format!("{} is empty", path.display()))),
+        Ok(_) => return Err(SecretError::Io(format!("{} is empty", path.display()))),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
         Err(_) => {}
     }

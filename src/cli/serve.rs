@@ -18,10 +18,10 @@ pub fn serve(config: Config) -> Result<(), Failure> {
         let app = App::open(config)?;
         // Sockets from systemd (LISTEN_FDS) first: the public one, then optionally the admin one.
         let mut passed = listenfd::ListenFd::from_env();
-        let public = listener(&mut passed, 0, app.config.server.listen, "server.listen").await?;
-        let admin = listener(&mut passed, 1, app.config.admin.listen, "admin.listen").await?;
+        let public = listener(&mut passed, 0, app.config().server.listen, "server.listen").await?;
+        let admin = listener(&mut passed, 1, app.config().admin.listen, "admin.listen").await?;
         loopback_only(&admin)?;
-        let admin_socket = bind_admin_socket(&app.config)?;
+        let admin_socket = bind_admin_socket(app.config())?;
         tracing::info!(
             public = %public.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
             admin = %admin.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,

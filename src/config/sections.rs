@@ -362,16 +362,6 @@ impl Default for FileMail {
 }
 
 impl Recovery {
-    /// The lock on confirmations that name an account.
-    pub fn lockout(&self) -> crate::store::resets::Lockout {
-        crate::store::resets::Lockout {
-            max_failures: self.max_account_failures,
-            forget_after_ms: self.failures_forgotten_after.as_millis() as u64,
-        }
-    }
-}
-
-impl Recovery {
     /// README's bound on the chance that guessing succeeds within `T = 30` days, with
     /// `L = 1,000` live codes and `A = 1,000,000` attacked accounts:
     /// `(⌊T / W⌋ + 1) · B · L / 10^n + A · F · (⌊T / D⌋ + 1) / 10^n` (a span of `T` touches

@@ -3,9 +3,7 @@
 //! The CLI talks to this while the service runs, since sled lets one process own the store.
 
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, StatusCode};
-use ring::hmac;
 use serde_json::{json, Value};
 
 use super::json::{self, Resp};
@@ -29,30 +27,6 @@ pub const METRICS: &str = "/metrics";
 pub const BACKUP: &str = "/admin/v1/backup";
 pub const BLOCKS_REMOVE: &str = "/admin/v1/blocks/remove";
 
-/// The admin token, kept as a MAC under a random key so that checking it is constant-time.
-pub struct AdminToken {
-    key: hmac::Key,
-    tag: hmac::Tag,
-}
-
-impl AdminToken {
-    pub fn new(token: &str) -> AdminToken {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &crate::crypto::random_bytes::<32>());
-        let tag = hmac::sign(&key, token.as_bytes());
-        AdminToken { key, tag }
-    }
-
-    fn accepts(&self, req: &Request<Incoming>) -> bool {
-        let presented = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        hmac::verify(&self.key, presented.as_bytes(), self.tag.as_ref()).is_ok()
-    }
-}
-
 /// The admin listener (TCP, loopback) and the local admin socket. Over TCP every request
 /// but `/healthz` needs the bearer token; on the socket, which only the service's user (or
 /// root) can reach, the file system's permissions authenticate the caller instead.
@@ -71,12 +45,12 @@ pub fn route(
         method.clone(),
         uri.clone(),
         client,
-        app.metrics.clone(),
+        app.metrics().clone(),
     );
     let handler = async move {
         let result = if uri.path() == "/healthz" {
             Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
-        } else if client.is_some() && !app.admin_token.accepts(&req) {
+        } else if client.is_some() && !app.admin_token().accepts(req.headers()) {
             Err(ApiError::Unauthorized)
         } else {
             match (&method, uri.path()) {
@@ -112,21 +86,21 @@ pub fn route(
 }
 
 async fn body(app: &App, req: Request<Incoming>) -> Result<json::Object, ApiError> {
-    let limit = app.config.admin.max_body_bytes;
-    json::read_object(req, limit, app.config.server.body_timeout).await
+    let limit = app.config().admin.max_body_bytes;
+    json::read_object(req, limit, app.config().server.body_timeout).await
 }
 
 async fn list_users(app: &App) -> Result<Resp, ApiError> {
-    let users = app.db.blocking(|db| db.list_users()).await?;
+    let users = app.db().blocking(|db| db.list_users()).await?;
     let users: Vec<Value> = users.iter().map(accounts::summary).collect();
     Ok(json::json_value(StatusCode::OK, &json!({ "users": users })))
 }
 
 async fn add_user(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let record = Value::Object(body(app, req).await?);
-    let account = parse_account(&record, &app.config.passwords).map_err(ApiError::bad_request)?;
+    let account = parse_account(&record, &app.config().passwords).map_err(ApiError::bad_request)?;
     let email = account.email.stored.clone();
-    if !accounts::add(&app.db, &app.hasher, account).await? {
+    if !accounts::add(app.db(), app.hasher(), account).await? {
         return Err(ApiError::Conflict(
             "An account with this email address already exists".into(),
         ));
@@ -141,7 +115,7 @@ async fn remove_user(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError
     let obj = body(app, req).await?;
     let email = json::required_str(&obj, "email")?;
     let email = mail_address::validate(email).map_err(|e| ApiError::bad_request(e.0))?;
-    if !accounts::remove(&app.db, &email.key).await? {
+    if !accounts::remove(app.db(), &email.key).await? {
         return Ok(json::json_value(
             StatusCode::NOT_FOUND,
             &json!({ "message": NO_ACCOUNT }),
@@ -162,11 +136,11 @@ async fn import_users(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
     };
     let mut batch = Vec::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
-        let account = parse_account(record, &app.config.passwords)
+        let account = parse_account(record, &app.config().passwords)
             .map_err(|e| ApiError::BadRequest(format!("record {}: {e}", i + 1).into()))?;
         batch.push(account);
     }
-    let report = accounts::import(&app.db, &app.hasher, batch).await?;
+    let report = accounts::import(app.db(), app.hasher(), batch).await?;
     Ok(json::json_value(
         StatusCode::OK,
         &serde_json::to_value(report).expect("plain struct"),
@@ -180,7 +154,7 @@ async fn verify_password(app: &App, req: Request<Incoming>) -> Result<Resp, ApiE
     let email = json::required_str(&obj, "email")?;
     let password = json::required_str(&obj, "password")?.to_string();
     let key = mail_address::validate(email).map_or_else(|_| String::new(), |e| e.key);
-    if accounts::verify(&app.db, &app.hasher, &key, password).await? {
+    if accounts::verify(app.db(), app.hasher(), &key, password).await? {
         return Ok(json::json_value(StatusCode::OK, &json!({ "valid": true })));
     }
     let body = json!({ "message": "Invalid email or password" });
@@ -192,15 +166,15 @@ async fn unlock(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let obj = body(app, req).await?;
     let email = json::required_str(&obj, "email")?;
     let email = mail_address::validate(email).map_err(|e| ApiError::bad_request(e.0))?;
-    if app.db.user(&email.key)?.is_none() {
+    if app.db().user(&email.key)?.is_none() {
         return Ok(json::json_value(
             StatusCode::NOT_FOUND,
             &json!({ "message": NO_ACCOUNT }),
         ));
     }
     let key = email.key.clone();
-    let was_locked = app.db.blocking(move |db| db.unlock(&key)).await?;
-    app.db.durable().await?;
+    let was_locked = app.db().blocking(move |db| db.unlock(&key)).await?;
+    app.db().durable().await?;
     Ok(json::json_value(
         StatusCode::OK,
         &json!({ "email": email.stored, "had_failures": was_locked }),
@@ -237,20 +211,20 @@ const LISTED: usize = 1_000;
 
 async fn outbox(app: &App) -> Result<Resp, ApiError> {
     let (queued, dead) = app
-        .db
+        .db()
         .blocking(|db| Ok((db.queued(LISTED)?, db.dead_letters()?)))
         .await?;
     let messages: Vec<Value> = queued.iter().map(|(id, m)| message_view(*id, m)).collect();
     let dead: Vec<Value> = dead.iter().map(|(id, d)| dead_view(*id, d)).collect();
     let body = json!({
-        "queued": app.db.outbox_len(),
+        "queued": app.db().outbox_len(),
         "messages": messages,
         "dead": dead,
         "since_start": {
-            "sent": app.metrics.outbox_sent.get(),
-            "retried": app.metrics.outbox_retried.get(),
-            "dead": app.metrics.outbox_dead.get(),
-            "expired_unsent": app.metrics.outbox_expired.get(),
+            "sent": app.metrics().outbox_sent.get(),
+            "retried": app.metrics().outbox_retried.get(),
+            "dead": app.metrics().outbox_dead.get(),
+            "expired_unsent": app.metrics().outbox_expired.get(),
         },
     });
     Ok(json::json_value(StatusCode::OK, &body))
@@ -276,7 +250,7 @@ fn no_message() -> Resp {
 async fn outbox_show(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let id = message_id(&body(app, req).await?)?;
     let found = app
-        .db
+        .db()
         .blocking(move |db| Ok((db.queued_message(id)?, db.dead_letter(id)?)))
         .await?;
     let view = match found {
@@ -290,10 +264,10 @@ async fn outbox_show(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError
 async fn outbox_retry(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let id = message_id(&body(app, req).await?)?;
     let now = crate::store::unix_ms(std::time::SystemTime::now());
-    match app.db.blocking(move |db| db.retry_dead(id, now)).await? {
+    match app.db().blocking(move |db| db.retry_dead(id, now)).await? {
         Ok(()) => {
-            app.db.durable().await?;
-            app.outbox.notify_one();
+            app.db().durable().await?;
+            app.outbox().notify_one();
             Ok(json::json_value(
                 StatusCode::OK,
                 &json!({ "id": id, "state": "queued" }),
@@ -310,8 +284,8 @@ async fn outbox_purge(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
         Some(Value::Bool(true)) => None,
         _ => Some(message_id(&obj)?),
     };
-    let purged = app.db.blocking(move |db| db.purge_dead(id)).await?;
-    app.db.durable().await?;
+    let purged = app.db().blocking(move |db| db.purge_dead(id)).await?;
+    app.db().durable().await?;
     if id.is_some() && purged == 0 {
         return Ok(no_message());
     }
@@ -328,15 +302,15 @@ fn block_net(obj: &json::Object) -> Result<ipnet::IpNet, ApiError> {
 
 /// Reloads the guard's copy of the runtime deny list after the store changed.
 async fn blocks_changed(app: &App) -> Result<(), ApiError> {
-    app.db.durable().await?;
-    let blocks = app.db.blocking(|db| db.blocks()).await?;
-    app.guard
+    app.db().durable().await?;
+    let blocks = app.db().blocking(|db| db.blocks()).await?;
+    app.guard()
         .set_blocks(blocks.into_iter().map(|(net, _)| net).collect());
     Ok(())
 }
 
 async fn list_blocks(app: &App) -> Result<Resp, ApiError> {
-    let blocks = app.db.blocking(|db| db.blocks()).await?;
+    let blocks = app.db().blocking(|db| db.blocks()).await?;
     let blocks: Vec<Value> = blocks
         .iter()
         .map(|(net, b)| json!({ "net": net.to_string(), "reason": b.reason, "added_ms": b.added_ms }))
@@ -355,7 +329,10 @@ async fn add_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> 
         .to_string();
     let added_ms = crate::store::unix_ms(std::time::SystemTime::now());
     let block = crate::store::blocks::Block { reason, added_ms };
-    let new = app.db.blocking(move |db| db.add_block(net, &block)).await?;
+    let new = app
+        .db()
+        .blocking(move |db| db.add_block(net, &block))
+        .await?;
     blocks_changed(app).await?;
     let status = if new {
         StatusCode::CREATED
@@ -367,7 +344,7 @@ async fn add_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> 
 
 async fn remove_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let net = block_net(&body(app, req).await?)?;
-    if !app.db.blocking(move |db| db.remove_block(net)).await? {
+    if !app.db().blocking(move |db| db.remove_block(net)).await? {
         let body = json!({ "message": "No such block" });
         return Ok(json::json_value(StatusCode::NOT_FOUND, &body));
     }
@@ -382,14 +359,14 @@ async fn remove_block(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
 async fn metrics(app: &App) -> Result<Resp, ApiError> {
     let now = crate::store::unix_ms(std::time::SystemTime::now());
     let (oldest, size) = app
-        .db
+        .db()
         .blocking(move |db| Ok((db.oldest_queued_age_ms(now)?, db.size_on_disk()?)))
         .await?;
-    let text = app.metrics.render(crate::metrics::StoreGauges {
-        depth: app.db.outbox_len(),
+    let text = app.metrics().render(crate::metrics::StoreGauges {
+        depth: app.db().outbox_len(),
         oldest_age: std::time::Duration::from_millis(oldest),
         store_bytes: size,
-        free_bytes: app.db.free_bytes().unwrap_or(0),
+        free_bytes: app.db().free_bytes().unwrap_or(0),
     });
     let mut resp = json::json(StatusCode::OK, bytes::Bytes::from(text));
     resp.headers_mut().insert(
@@ -401,7 +378,7 @@ async fn metrics(app: &App) -> Result<Resp, ApiError> {
 
 /// GET /admin/v1/backup: a consistent copy of the store, as JSON lines.
 async fn backup(app: &App) -> Result<Resp, ApiError> {
-    let db = app.db.clone();
+    let db = app.db().clone();
     let now = crate::store::unix_ms(std::time::SystemTime::now());
     let copy = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();

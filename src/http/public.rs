@@ -31,17 +31,17 @@ pub fn route(
     peer: Peer,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let client = app.guard.client(peer.ip(), req.headers());
+    let client = app.guard().client(peer.ip(), req.headers());
     let logged = super::logged(
         "public",
         method.clone(),
         uri.clone(),
         Some(client),
-        app.metrics.clone(),
+        app.metrics().clone(),
     );
     let handler = async move {
         // Deny lists, allow-only and bans apply to every path, not only the endpoints.
-        if let Err(refused) = app.guard.admit_path(client) {
+        if let Err(refused) = app.guard().admit_path(client) {
             return json::error(&refused.into());
         }
         let result = match (&method, uri.path()) {
@@ -68,44 +68,15 @@ pub fn route(
 }
 
 /// GET /readyz: 200 when the store takes a durable write and the outbox worker is alive;
-/// 503 with the reason otherwise. The answer is reused for a second, so that polling it
-/// (it is public) cannot force a flush per request.
+/// 503 with the reason otherwise (see [`App::readiness`]).
 async fn ready(app: &App) -> Resp {
-    let now = std::time::Instant::now();
-    let cached = *app.readiness.lock().unwrap_or_else(|p| p.into_inner());
-    let reason = match cached {
-        Some((at, reason)) if now.duration_since(at) < std::time::Duration::from_secs(1) => reason,
-        _ => {
-            let reason = check_ready(app).await;
-            *app.readiness.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, reason));
-            reason
-        }
-    };
-    match reason {
+    match app.readiness().await {
         None => json::json_value(StatusCode::OK, &json!({ "status": "ready" })),
         Some(reason) => json::json_value(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({ "status": "unready", "reason": reason }),
         ),
     }
-}
-
-async fn check_ready(app: &App) -> Option<&'static str> {
-    if app.db.fault().is_some() {
-        return Some("the store cannot write; the service is restarting");
-    }
-    if app.db.low_on_space().is_some() {
-        return Some("free space is below storage.min_free; new codes are refused");
-    }
-    let now = crate::store::unix_ms(SystemTime::now());
-    if let Err(e) = app.db.blocking(move |db| db.probe_write(now)).await {
-        tracing::error!(error = %e, "readiness: the store refused a write");
-        return Some("the store is not writable");
-    }
-    if app.db.durable().await.is_err() {
-        return Some("the store cannot flush");
-    }
-    app.outbox_trouble()
 }
 
 /// The body of a public request, after the guard admitted the client.
@@ -115,8 +86,8 @@ async fn body(
     client: IpAddr,
     endpoint: Endpoint,
 ) -> Result<Bytes, ApiError> {
-    app.guard.admit_client(client, endpoint)?;
-    let server = &app.config.server;
+    app.guard().admit_client(client, endpoint)?;
+    let server = &app.config().server;
     json::read_body(req, server.max_body_bytes, server.body_timeout).await
 }
 
@@ -140,15 +111,15 @@ fn ok(message: &str, fields: Value, next_step_secs: u64, retry_secs: u64, senten
 /// The catalog locale that the request's `Accept-Language` asks for.
 fn locale(app: &App, req: &Request<Incoming>) -> Option<String> {
     let header = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
-    app.catalog.choose(header.and_then(|v| v.to_str().ok()))
+    app.catalog().choose(header.and_then(|v| v.to_str().ok()))
 }
 
 async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
-    if app.db.low_on_space().is_some() {
+    if app.db().low_on_space().is_some() {
         // Refused before anything is written or counted: a full disk would fail the write
         // anyway, and sled then refuses every later write. Confirmations and password
         // changes, which write little, go on.
-        app.metrics.refused("min_free");
+        app.metrics().refused("min_free");
         return Err(ApiError::Unavailable {
             retry_after_secs: 60,
         });
@@ -157,14 +128,16 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
     let body = bodies::forgot(&body(app, req, client, Endpoint::Forgot).await?)?;
     let email = body.email;
     super::note_email(&email.key);
-    let admitted = app.guard.admit_email(client, Endpoint::Forgot, &email.key);
+    let admitted = app
+        .guard()
+        .admit_email(client, Endpoint::Forgot, &email.key);
     refunding(admitted, || {
-        app.guard.refund_client(client, Endpoint::Forgot)
+        app.guard().refund_client(client, Endpoint::Forgot)
     })?;
-    let config = &app.config.recovery;
+    let config = &app.config().recovery;
     let outcome = recovery::forgot(
-        &app.db,
-        &app.code_key,
+        app.db(),
+        app.code_key(),
         config,
         &email.key,
         locale.as_deref(),
@@ -175,7 +148,7 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
         return Err(ApiError::NoAccount);
     }
     if outcome == Forgot::Queued {
-        app.metrics.codes_issued.inc();
+        app.metrics().codes_issued.inc();
     }
     // With hide_unknown_accounts an unknown address went through the same work for its
     // decoy record, and is answered the same way, after the same flush and wake-up.
@@ -183,9 +156,12 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
     // writing) does not run beside its own flush, which an unknown address's does not
     // either: that made known addresses measurably slower. The guard wakes it even if the
     // request is dropped while it waits.
-    let _wake = WakeOnDrop(&app.outbox);
-    app.db.durable().await?;
-    Ok(json::json(StatusCode::OK, app.forgot_ok.clone()))
+    let _wake = WakeOnDrop(app.outbox());
+    app.db().durable().await?;
+    Ok(json::json(
+        StatusCode::OK,
+        forgot_ok(&app.config().recovery),
+    ))
 }
 
 /// A later limit refused the request: what the earlier ones charged is given back, so
@@ -209,26 +185,28 @@ impl Drop for WakeOnDrop<'_> {
 /// POST /api/v1/user/confirm-otp-reset (API.md §2), with the optional `email` extension.
 async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
     let body = bodies::confirm(&body(app, req, client, Endpoint::Confirm).await?)?;
-    let refund_client = || app.guard.refund_client(client, Endpoint::Confirm);
+    let refund_client = || app.guard().refund_client(client, Endpoint::Confirm);
     if let Some(email) = &body.email {
         super::note_email(&email.key);
-        let admitted = app.guard.admit_email(client, Endpoint::Confirm, &email.key);
+        let admitted = app
+            .guard()
+            .admit_email(client, Endpoint::Confirm, &email.key);
         refunding(admitted, refund_client)?;
     }
-    let admitted = app.guard.admit_confirm(client, body.email.is_some());
+    let admitted = app.guard().admit_confirm(client, body.email.is_some());
     refunding(admitted, || {
         refund_client();
         if let Some(email) = &body.email {
-            app.guard
+            app.guard()
                 .refund_email(client, Endpoint::Confirm, &email.key);
         }
     })?;
-    let config = &app.config.recovery;
+    let config = &app.config().recovery;
     let claimed = body.email.as_ref().map(|e| e.key.as_str());
     let now = SystemTime::now();
     let outcome = recovery::confirm(
-        &app.db,
-        &app.code_key,
+        app.db(),
+        app.code_key(),
         config,
         &body.code,
         claimed,
@@ -239,12 +217,12 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
     // Failures counted against an account (or the decoy) must survive a restart too; a
     // code-only failure wrote nothing and needs no flush.
     if claimed.is_some() || matches!(outcome, Confirm::Confirmed { .. }) {
-        app.db.durable().await?;
+        app.db().durable().await?;
     }
     match outcome {
         Confirm::Confirmed { email, session } => {
-            app.guard.confirm_succeeded(client);
-            app.metrics.codes_confirmed.inc();
+            app.guard().confirm_succeeded(client);
+            app.metrics().codes_confirmed.inc();
             let fields = json!({ "email": email, "resetSession": session });
             let sentence = "Code confirmed. Now choose a new password.";
             let body = ok(
@@ -257,11 +235,11 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
             Ok(json::json_value(StatusCode::OK, &body))
         }
         Confirm::Invalid => {
-            app.metrics.confirmations_failed.inc();
+            app.metrics().confirmations_failed.inc();
             Err(ApiError::InvalidOtp)
         }
         Confirm::Locked => {
-            app.metrics.confirmations_failed.inc();
+            app.metrics().confirmations_failed.inc();
             tracing::warn!(%client, "confirmation refused: the account reached recovery.max_account_failures");
             Err(ApiError::InvalidOtp)
         }
@@ -280,7 +258,7 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
         client,
         locale,
     };
-    let (db, key, config) = (&app.db, &app.code_key, &app.config);
+    let (db, key, config) = (app.db(), app.code_key(), app.config());
     let mut charged_email = false;
     let outcome = match recovery::reset_ready(db, key, config, &request)? {
         Some(refused) => refused,
@@ -289,19 +267,19 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
             // Counted only for requests that hold the confirmation: someone who merely
             // knows the address cannot spend the owner's allowance.
             let admitted = app
-                .guard
+                .guard()
                 .admit_email(client, Endpoint::Reset, &body.email.key);
             refunding(admitted, || {
-                app.guard.refund_client(client, Endpoint::Reset)
+                app.guard().refund_client(client, Endpoint::Reset)
             })?;
-            recovery::reset_password(db, key, &app.hasher, config, request).await?
+            recovery::reset_password(db, key, app.hasher(), config, request).await?
         }
     };
     match outcome {
         Reset::Done => {
-            app.metrics.password_resets.inc();
-            app.outbox.notify_one();
-            app.db.durable().await?;
+            app.metrics().password_resets.inc();
+            app.outbox().notify_one();
+            app.db().durable().await?;
             let sentence = "Your password was changed. You can now sign in with it.";
             Ok(json::json_value(
                 StatusCode::OK,
@@ -311,19 +289,21 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
         Reset::NoAccount | Reset::NotConfirmed => {
             // A failure: it counts against the client and the address, and the refused
             // client may not use the account's next confirmation without its session.
-            app.metrics.password_resets_refused.inc();
+            app.metrics().password_resets_refused.inc();
             if charged_email {
-                app.guard
+                app.guard()
                     .refund_email(client, Endpoint::Reset, &body.email.key);
             }
             let known = outcome == Reset::NotConfirmed;
             let (key, now) = (&body.email.key, SystemTime::now());
-            recovery::refused_reset(&app.db, &app.config, key, known, client, now).await?;
-            let counted = app.guard.reset_failed(client, &body.email.key);
-            refunding(counted, || app.guard.refund_client(client, Endpoint::Reset))?;
+            recovery::refused_reset(app.db(), app.config(), key, known, client, now).await?;
+            let counted = app.guard().reset_failed(client, &body.email.key);
+            refunding(counted, || {
+                app.guard().refund_client(client, Endpoint::Reset)
+            })?;
             Err(match outcome {
                 // Enumeration-safe mode: an unknown account looks like one without a confirmation.
-                Reset::NoAccount if !app.config.recovery.hide_unknown_accounts => {
+                Reset::NoAccount if !app.config().recovery.hide_unknown_accounts => {
                     ApiError::NoAccountBadRequest
                 }
                 _ => ApiError::InvalidRequest,
@@ -333,61 +313,19 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
     }
 }
 
-/// The constant 200 body of forgot-password, built once from the configuration.
-pub fn forgot_ok_body(config: &crate::config::Config) -> Bytes {
-    let sentence = "Please check your email for the OTP to reset your password.";
-    let r = &config.recovery;
-    let body = ok(
-        FORGOT_OK,
-        json!({}),
-        r.code_ttl.as_secs(),
-        r.resend_cooldown.as_secs(),
-        sentence,
-    );
-    Bytes::from(body.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::Ordering::Relaxed;
-
-    use http_body_util::BodyExt;
-
-    use super::*;
-
-    async fn readiness(app: &App) -> (StatusCode, serde_json::Value) {
-        // Each check starts afresh: the reuse window is not what these tests are about.
-        *app.readiness.lock().unwrap() = None;
-        let resp = ready(app).await;
-        let status = resp.status();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&body).unwrap())
-    }
-
-    #[tokio::test]
-    async fn readyz_names_what_is_wrong_with_the_outbox() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::config::Config::default();
-        config.storage.data_dir = dir.path().join("data");
-        let app = App::open(config).unwrap();
-        assert_eq!(readiness(&app).await.0, StatusCode::OK);
-
-        app.outbox_heartbeat.store(0, Relaxed);
-        let (status, body) = readiness(&app).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            body,
-            json!({ "status": "unready", "reason": "the outbox worker shows no sign of life" })
-        );
-
-        app.outbox_alive.store(false, Relaxed);
-        let (status, body) = readiness(&app).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(body["reason"], "the outbox worker has stopped");
-
-        app.outbox_alive.store(true, Relaxed);
-        app.outbox_heartbeat
-            .store(crate::store::unix_ms(SystemTime::now()), Relaxed);
-        assert_eq!(readiness(&app).await.0, StatusCode::OK, "ready again");
+/// The constant 200 body of forgot-password: built once for the configured code lifetime
+/// and cooldown (and again only if another configuration asks, as in tests).
+fn forgot_ok(config: &crate::config::Recovery) -> Bytes {
+    type Built = (u64, u64, Bytes);
+    static BUILT: std::sync::OnceLock<Built> = std::sync::OnceLock::new();
+    let (ttl, cooldown) = (config.code_ttl.as_secs(), config.resend_cooldown.as_secs());
+    let build = || {
+        let sentence = "Please check your email for the OTP to reset your password.";
+        let body = ok(FORGOT_OK, json!({}), ttl, cooldown, sentence);
+        (ttl, cooldown, Bytes::from(body.to_string()))
+    };
+    match BUILT.get_or_init(build) {
+        (t, c, body) if (*t, *c) == (ttl, cooldown) => body.clone(),
+        _ => build().2,
     }
 }

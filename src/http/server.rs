@@ -120,7 +120,7 @@ pub async fn serve(
         // Connections are counted per client key, except a trusted proxy's, which carry
         // many clients (the guard tells them apart by the header the proxy writes).
         let key = match peer {
-            Peer::Tcp(addr) if !shared.app.guard.trusts(addr.ip()) => {
+            Peer::Tcp(addr) if !shared.app.guard().trusts(addr.ip()) => {
                 Some(crate::guard::client_key(addr.ip().to_canonical()))
             }
             _ => None,

@@ -51,7 +51,7 @@ pub async fn confirm(
         until_ms: unix_ms(now + config.confirm_window),
         session_only: false,
     };
-    let (lockout, decoy) = (config.lockout(), config.hide_unknown_accounts);
+    let (lockout, decoy) = (super::lockout(config), config.hide_unknown_accounts);
     let claimed = claimed.map(str::to_string);
     let found = db
         .blocking(move |db| {
