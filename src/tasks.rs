@@ -48,7 +48,7 @@ pub async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
                     "removed code index entries left by an interrupted request"
                 );
             }
-            db.sweep_resets(now, lockout)
+            db.sweep_resets(|reset| crate::recovery::state::expire(reset, now, lockout))
         });
         match swept.await {
             Ok(0) => {}

@@ -205,7 +205,7 @@ async fn unlock(target: &Target, email: &str) -> Result<(), Failure> {
             if db.user(&email.key).map_err(store_failure)?.is_none() {
                 return Err(Failure::refused(format!("{} has no account", email.stored)));
             }
-            db.unlock(&email.key).map_err(store_failure)?;
+            crate::recovery::unlock(db, &email.key).map_err(store_failure)?;
             db.flush_blocking().map_err(store_failure)?;
         }
     }

@@ -173,7 +173,10 @@ async fn unlock(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
         ));
     }
     let key = email.key.clone();
-    let was_locked = app.db().blocking(move |db| db.unlock(&key)).await?;
+    let was_locked = app
+        .db()
+        .blocking(move |db| crate::recovery::unlock(db, &key))
+        .await?;
     app.db().durable().await?;
     Ok(json::json_value(
         StatusCode::OK,

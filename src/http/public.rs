@@ -13,7 +13,7 @@ use super::json::{self, Resp};
 use super::server::Peer;
 use crate::error::ApiError;
 use crate::guard::{Endpoint, Refusal};
-use crate::recovery::{self, Confirm, Forgot, Reset, ResetRequest};
+use crate::recovery::{self, Confirm, ConfirmRequest, Forgot, ForgotRequest, Reset, ResetRequest};
 use crate::App;
 
 pub const FORGOT: &str = "/api/v1/user/forgot-password";
@@ -135,15 +135,14 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
         app.guard().refund_client(client, Endpoint::Forgot)
     })?;
     let config = &app.config().recovery;
-    let outcome = recovery::forgot(
-        app.db(),
-        app.code_key(),
-        config,
-        &email.key,
-        locale.as_deref(),
-        SystemTime::now(),
-    )
-    .await?;
+    let request = ForgotRequest {
+        email_key: &email.key,
+        locale: locale.as_deref(),
+    };
+    let length = config.code_length;
+    let draw = move || crate::crypto::random_code(length);
+    let (db, key, now) = (app.db(), app.code_key(), SystemTime::now());
+    let outcome = recovery::forgot(db, key, config, request, now, draw).await?;
     if outcome == Forgot::NoAccount && !config.hide_unknown_accounts {
         return Err(ApiError::NoAccount);
     }
@@ -204,16 +203,14 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
     let config = &app.config().recovery;
     let claimed = body.email.as_ref().map(|e| e.key.as_str());
     let now = SystemTime::now();
-    let outcome = recovery::confirm(
-        app.db(),
-        app.code_key(),
-        config,
-        &body.code,
+    let request = ConfirmRequest {
+        code: &body.code,
         claimed,
         client,
-        now,
-    )
-    .await?;
+    };
+    let (db, key) = (app.db(), app.code_key());
+    let session = crate::crypto::random_token;
+    let outcome = recovery::confirm(db, key, config, request, now, session).await?;
     // Failures counted against an account (or the decoy) must survive a restart too; a
     // code-only failure wrote nothing and needs no flush.
     if claimed.is_some() || matches!(outcome, Confirm::Confirmed { .. }) {
@@ -259,8 +256,9 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
         locale,
     };
     let (db, key, config) = (app.db(), app.code_key(), app.config());
+    let now = SystemTime::now();
     let mut charged_email = false;
-    let outcome = match recovery::reset_ready(db, key, config, &request)? {
+    let outcome = match recovery::reset_ready(db, key, config, &request, now)? {
         Some(refused) => refused,
         None => {
             charged_email = true;
@@ -272,7 +270,7 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
             refunding(admitted, || {
                 app.guard().refund_client(client, Endpoint::Reset)
             })?;
-            recovery::reset_password(db, key, app.hasher(), config, request).await?
+            recovery::reset_password(db, key, app.hasher(), config, request, now).await?
         }
     };
     match outcome {

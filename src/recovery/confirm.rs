@@ -1,12 +1,18 @@
 //! Step 2: a code is exchanged for a short window in which the password may be set.
+//!
+//! [`decide`] is the whole rule, over the records read: a lock on an account named by the
+//! request, a code that is not the named account's (counted against it, or against the
+//! shared decoy record in enumeration-safe mode), a code that is no longer live, and the
+//! success that uses the code up and opens the window. [`confirm`] reads and writes around it.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use super::state::{self, Lockout};
 use crate::config::Recovery;
-use crate::crypto::{random_token, CodeKey};
-use crate::store::confirm::Confirmed;
-use crate::store::resets::Confirmation;
+use crate::crypto::CodeKey;
+use crate::store::records::Confirmation;
+use crate::store::resets::{Changes, Records};
 use crate::store::{unix_ms, Db, Result};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -20,6 +26,35 @@ pub enum Confirm {
     Locked,
 }
 
+/// What [`decide`] answers; the caller adds the session it drew.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Confirmed { email: String },
+    Invalid,
+    Locked,
+}
+
+/// A confirmation as [`decide`] needs it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// HMAC of the code.
+    pub mac: [u8; 32],
+    /// The request's optional `email`, normalized.
+    pub claimed: Option<String>,
+    /// Stored on success.
+    pub confirmation: Confirmation,
+    pub lockout: Lockout,
+    /// Enumeration-safe mode: failures naming unknown addresses count on the decoy record.
+    pub decoy: bool,
+}
+
+/// The request: the code as typed, the optional `email` (normalized), the client.
+pub struct ConfirmRequest<'a> {
+    pub code: &'a str,
+    pub claimed: Option<&'a str>,
+    pub client: IpAddr,
+}
+
 /// Codes are shown in groups ("1234 5678 9012"): spaces and dashes are not part of them.
 pub fn normalize_code(code: &str) -> String {
     code.chars()
@@ -27,51 +62,121 @@ pub fn normalize_code(code: &str) -> String {
         .collect()
 }
 
-/// Consumes the code. `claimed` is the request's optional `email`, normalized. A code-only
-/// guess that matches no code is answered after one read; the rest runs on a blocking thread.
+/// The records a confirmation reads besides the code's owner: the named account and, in
+/// enumeration-safe mode, the shared decoy record.
+pub fn records_to_read(attempt: &Attempt) -> Vec<String> {
+    let claimed = attempt.claimed.iter().cloned();
+    let decoy = (attempt.claimed.is_some() && attempt.decoy).then(|| super::DECOY.to_string());
+    claimed.chain(decoy).collect()
+}
+
+/// The rule of step 2 over the records read (`records.owner` is the code index entry).
+pub fn decide(records: &Records, attempt: &Attempt, now_ms: u64) -> (Outcome, Changes) {
+    if let Some(claimed) = &attempt.claimed {
+        let reset = records.reset(claimed);
+        let known = records.user(claimed).is_some();
+        if known && state::locked(&reset, now_ms, attempt.lockout) {
+            return (Outcome::Locked, Changes::default());
+        }
+        let live = state::live_code(&reset, &attempt.mac, now_ms).is_some();
+        if records.owner.as_deref() != Some(claimed.as_str()) || !live {
+            return (Outcome::Invalid, count_failure(records, attempt, now_ms));
+        }
+    }
+    let Some(owner) = &records.owner else {
+        return (Outcome::Invalid, Changes::default());
+    };
+    let mut reset = records.reset(owner);
+    let (Some(code), Some(user)) = (
+        state::live_code(&reset, &attempt.mac, now_ms),
+        records.user(owner),
+    ) else {
+        return (Outcome::Invalid, Changes::default());
+    };
+    // A password-reset refused from this client while the code was live: a poller at the
+    // confirming address, so the same-client fallback is not offered to it.
+    let polled = code.refused_clients.contains(&attempt.confirmation.client);
+    reset.code = None;
+    state::clear_failures(&mut reset);
+    reset.confirmation = Some(Confirmation {
+        session_only: polled || attempt.confirmation.session_only,
+        ..attempt.confirmation.clone()
+    });
+    let changes = Changes {
+        retire: vec![owner.clone()],
+        resets: vec![(owner.clone(), reset)],
+        ..Changes::default()
+    };
+    let email = user.email.clone();
+    (Outcome::Confirmed { email }, changes)
+}
+
+/// A failure naming an account counts against it; one naming an unknown address counts on
+/// the shared decoy record in enumeration-safe mode (failure counts are kept for days, and
+/// unknown addresses are the attacker's to choose, so not one record per address).
+fn count_failure(records: &Records, attempt: &Attempt, now_ms: u64) -> Changes {
+    let claimed = attempt.claimed.as_deref().unwrap_or_default();
+    let counted = match records.user(claimed) {
+        Some(_) => claimed,
+        None if attempt.decoy => super::DECOY,
+        None => return Changes::default(),
+    };
+    let mut reset = records.reset(counted);
+    state::fail(&mut reset, now_ms, attempt.lockout);
+    Changes {
+        resets: vec![(counted.to_string(), reset)],
+        ..Changes::default()
+    }
+}
+
+/// Consumes the code. A code-only guess that matches no code is answered after one read
+/// (no session drawn, no transaction); the rest runs on a blocking thread. `session` draws
+/// the `resetSession` of a confirmation that may succeed.
 pub async fn confirm(
     db: &Db,
     key: &CodeKey,
     config: &Recovery,
-    code: &str,
-    claimed: Option<&str>,
-    client: IpAddr,
+    req: ConfirmRequest<'_>,
     now: SystemTime,
+    session: impl FnOnce() -> String,
 ) -> Result<Confirm> {
+    let ConfirmRequest {
+        code,
+        claimed,
+        client,
+    } = req;
     let mac = key.mac(&normalize_code(code));
-    // The common failure, a code-only guess that matches no code, is answered after one
-    // read: no session token (a system call) and its MAC, no store transaction.
     if claimed.is_none() && db.code_owner(&mac)?.is_none() {
         return Ok(Confirm::Invalid);
     }
-    let session = random_token();
-    let confirmation = Confirmation {
-        session_mac: key.mac(&session).to_vec(),
-        client: client.to_canonical().to_string(),
-        until_ms: unix_ms(now + config.confirm_window),
-        session_only: false,
+    let session = session();
+    let attempt = Attempt {
+        mac,
+        claimed: claimed.map(str::to_string),
+        confirmation: Confirmation {
+            session_mac: key.mac(&session).to_vec(),
+            client: client.to_canonical().to_string(),
+            until_ms: unix_ms(now + config.confirm_window),
+            session_only: false,
+        },
+        lockout: super::lockout(config),
+        decoy: config.hide_unknown_accounts,
     };
-    let (lockout, decoy) = (super::lockout(config), config.hide_unknown_accounts);
-    let claimed = claimed.map(str::to_string);
-    let found = db
+    let now_ms = unix_ms(now);
+    let outcome = db
         .blocking(move |db| {
-            let claimed = claimed.as_deref();
-            db.confirm_code(&mac, claimed, unix_ms(now), lockout, &confirmation, decoy)
+            let keys = records_to_read(&attempt);
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            db.transact(Some(&attempt.mac), &keys, |r| decide(r, &attempt, now_ms))
         })
         .await?;
-    Ok(match found {
-        Confirmed::Yes { email, .. } => Confirm::Confirmed { email, session },
-        Confirmed::No => Confirm::Invalid,
-        Confirmed::Locked => Confirm::Locked,
+    Ok(match outcome {
+        Outcome::Confirmed { email } => Confirm::Confirmed { email, session },
+        Outcome::Invalid => Confirm::Invalid,
+        Outcome::Locked => Confirm::Locked,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_lose_their_grouping() {
-        assert_eq!(normalize_code(" 1234 5678-9012\t"), "123456789012");
-    }
-}
+#[path = "confirm_tests.rs"]
+mod tests;

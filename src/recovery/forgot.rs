@@ -1,11 +1,18 @@
 //! Step 1: issue a code and queue the email that carries it.
+//!
+//! [`target`] decides whose record gets the code: the account's, or in enumeration-safe
+//! mode an unknown address's decoy record ([`super::decoy_key`]), which gets the same work
+//! and a mail that is never sent. [`issue_of`] builds the code and its mail from a drawn
+//! code; [`forgot`] reads the account, then draws until the store accepts a code (a drawn
+//! code may already be taken).
 
 use std::time::SystemTime;
 
 use crate::config::Recovery;
-use crate::crypto::{random_code, CodeKey};
+use crate::crypto::CodeKey;
+use crate::store::codes::IssueRefused;
 use crate::store::outbox::{Kind, Queued};
-use crate::store::resets::{IssueRefused, LiveCode};
+use crate::store::records::LiveCode;
 use crate::store::users::User;
 use crate::store::{unix_ms, Db, Result, StoreError};
 
@@ -16,74 +23,145 @@ pub enum Forgot {
     NoAccount,
 }
 
-/// How many fresh codes to draw when the drawn one is live for another account. With
-/// 10^8 codes and thousands live, one collision is already rare; eight in a row means the
-/// code space is too small for the load, which is an operator's problem, not a client's.
+/// Whose record a new code goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// No account, and nothing to do (the documented 404).
+    NoAccount,
+    /// The account; its mail goes to the stored address.
+    Account { to: String },
+    /// Enumeration-safe mode: the unknown address's decoy record.
+    Decoy,
+}
+
+/// The request: the normalized submitted address and the catalog locale of the mail.
+pub struct ForgotRequest<'a> {
+    pub email_key: &'a str,
+    pub locale: Option<&'a str>,
+}
+
+/// How many fresh codes to draw when the drawn one is taken. With 10^12 codes and thousands
+/// live, one collision is already rare; eight in a row means the code space is too small
+/// for the load, which is an operator's problem, not a client's.
 const DRAWS: usize = 8;
 
-/// Replaces the account's code with a fresh one and queues its email (see `store::resets`).
-/// An unknown address is answered after one read; issuing runs on a blocking thread.
+/// Whose record gets the code, given the account as read (`user`).
+pub fn target(user: Option<&User>, hide_unknown_accounts: bool) -> Target {
+    match user {
+        Some(user) => Target::Account {
+            to: user.email.clone(),
+        },
+        None if hide_unknown_accounts => Target::Decoy,
+        None => Target::NoAccount,
+    }
+}
+
+/// A code to issue: the record that holds it, the account that must still exist, the live
+/// code (its MAC, never the code) and the mail that carries the code.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Issue {
+    pub record: String,
+    pub account: Option<String>,
+    pub code: LiveCode,
+    pub message: Queued,
+}
+
+/// The issue of the drawn `code` to `target` (not [`Target::NoAccount`]).
+pub fn issue_of(
+    code: &str,
+    key: &CodeKey,
+    config: &Recovery,
+    target: &Target,
+    req: &ForgotRequest<'_>,
+    now: SystemTime,
+) -> Issue {
+    let (now_ms, expires_ms) = (unix_ms(now), unix_ms(now + config.code_ttl));
+    let live = LiveCode {
+        mac: key.mac(code).to_vec(),
+        issued_ms: now_ms,
+        expires_ms,
+        outbox_id: None, // set by the store to the entry it queues
+        refused_clients: Vec::new(),
+    };
+    let (record, account, to, kind) = match target {
+        Target::Account { to } => {
+            let kind = Kind::Otp {
+                code: code.to_string(),
+                ttl_secs: config.code_ttl.as_secs(),
+            };
+            (
+                req.email_key.to_string(),
+                Some(req.email_key.to_string()),
+                to.clone(),
+                kind,
+            )
+        }
+        _ => (
+            super::decoy_key(req.email_key),
+            None,
+            User::decoy().email,
+            Kind::Decoy,
+        ),
+    };
+    let locale = req.locale.map(str::to_string);
+    let message = Queued::new(to, kind, now_ms, Some(expires_ms)).in_locale(locale);
+    Issue {
+        record,
+        account,
+        code: live,
+        message,
+    }
+}
+
+/// Replaces the account's code with a fresh one from `draw` and queues its email. An
+/// unknown address is answered after one read; issuing runs on a blocking thread.
 pub async fn forgot(
     db: &Db,
     key: &CodeKey,
     config: &Recovery,
-    email_key: &str,
-    locale: Option<&str>,
+    req: ForgotRequest<'_>,
     now: SystemTime,
+    draw: impl FnMut() -> String + Send + 'static,
 ) -> Result<Forgot> {
     // Most unknown addresses are answered by a plain read; issuing would refuse them
     // too, only more slowly. (Enumeration-safe mode wants the slow, equal work instead.)
-    if !config.hide_unknown_accounts && db.user(email_key)?.is_none() {
+    let target = target(
+        db.user(req.email_key)?.as_ref(),
+        config.hide_unknown_accounts,
+    );
+    if target == Target::NoAccount {
         return Ok(Forgot::NoAccount);
     }
     let (key, config) = (key.clone(), config.clone());
-    let (email_key, locale) = (email_key.to_string(), locale.map(str::to_string));
-    db.blocking(move |db| issue(db, &key, &config, &email_key, locale.as_deref(), now))
-        .await
+    let (email_key, locale) = (req.email_key.to_string(), req.locale.map(str::to_string));
+    db.blocking(move |db| {
+        let req = ForgotRequest {
+            email_key: &email_key,
+            locale: locale.as_deref(),
+        };
+        issue(db, &key, &config, target, &req, now, draw)
+    })
+    .await
 }
 
-/// Draws codes until one is free, and issues it (or, for an unknown address in
-/// enumeration-safe mode, its decoy). May wait for the store: call it off the async threads.
+/// Draws codes until the store accepts one. May wait for the store: off the async threads.
 fn issue(
     db: &Db,
     key: &CodeKey,
     config: &Recovery,
-    email_key: &str,
-    locale: Option<&str>,
+    mut target: Target,
+    req: &ForgotRequest<'_>,
     now: SystemTime,
+    mut draw: impl FnMut() -> String,
 ) -> Result<Forgot> {
-    let now_ms = unix_ms(now);
-    let expires_ms = unix_ms(now + config.code_ttl);
-    let mut decoy = false;
     for _ in 0..DRAWS {
-        let code = random_code(config.code_length);
-        let live = LiveCode {
-            mac: key.mac(&code).to_vec(),
-            issued_ms: now_ms,
-            expires_ms,
-            outbox_id: None, // set by the store to the entry it queues
-            refused_clients: Vec::new(),
-        };
-        let kind = match decoy {
-            false => Kind::Otp {
-                code: code.clone(),
-                ttl_secs: config.code_ttl.as_secs(),
-            },
-            true => Kind::Decoy,
-        };
-        let message = |user: &User| {
-            Queued::new(user.email.clone(), kind.clone(), now_ms, Some(expires_ms))
-                .in_locale(locale.map(str::to_string))
-        };
-        let issued = match decoy {
-            false => db.issue_code(email_key, live, message)?,
-            true => db.issue_decoy(email_key, live, message)?,
-        };
-        match issued {
-            Ok(()) if decoy => return Ok(Forgot::NoAccount),
+        let issue = issue_of(&draw(), key, config, &target, req, now);
+        let account = issue.account.as_deref();
+        match db.issue_code(&issue.record, account, issue.code, &issue.message)? {
+            Ok(()) if target == Target::Decoy => return Ok(Forgot::NoAccount),
             Ok(()) => return Ok(Forgot::Queued),
-            // Enumeration-safe mode: do the same work for the decoy record instead.
-            Err(IssueRefused::NoAccount) if config.hide_unknown_accounts => decoy = true,
+            // Removed meanwhile: enumeration-safe mode does the decoy's work instead.
+            Err(IssueRefused::NoAccount) if config.hide_unknown_accounts => target = Target::Decoy,
             Err(IssueRefused::NoAccount) => return Ok(Forgot::NoAccount),
             Err(IssueRefused::CodeTaken) => continue,
         }
@@ -94,44 +172,5 @@ fn issue(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Durability;
-    use crate::mail_address::validate;
-    use crate::store::users::User;
-
-    #[tokio::test]
-    async fn issues_a_code_whose_mac_is_indexed() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
-        let email = validate("Ada@Example.com").unwrap();
-        db.add_user(&email.key, &User::new(&email, None, 0))
-            .unwrap();
-        let key = CodeKey::new(b"secret");
-        let config = Recovery::default();
-        let now = SystemTime::now();
-        let nobody = forgot(&db, &key, &config, "nobody@example.com", None, now);
-        assert_eq!(nobody.await.unwrap(), Forgot::NoAccount);
-        let ada = forgot(&db, &key, &config, &email.key, None, now);
-        assert_eq!(ada.await.unwrap(), Forgot::Queued);
-        let due = db.outbox_due(unix_ms(now), 10).unwrap();
-        let (_, message) = &due.entries[0];
-        assert_eq!(
-            message.to, "Ada@Example.com",
-            "mail goes to the stored address"
-        );
-        let Kind::Otp { code, ttl_secs } = &message.kind else {
-            panic!("an OTP message was queued, not {:?}", message.kind);
-        };
-        assert_eq!(*ttl_secs, 600);
-        assert_eq!(
-            db.code_owner(&key.mac(code)).unwrap().as_deref(),
-            Some("ada@example.com")
-        );
-        let reset = db.reset(&email.key).unwrap().unwrap();
-        assert_eq!(
-            reset.code.unwrap().expires_ms,
-            unix_ms(now + config.code_ttl)
-        );
-    }
-}
+#[path = "forgot_tests.rs"]
+mod tests;

@@ -1,18 +1,23 @@
-//! Step 3: the password is set, once, by the client that confirmed.
+//! Step 3: the password is set, once, by the holder of the confirmation.
+//!
+//! Who holds it is [`Acceptor`]'s rule: the `resetSession` from step 2, or else the client
+//! address that confirmed (the same-client fallback), unless sessions are required or a
+//! refused password-reset from that address marked the confirmation `session_only`.
+//! [`check`] is the cheap test before any hashing; [`set_password`] the change made
+//! atomically with the test repeated; [`refused_reset`] what a refusal leaves behind.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use super::{policy, state};
 use crate::config::Config;
 use crate::crypto::{CodeKey, Hasher};
 use crate::mail_address::Email;
-use crate::store::confirm::NotReset;
 use crate::store::outbox::{Kind, Queued};
-use crate::store::resets::{decoy_key, Confirmation};
+use crate::store::records::{Confirmation, Reset as Record};
+use crate::store::resets::{Changes, Records};
 use crate::store::users::User;
 use crate::store::{unix_ms, Db, Result};
-
-use super::policy;
 
 /// How long the "your password was changed" notice may wait for delivery.
 const NOTICE_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -37,11 +42,9 @@ pub struct ResetRequest<'a> {
     pub locale: Option<String>,
 }
 
-/// Who may use a confirmation: the holder of its `resetSession`, or else (unless sessions
-/// are required, or a password-reset was refused from the confirming address while the
-/// code was live: `session_only`) the client address that confirmed.
+/// Who may use a confirmation.
 #[derive(Clone)]
-struct Acceptor {
+pub struct Acceptor {
     key: CodeKey,
     session: Option<String>,
     require_session: bool,
@@ -49,7 +52,7 @@ struct Acceptor {
 }
 
 impl Acceptor {
-    fn new(key: &CodeKey, config: &Config, req: &ResetRequest<'_>) -> Acceptor {
+    pub fn new(key: &CodeKey, config: &Config, req: &ResetRequest<'_>) -> Acceptor {
         Acceptor {
             key: key.clone(),
             session: req.session.map(str::to_string),
@@ -58,7 +61,7 @@ impl Acceptor {
         }
     }
 
-    fn accepts(&self, c: &Confirmation) -> bool {
+    pub fn accepts(&self, c: &Confirmation) -> bool {
         match &self.session {
             Some(session) => self.key.verify(session, &c.session_mac),
             None => !self.require_session && !c.session_only && c.client == self.client,
@@ -66,31 +69,122 @@ impl Acceptor {
     }
 }
 
-/// The cheap checks, before any hashing: `None` when the request may go on to
+/// The cheap test, before any hashing: `None` when the request may go on to
 /// [`reset_password`], else the answer. Only a request that holds the confirmation gets
 /// past this, so what the caller counts after it (a per-account limit) cannot be spent by
 /// someone who merely knows the address.
+pub fn check(
+    user: Option<&User>,
+    record: &Record,
+    accept: &Acceptor,
+    config: &Config,
+    req: &ResetRequest<'_>,
+    now_ms: u64,
+) -> Option<Reset> {
+    if user.is_none() {
+        return Some(Reset::NoAccount);
+    }
+    let confirmation = state::live_confirmation(record, now_ms);
+    if !confirmation.is_some_and(|c| accept.accepts(c)) {
+        return Some(Reset::NotConfirmed);
+    }
+    let why = policy::check(req.password, &req.email.stored, &config.passwords).err()?;
+    Some(Reset::Policy(why))
+}
+
+/// [`check`] on the account as stored now (two reads, no lock).
 pub fn reset_ready(
     db: &Db,
     key: &CodeKey,
     config: &Config,
     req: &ResetRequest<'_>,
+    now: SystemTime,
 ) -> Result<Option<Reset>> {
     let k = &req.email.key;
-    if db.user(k)?.is_none() {
+    let Some(user) = db.user(k)? else {
         return Ok(Some(Reset::NoAccount));
-    }
+    };
+    let record = db.reset(k)?.unwrap_or_default();
     let accept = Acceptor::new(key, config, req);
-    if !db
-        .confirmation(k, unix_ms(SystemTime::now()))?
-        .is_some_and(|c| accept.accepts(&c))
-    {
-        return Ok(Some(Reset::NotConfirmed));
+    Ok(check(
+        Some(&user),
+        &record,
+        &accept,
+        config,
+        req,
+        unix_ms(now),
+    ))
+}
+
+/// The change of step 3 over the records of account `key`: the new password hash, the
+/// confirmation used up, any outstanding code retired, and the notice queued.
+pub fn set_password(
+    records: &Records,
+    key: &str,
+    accept: &Acceptor,
+    hash: &str,
+    notice: &Queued,
+    now_ms: u64,
+) -> (Reset, Changes) {
+    let Some(user) = records.user(key) else {
+        return (Reset::NoAccount, Changes::default());
+    };
+    let mut record = records.reset(key);
+    if !state::live_confirmation(&record, now_ms).is_some_and(|c| accept.accepts(c)) {
+        return (Reset::NotConfirmed, Changes::default());
     }
-    if let Err(why) = policy::check(req.password, &req.email.stored, &config.passwords) {
-        return Ok(Some(Reset::Policy(why)));
-    }
-    Ok(None)
+    let user = User {
+        password_hash: Some(hash.to_string()),
+        updated_ms: now_ms,
+        ..user.clone()
+    };
+    record.code = None;
+    record.confirmation = None;
+    let queue = Queued {
+        to: user.email.clone(),
+        ..notice.clone()
+    };
+    let changes = Changes {
+        retire: vec![key.to_string()],
+        resets: vec![(key.to_string(), record)],
+        user: Some((key.to_string(), user)),
+        queue: Some(queue),
+    };
+    (Reset::Done, changes)
+}
+
+/// The "your password was changed" notice: when, and from which client address.
+fn notice(req: &ResetRequest<'_>, now: SystemTime) -> Queued {
+    let now_ms = unix_ms(now);
+    let kind = Kind::PasswordChanged {
+        at_ms: now_ms,
+        client: req.client.to_canonical().to_string(),
+    };
+    let expires = Some(unix_ms(now + NOTICE_TTL));
+    Queued::new(String::new(), kind, now_ms, expires).in_locale(req.locale.clone())
+}
+
+/// Sets the password if the account's confirmation allows this request (tested again,
+/// atomically with the change, on a blocking thread). Call [`reset_ready`] first: hashing
+/// costs ~0.1 s of CPU.
+pub async fn reset_password(
+    db: &Db,
+    key: &CodeKey,
+    hasher: &Hasher,
+    config: &Config,
+    req: ResetRequest<'_>,
+    now: SystemTime,
+) -> Result<Reset> {
+    let accept = Acceptor::new(key, config, &req);
+    let k = req.email.key.clone();
+    let notice = notice(&req, now);
+    let hash = hasher.hash(req.password.to_string()).await;
+    let now_ms = unix_ms(now);
+    db.blocking(move |db| {
+        let decide = |r: &Records| set_password(r, &k, &accept, &hash, &notice, now_ms);
+        db.transact(None, &[&k], decide)
+    })
+    .await
 }
 
 /// After a password-reset was refused for want of a usable confirmation: the account's
@@ -108,14 +202,30 @@ pub async fn refused_reset(
     client: IpAddr,
     now: SystemTime,
 ) -> Result<()> {
-    let key = match (known, config.recovery.hide_unknown_accounts) {
+    let record = match (known, config.recovery.hide_unknown_accounts) {
         (true, _) => email_key.to_string(),
-        (false, true) => decoy_key(email_key),
+        (false, true) => super::decoy_key(email_key),
         (false, false) => return Ok(()),
     };
     let client = client.to_canonical().to_string();
+    let now_ms = unix_ms(now);
     let noted = db
-        .blocking(move |db| db.note_refused_reset(&key, &client, unix_ms(now)))
+        .blocking(move |db| {
+            db.transact(None, &[&record], |r| {
+                let mut reset = r.reset(&record);
+                if !state::remember_refused(&mut reset, &client, now_ms) {
+                    return (false, Changes::default());
+                }
+                let resets = vec![(record.clone(), reset)];
+                (
+                    true,
+                    Changes {
+                        resets,
+                        ..Changes::default()
+                    },
+                )
+            })
+        })
         .await?;
     if noted {
         db.durable().await?;
@@ -123,77 +233,6 @@ pub async fn refused_reset(
     Ok(())
 }
 
-/// Sets the password if the account's confirmation allows this request (checked again,
-/// atomically with the change, on a blocking thread). Call [`reset_ready`] first: hashing
-/// costs ~0.1 s of CPU.
-pub async fn reset_password(
-    db: &Db,
-    key: &CodeKey,
-    hasher: &Hasher,
-    config: &Config,
-    req: ResetRequest<'_>,
-) -> Result<Reset> {
-    let client = req.client.to_canonical().to_string();
-    let accept = Acceptor::new(key, config, &req);
-    let k = req.email.key.clone();
-    let hash = hasher.hash(req.password.to_string()).await;
-    let now = SystemTime::now();
-    let now_ms = unix_ms(now);
-    let locale = req.locale;
-    let message = move |user: &User| {
-        let kind = Kind::PasswordChanged {
-            at_ms: now_ms,
-            client: client.clone(),
-        };
-        let expires = Some(unix_ms(now + NOTICE_TTL));
-        Queued::new(user.email.clone(), kind, now_ms, expires).in_locale(locale.clone())
-    };
-    let outcome = db
-        .blocking(move |db| db.complete_reset(&k, now_ms, |c| accept.accepts(c), &hash, message))
-        .await?;
-    Ok(match outcome {
-        Ok(()) => Reset::Done,
-        Err(NotReset::NoAccount) => Reset::NoAccount,
-        Err(NotReset::NoConfirmation) => Reset::NotConfirmed,
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn confirmation(client: &str, session_only: bool) -> Confirmation {
-        Confirmation {
-            session_mac: CodeKey::new(b"k").mac("the-session").to_vec(),
-            client: client.into(),
-            until_ms: 1,
-            session_only,
-        }
-    }
-
-    fn acceptor(session: Option<&str>, require_session: bool) -> Acceptor {
-        Acceptor {
-            key: CodeKey::new(b"k"),
-            session: session.map(str::to_string),
-            require_session,
-            client: "192.0.2.1".into(),
-        }
-    }
-
-    #[test]
-    fn the_session_always_works_the_fallback_only_when_allowed() {
-        let open = confirmation("192.0.2.1", false);
-        let marked = confirmation("192.0.2.1", true);
-        let elsewhere = confirmation("192.0.2.9", false);
-        assert!(acceptor(Some("the-session"), false).accepts(&marked));
-        assert!(acceptor(Some("the-session"), true).accepts(&elsewhere));
-        assert!(!acceptor(Some("a-guess"), false).accepts(&open));
-        assert!(acceptor(None, false).accepts(&open), "the same client");
-        assert!(!acceptor(None, false).accepts(&elsewhere), "another client");
-        assert!(
-            !acceptor(None, false).accepts(&marked),
-            "a poller spoilt it"
-        );
-        assert!(!acceptor(None, true).accepts(&open), "sessions required");
-    }
-}
+#[path = "reset_tests.rs"]
+mod tests;

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::resets::Reset;
+use super::records::Reset;
 use super::{
     decode, encode, id_key, key_id, migrate, unix_ms, Db, Result, StoreError, SCHEMA_VERSION, TREES,
 };
@@ -130,16 +130,14 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use super::super::resets::tests::{code, db_with, message};
     use super::*;
     use crate::config::Durability;
+    use crate::store::test_support::{code, db_with, issue};
 
     #[test]
     fn round_trip_renumbers_the_outbox() {
         let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
-        db.issue_code("a@example.com", code(1, 0, 60_000), message)
-            .unwrap()
-            .unwrap();
+        issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
         let mut copy = Vec::new();
         assert!(db.backup(&mut copy, 5).unwrap() >= 5);
 

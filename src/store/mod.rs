@@ -18,12 +18,16 @@
 
 pub mod backup;
 pub mod blocks;
-pub mod confirm;
+pub mod codes;
 mod flusher;
 mod health;
 pub mod migrate;
 pub mod outbox;
+pub mod records;
 pub mod resets;
+#[cfg(test)]
+pub(crate) mod test_support;
+mod tx;
 pub mod users;
 
 use std::path::{Path, PathBuf};

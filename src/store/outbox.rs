@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::resets::Reset;
+use super::records::Reset;
 use super::{decode, encode, id_key, key_id, Db, Result, StoreError};
 
 /// How long a retried notice (not a code) may take to be delivered.
@@ -371,7 +371,7 @@ mod tests {
             db.outbox_bury(id, &dead).unwrap();
         }
         // The account's current code is the one that letter 1 carries.
-        let mut current = super::super::resets::tests::code(1, 0, 1_000);
+        let mut current = crate::store::test_support::code(1, 0, 1_000);
         current.outbox_id = Some(1);
         let reset = Reset {
             code: Some(current),

@@ -19,7 +19,8 @@ pub struct User {
 }
 
 impl User {
-    /// The stand-in for [`super::resets::DECOY`]: never stored, never mailed.
+    /// The stand-in user of a decoy record (`recovery::decoy_key`): never stored, never
+    /// mailed.
     pub fn decoy() -> User {
         User {
             email: "decoy@invalid".into(),
@@ -74,12 +75,12 @@ impl Db {
         let i = &self.inner;
         let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
         let removed = trees.transaction(|(users, resets, codes, outbox)| {
-            let reset = super::resets::read_reset::<()>(resets, key.as_bytes())?;
-            super::resets::retire_code(codes, outbox, key.as_bytes(), &reset)?;
+            let reset = super::tx::read_reset(resets, key.as_bytes())?;
+            super::tx::retire_code(codes, outbox, key.as_bytes(), &reset)?;
             resets.remove(key)?;
-            Ok(users.remove(key)?.is_some())
+            super::tx::TxResult::Ok(users.remove(key)?.is_some())
         });
-        Ok(super::resets::settle(removed)?.unwrap_or(false))
+        super::tx::settle(removed)
     }
 
     pub fn list_users(&self) -> Result<Vec<User>> {

@@ -1,0 +1,182 @@
+use super::*;
+use crate::store::resets::Changes;
+use crate::store::test_support::{code, db_with, issue, message};
+
+#[test]
+fn new_code_replaces_old_and_queues_mail() {
+    let (_d, db) = db_with(&["a@example.com"]);
+    issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
+    issue(&db, "a@example.com", code(2, 1, 60_001)).unwrap();
+    assert_eq!(db.code_owner(&[1; 32]).unwrap(), None, "old code unindexed");
+    assert_eq!(
+        db.code_owner(&[2; 32]).unwrap().as_deref(),
+        Some("a@example.com")
+    );
+    assert_eq!(
+        db.outbox_len(),
+        1,
+        "the replaced code's unsent mail is gone"
+    );
+}
+
+#[test]
+fn unknown_accounts_and_taken_codes_are_refused() {
+    let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
+    assert_eq!(
+        issue(&db, "nobody@example.com", code(1, 0, 60_000)),
+        Err(IssueRefused::NoAccount)
+    );
+    issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
+    assert_eq!(
+        issue(&db, "b@example.com", code(1, 0, 60_000)),
+        Err(IssueRefused::CodeTaken)
+    );
+    assert_eq!(
+        issue(&db, "a@example.com", code(1, 1, 60_000)),
+        Err(IssueRefused::CodeTaken),
+        "nor may the owner draw its own live code again"
+    );
+    // Once a's code is gone from its record (and its entry with it), b may draw it.
+    let dropped = db.sweep_resets(|r| r.code.take().is_some()).unwrap();
+    assert_eq!(dropped, 1);
+    issue(&db, "b@example.com", code(1, 60_000, 120_000)).unwrap();
+    assert_eq!(
+        db.outbox_len(),
+        1,
+        "refusals queue nothing; a's mail went with its code"
+    );
+}
+
+/// An issue for account a that has claimed its code's index entry but not yet stored its
+/// record: a's record does not show the code, so nothing but the entry tells.
+#[test]
+fn a_code_claimed_but_not_yet_committed_is_not_drawn_for_another_account() {
+    let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
+    db.inner.codes.insert([7; 32], "a@example.com").unwrap();
+    assert_eq!(
+        issue(&db, "b@example.com", code(7, 0, 60_000)),
+        Err(IssueRefused::CodeTaken)
+    );
+    assert_eq!(
+        db.code_owner(&[7; 32]).unwrap().as_deref(),
+        Some("a@example.com")
+    );
+    assert!(db.reset("b@example.com").unwrap().is_none());
+    assert_eq!(db.outbox_len(), 0);
+}
+
+#[test]
+fn a_record_without_an_account_takes_codes_when_asked_to() {
+    let (_d, db) = db_with(&[]);
+    let record = "\u{0}decoy:nobody@example.com";
+    db.issue_code(record, None, code(1, 0, 60_000), &message())
+        .unwrap()
+        .unwrap();
+    db.issue_code(record, None, code(2, 1, 60_000), &message())
+        .unwrap()
+        .unwrap();
+    assert_eq!(db.code_owner(&[2; 32]).unwrap().as_deref(), Some(record));
+    assert_eq!(db.code_owner(&[1; 32]).unwrap(), None);
+    assert_eq!(db.count_users(), 0, "no account is created");
+    assert_eq!(db.outbox_len(), 1);
+}
+
+/// What a crash between the first write of an issue and its commit leaves behind.
+fn leftovers(db: &Db, mac: u8) -> u64 {
+    let id = db.inner.db.generate_id().unwrap();
+    db.inner
+        .outbox
+        .insert(id_key(id), encode(&message()))
+        .unwrap();
+    db.inner.codes.insert([mac; 32], "a@example.com").unwrap();
+    id
+}
+
+#[test]
+fn leftovers_of_an_interrupted_issue_reach_no_one() {
+    let (_d, db) = db_with(&["a@example.com"]);
+    let stray = leftovers(&db, 1);
+    assert!(!db.code_mail_wanted("a@example.com", stray).unwrap());
+    assert_eq!(db.outbox_len(), 0, "the stray mail is removed unsent");
+    assert_eq!(db.sweep_stray_codes().unwrap(), 1);
+    assert_eq!(db.code_owner(&[1; 32]).unwrap(), None);
+
+    // A stray entry blocks its code until the sweeper removes it; a real issue's mail is
+    // wanted.
+    let stray = leftovers(&db, 2);
+    assert_eq!(
+        issue(&db, "a@example.com", code(2, 0, 60_000)),
+        Err(IssueRefused::CodeTaken)
+    );
+    assert_eq!(db.sweep_stray_codes().unwrap(), 1);
+    issue(&db, "a@example.com", code(2, 0, 60_000)).unwrap();
+    let live = db.reset("a@example.com").unwrap().unwrap().code.unwrap();
+    assert!(db
+        .code_mail_wanted("a@example.com", live.outbox_id.unwrap())
+        .unwrap());
+    assert!(!db.code_mail_wanted("a@example.com", stray).unwrap());
+    assert_eq!(db.sweep_stray_codes().unwrap(), 0, "the live entry stays");
+    assert_eq!(
+        db.code_owner(&[2; 32]).unwrap().as_deref(),
+        Some("a@example.com")
+    );
+}
+
+/// Issues racing with a step that uses codes up (as a confirmation does) and with the
+/// sweeper: one live code per account, no code held by two, one mail per live code.
+#[test]
+fn concurrent_issues_uses_and_sweeps_keep_one_code_one_mail() {
+    let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let db = &db;
+            scope.spawn(move || {
+                for n in 0..200u8 {
+                    let email = ["a@example.com", "b@example.com"][usize::from(n % 2)];
+                    // Few MACs, so that the two accounts often draw the same one.
+                    let mac = (t + n / 2) % 6;
+                    let issued = issue(db, email, code(mac, 0, 60_000));
+                    assert!(matches!(issued, Ok(()) | Err(IssueRefused::CodeTaken)));
+                }
+            });
+        }
+        let db = &db;
+        scope.spawn(move || {
+            for _ in 0..100 {
+                let key = "a@example.com";
+                db.transact(None, &[key], |r| {
+                    let mut reset = r.reset(key);
+                    reset.code = None;
+                    let changes = Changes {
+                        retire: vec![key.into()],
+                        resets: vec![(key.into(), reset)],
+                        ..Changes::default()
+                    };
+                    ((), changes)
+                })
+                .unwrap();
+                db.sweep_stray_codes().unwrap();
+            }
+        });
+    });
+    let mut live_codes = 0;
+    let mut macs = std::collections::HashSet::new();
+    for email in ["a@example.com", "b@example.com"] {
+        if let Some(live) = db.reset(email).unwrap().and_then(|r| r.code) {
+            live_codes += 1;
+            assert!(macs.insert(live.mac.clone()), "two accounts hold one code");
+            let mac: [u8; 32] = live.mac.try_into().unwrap();
+            assert_eq!(db.code_owner(&mac).unwrap().as_deref(), Some(email));
+            assert!(db
+                .queued_message(live.outbox_id.unwrap())
+                .unwrap()
+                .is_some());
+        }
+    }
+    assert_eq!(
+        db.inner.codes.len(),
+        live_codes,
+        "no index entry is left over"
+    );
+    assert_eq!(db.outbox_len(), live_codes, "one mail per live code");
+}

@@ -1,0 +1,67 @@
+use super::*;
+use crate::store::test_support::{code, db_with, issue, message};
+
+#[test]
+fn a_step_reads_the_named_records_and_the_codes_owner() {
+    let (_d, db) = db_with(&["a@example.com"]);
+    issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
+    let seen = db
+        .transact(Some(&[1; 32]), &["nobody@example.com"], |r| {
+            (r.clone(), Changes::default())
+        })
+        .unwrap();
+    assert_eq!(seen.owner.as_deref(), Some("a@example.com"));
+    assert!(
+        seen.user("a@example.com").is_some(),
+        "the owner is read too"
+    );
+    assert!(seen.reset("a@example.com").code.is_some());
+    assert!(seen.user("nobody@example.com").is_none());
+    assert_eq!(seen.reset("nobody@example.com"), Reset::default());
+}
+
+#[test]
+fn a_steps_changes_land_together() {
+    let (_d, db) = db_with(&["a@example.com"]);
+    issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
+    db.transact(None, &["a@example.com"], |r| {
+        let mut user = r.user("a@example.com").unwrap().clone();
+        user.password_hash = Some("$h".into());
+        let changes = Changes {
+            retire: vec!["a@example.com".into()],
+            resets: vec![("a@example.com".into(), Reset::default())],
+            user: Some(("a@example.com".into(), user)),
+            queue: Some(message()),
+        };
+        ((), changes)
+    })
+    .unwrap();
+    assert_eq!(
+        db.code_owner(&[1; 32]).unwrap(),
+        None,
+        "the code is retired"
+    );
+    assert!(
+        db.reset("a@example.com").unwrap().is_none(),
+        "an empty record goes"
+    );
+    let user = db.user("a@example.com").unwrap().unwrap();
+    assert_eq!(user.password_hash.as_deref(), Some("$h"));
+    assert_eq!(db.outbox_len(), 1, "the code's mail went, the new one came");
+}
+
+#[test]
+fn the_sweep_applies_its_rule_and_retires_dead_codes() {
+    let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
+    issue(&db, "a@example.com", code(1, 0, 10)).unwrap();
+    issue(&db, "b@example.com", code(2, 0, 1_000)).unwrap();
+    let expired = |r: &mut Reset| match &r.code {
+        Some(c) if c.expires_ms <= 500 => r.code.take().is_some(),
+        _ => false,
+    };
+    assert_eq!(db.sweep_resets(expired).unwrap(), 1);
+    assert!(db.reset("a@example.com").unwrap().is_none());
+    assert_eq!(db.code_owner(&[1; 32]).unwrap(), None);
+    assert!(db.reset("b@example.com").unwrap().is_some());
+    assert_eq!(db.outbox_len(), 1, "a's unsent mail went with its code");
+}
