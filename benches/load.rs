@@ -28,23 +28,18 @@ const RUN: Duration = Duration::from_secs(5);
 const LONG_RUN: Duration = Duration::from_secs(60);
 
 fn main() {
-    let client = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let client = common::client_runtime();
     // (scenario, the ceiling measured just before it)
     let mut rows: Vec<(Row, f64)> = Vec::new();
     let mut ceiling = Ceiling::start();
     let dir = tempfile::tempdir().unwrap();
-    let users = common::users_file(dir.path(), USERS);
+    let users = common::users_file(dir.path(), "u", USERS);
 
     // Start-up and the service's own scenarios, durability "flush" (as shipped).
     let service = common::start(dir.path(), &users, &[("storage", "durability = \"flush\"")]);
     let addr = service.addr;
     let counter = Arc::new(AtomicUsize::new(0));
-    let base = ceiling.measure(&client);
-    rows.push((
+    rows.push(ceiling.before(&client, || {
         run(
             &client,
             addr,
@@ -52,11 +47,9 @@ fn main() {
             RUN,
             404,
             |i| (FORGOT, format!("{{\"email\": \"nobody{i}@example.com\"}}")),
-        ),
-        base,
-    ));
-    let base = ceiling.measure(&client);
-    rows.push((
+        )
+    }));
+    rows.push(ceiling.before(&client, || {
         run(
             &client,
             addr,
@@ -72,15 +65,13 @@ fn main() {
                     ),
                 )
             },
-        ),
-        base,
-    ));
+        )
+    }));
     // Before scenario 3, whose backlog of mail would delay the codes this one waits for.
     let cycle = full_cycles(&client, addr, &service.data);
-    let base = ceiling.measure(&client);
     rows.insert(
         1,
-        (
+        ceiling.before(&client, || {
             run(
                 &client,
                 addr,
@@ -88,9 +79,8 @@ fn main() {
                 LONG_RUN,
                 200,
                 known_users(&counter),
-            ),
-            base,
-        ),
+            )
+        }),
     );
     let rss_load = service.rss();
     let resets = counter.load(Ordering::Relaxed);
@@ -104,10 +94,9 @@ fn main() {
         &[("storage", "durability = \"fsync\"")],
     );
     let addr = fsync.addr;
-    let base = ceiling.measure(&client);
     rows.insert(
         2,
-        (
+        ceiling.before(&client, || {
             run(
                 &client,
                 addr,
@@ -115,9 +104,8 @@ fn main() {
                 RUN,
                 200,
                 known_users(&counter),
-            ),
-            base,
-        ),
+            )
+        }),
     );
     fsync.stop();
     let first = ceiling.first.take().expect("the ceiling was measured");
@@ -223,6 +211,17 @@ impl Ceiling {
         let rps = row.rps;
         self.first.get_or_insert(row);
         rps
+    }
+
+    /// Measures the bare server, then runs `scenario`; returns the scenario's row and the
+    /// ceiling measured just before it.
+    fn before(
+        &mut self,
+        client: &tokio::runtime::Runtime,
+        scenario: impl FnOnce() -> Row,
+    ) -> (Row, f64) {
+        let base = self.measure(client);
+        (scenario(), base)
     }
 
     fn stop(self) {

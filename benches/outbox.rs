@@ -9,15 +9,14 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::Conn;
+use common::{ms, percentiles, Conn, Service};
 
 const MAILS: usize = 2_000;
 const REQUESTS: usize = 2_000;
@@ -42,50 +41,12 @@ fn main() {
     std::fs::write(out, report).expect("writing the report");
 }
 
-/// A service with `users` accounts, configured by `extra`; returns it, its address, the dir.
-fn service(
-    extra: &str,
-    users: usize,
-    env: &[(&str, &str)],
-) -> (Child, SocketAddr, tempfile::TempDir) {
+/// A service with `users` accounts (`u0@example.com` …), configured by `extra` (as
+/// [`common::start`] takes it); returns it and the directory it keeps its data in.
+fn start(extra: &[(&str, &str)], users: usize) -> (Service, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
-    let off = "{ requests = 0, window = \"1m\" }";
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-             [recovery]\nresend_cooldown = \"0s\"\n[guard]\nban_after = {off}\n\
-             [limits.forgot_password]\nper_client = {off}\nper_email = {off}\n\
-             per_email_per_client = {off}\nglobal = {off}\n\
-             [log]\nlevel = \"warn,resetgate=info\"\n{extra}\n[storage]\ndata_dir = \"{}\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .expect("config");
-    let list = dir.path().join("users.jsonl");
-    let lines: String = (0..users)
-        .map(|i| format!("{{\"email\": \"u{i}@example.com\"}}\n"))
-        .collect();
-    std::fs::write(&list, lines).expect("users");
-    let bin = env!("CARGO_BIN_EXE_resetgate");
-    let c = config.to_str().unwrap();
-    let import = Command::new(bin)
-        .args(["--config", c, "users", "import", list.to_str().unwrap()])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(import.status.success(), "{import:?}");
-    let mut child = Command::new(bin)
-        .args(["--config", c, "serve"])
-        .envs(env.iter().copied())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap());
-    let addr = common::ready_address(&mut log);
-    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-    (child, addr, dir)
+    let list = common::users_file(dir.path(), "u", users);
+    (common::start(dir.path(), &list, extra), dir)
 }
 
 fn drain(connections: usize) -> (f64, f64, f64) {
@@ -114,12 +75,18 @@ fn drain(connections: usize) -> (f64, f64, f64) {
             }
         }
     });
-    let extra = format!(
-        "[mail]\ntransport = \"smtp\"\nfrom = \"bench <noreply@example.com>\"\n\
-         [mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nconnections = {connections}\n"
+    let smtp = format!(
+        "host = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nconnections = {connections}"
     );
-    let (mut child, addr, _dir) = service(&extra, MAILS, &[]);
-    let mut conn = Conn::open(addr);
+    let (service, _dir) = start(
+        &[
+            ("mail", "transport = \"smtp\""),
+            ("mail", "from = \"bench <noreply@example.com>\""),
+            ("mail.smtp", &smtp),
+        ],
+        MAILS,
+    );
+    let mut conn = Conn::open(service.addr);
     let mut acked = HashMap::new();
     let started = Instant::now();
     for i in 0..MAILS {
@@ -133,34 +100,35 @@ fn drain(connections: usize) -> (f64, f64, f64) {
             .recv_timeout(Duration::from_secs(120))
             .expect("mail arrives");
         if let Some(sent) = acked.remove(&to) {
-            latencies.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+            latencies.push(at.duration_since(sent));
             last = at;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    service.stop();
     drop(sink.stdin.take());
     let _ = sink.kill();
     let _ = sink.wait();
-    latencies.sort_by(f64::total_cmp);
     let rate = MAILS as f64 / last.duration_since(started).as_secs_f64();
-    (rate, latencies[MAILS / 2], latencies[MAILS * 99 / 100])
+    let [p50, p99] = percentiles(&mut latencies, [0.5, 0.99]);
+    (rate, ms(p50), ms(p99))
 }
 
 fn durability(mode: &str) -> (f64, u128, u128) {
-    let env = [("RESETGATE_STORAGE__DURABILITY", mode)];
-    let (mut child, addr, _dir) = service("[mail]\ntransport = \"file\"\n", REQUESTS, &env);
-    let mut conn = Conn::open(addr);
+    let durability = format!("durability = \"{mode}\"");
+    let (service, _dir) = start(
+        &[("storage", &durability), ("mail", "transport = \"file\"")],
+        REQUESTS,
+    );
+    let mut conn = Conn::open(service.addr);
     let mut samples = Vec::with_capacity(REQUESTS);
     let started = Instant::now();
     for i in 0..REQUESTS {
         let t = Instant::now();
         conn.forgot(&format!("u{i}@example.com"));
-        samples.push(t.elapsed().as_micros());
+        samples.push(t.elapsed());
     }
     let rate = REQUESTS as f64 / started.elapsed().as_secs_f64();
-    let _ = child.kill();
-    let _ = child.wait();
-    samples.sort();
-    (rate, samples[REQUESTS / 2], samples[REQUESTS * 99 / 100])
+    service.stop();
+    let [p50, p99] = percentiles(&mut samples, [0.5, 0.99]);
+    (rate, p50.as_micros(), p99.as_micros())
 }

@@ -67,16 +67,12 @@ fn main() {
         cycles >= CHECKPOINTS,
         "SOAK_CYCLES must be at least {CHECKPOINTS}"
     );
-    let client = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let client = common::client_runtime();
     let pace = Arc::new(Semaphore::new(MAILS_IN_FLIGHT));
     let (_sink, port, accepted) = smtp_sink(pace.clone());
 
     let dir = tempfile::tempdir().unwrap();
-    let users = common::users_file(dir.path(), USERS);
+    let users = common::users_file(dir.path(), "u", USERS);
     let smtp = format!(
         "host = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nconnections = {SMTP_CONNECTIONS}"
     );

@@ -1,6 +1,7 @@
 //! What the benchmarks share: starting the release binary on a config with every limit off,
 //! reading its addresses from its log, its RSS and disk use, one keep-alive HTTP/1.1
-//! connection that times forgot-password requests, and 64 hyper connections that drive it.
+//! connection that times forgot-password requests, 64 hyper connections that drive it, and
+//! the percentiles of what they measured.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -19,13 +20,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::sync::Semaphore;
 
-/// The public address from the "resetgate ready" log line.
-pub fn ready_address(log: &mut impl BufRead) -> SocketAddr {
-    ready_addresses(log).0
-}
-
 /// The public and the admin address from the "resetgate ready" log line.
-pub fn ready_addresses(log: &mut impl BufRead) -> (SocketAddr, SocketAddr) {
+fn ready_addresses(log: &mut impl BufRead) -> (SocketAddr, SocketAddr) {
     let field = |line: &str, name: &str| -> Option<SocketAddr> {
         let value = line.split(name).nth(1)?.split_whitespace().next()?;
         Some(value.parse().expect("address"))
@@ -101,7 +97,7 @@ pub const CONNECTIONS: usize = 64;
 
 /// The release binary, started by [`start`].
 pub struct Service {
-    pub child: Child,
+    child: Child,
     /// The public listener.
     pub addr: SocketAddr,
     /// The admin listener.
@@ -131,19 +127,21 @@ impl Drop for Service {
     }
 }
 
-/// `dir/users.jsonl` with the accounts `u0@example.com` … `u{n-1}@example.com`.
-pub fn users_file(dir: &Path, n: usize) -> PathBuf {
+/// `dir/users.jsonl` with the accounts `{local}0@example.com` … `{local}{n-1}@example.com`.
+pub fn users_file(dir: &Path, local: &str, n: usize) -> PathBuf {
     let users = dir.join("users.jsonl");
     let lines: String = (0..n)
-        .map(|i| format!("{{\"email\": \"u{i}@example.com\"}}\n"))
+        .map(|i| format!("{{\"email\": \"{local}{i}@example.com\"}}\n"))
         .collect();
     std::fs::write(&users, lines).expect("users");
     users
 }
 
-/// The config the load benchmarks share: both listeners on free ports, every limit off, no
-/// resend cooldown, data in `data`. `extra` adds keys (not set here), as (section, line).
-pub fn config(data: &Path, extra: &[(&str, &str)]) -> String {
+/// The config every benchmark starts from: both listeners on free ports, every limit off, no
+/// resend cooldown, data in `data`, and the shipped defaults otherwise (durability "flush",
+/// the file transport). `extra` adds keys (not set here), as (section, line), to a section
+/// here or a new one: `("storage", "durability = \"fsync\"")`, `("mail.smtp", "port = 2525")`.
+fn config(data: &Path, extra: &[(&str, &str)]) -> String {
     let off = "{ requests = 0, window = \"1m\" }";
     let limits = format!(
         "per_client = {off}\nper_email = {off}\nper_email_per_client = {off}\nglobal = {off}"
@@ -243,7 +241,7 @@ fn unit_environment() -> Vec<(String, String)> {
 }
 
 /// VmRSS of process `pid`, in bytes (0 when it is gone).
-pub fn rss(pid: u32) -> u64 {
+fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -285,11 +283,7 @@ where
     S: Fn(tokio::net::TcpStream) -> F + Send + 'static,
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime(threads);
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -304,6 +298,20 @@ where
         }
     });
     (runtime, addr)
+}
+
+/// A multi-threaded tokio runtime with `workers` worker threads, timers and I/O on.
+fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The runtime the load and soak benchmarks' client ([`drive`]) runs on: two workers.
+pub fn client_runtime() -> tokio::runtime::Runtime {
+    runtime(2)
 }
 
 /// One keep-alive hyper connection.
@@ -395,15 +403,22 @@ pub struct Row {
 /// Requests per second and percentiles of `samples` taken over `length`.
 pub fn summarize(name: &str, mut samples: Vec<Duration>, length: Duration) -> Row {
     assert!(!samples.is_empty(), "{name}: no samples after the warm-up");
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    let [p50, p99, p999] = percentiles(&mut samples, [0.5, 0.99, 0.999]);
     Row {
         name: name.to_string(),
         rps: samples.len() as f64 / length.as_secs_f64(),
-        p50: at(0.5),
-        p99: at(0.99),
-        p999: at(0.999),
+        p50,
+        p99,
+        p999,
     }
+}
+
+/// The `qs` quantiles (0 to 1) of `samples`, which this sorts: the sample at rank
+/// `(n − 1) · q`, rounded down, so 0.5 of 2,000 samples is the 1,000th smallest.
+pub fn percentiles<const N: usize>(samples: &mut [Duration], qs: [f64; N]) -> [Duration; N] {
+    assert!(!samples.is_empty(), "percentiles of no samples");
+    samples.sort_unstable();
+    qs.map(|q| samples[((samples.len() - 1) as f64 * q) as usize])
 }
 
 pub fn ms(d: Duration) -> f64 {
