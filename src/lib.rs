@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod admin;
 mod app;
 pub mod cli;
 pub mod config;

@@ -9,8 +9,8 @@ use hyper::{Method, StatusCode};
 
 use super::target::{store_failure, Target};
 use super::Failure;
+use crate::admin::paths::BACKUP;
 use crate::config::Config;
-use crate::http::admin::BACKUP;
 
 pub fn backup(config: Config, file: &Path) -> Result<(), Failure> {
     super::runtime()?.block_on(async move {

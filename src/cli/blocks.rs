@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use super::admin_client::message;
 use super::target::{store_failure, Target};
 use super::Failure;
+use crate::admin::paths::{BLOCKS, BLOCKS_REMOVE};
 use crate::config::{parse_net, Config};
-use crate::http::admin::{BLOCKS, BLOCKS_REMOVE};
 use crate::store::blocks::Block;
 
 #[derive(Subcommand)]

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use super::admin_client::message;
 use super::target::{store_failure, Target};
 use super::Failure;
+use crate::admin::paths::{OUTBOX, OUTBOX_PURGE, OUTBOX_RETRY, OUTBOX_SHOW};
 use crate::config::Config;
-use crate::http::admin::{OUTBOX, OUTBOX_PURGE, OUTBOX_RETRY, OUTBOX_SHOW};
 
 #[derive(Subcommand)]
 pub enum OutboxCommand {

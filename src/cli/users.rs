@@ -14,8 +14,8 @@ use super::admin_client::message;
 use super::target::{store_failure, Target};
 use super::Failure;
 use crate::accounts::{self, parse_account};
+use crate::admin::paths::{USERS, USERS_IMPORT, USERS_REMOVE, USERS_UNLOCK};
 use crate::config::Config;
-use crate::http::admin::{USERS, USERS_IMPORT, USERS_REMOVE, USERS_UNLOCK};
 use crate::store::users::ImportReport;
 
 #[derive(Subcommand)]

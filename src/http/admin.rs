@@ -9,23 +9,13 @@ use serde_json::{json, Value};
 use super::json::{self, Resp};
 use super::server::Peer;
 use crate::accounts::{self, parse_account};
+use crate::admin::paths::{
+    BACKUP, BLOCKS, BLOCKS_REMOVE, METRICS, OUTBOX, OUTBOX_PURGE, OUTBOX_RETRY, OUTBOX_SHOW, USERS,
+    USERS_IMPORT, USERS_REMOVE, USERS_UNLOCK, USERS_VERIFY,
+};
 use crate::error::{ApiError, NO_ACCOUNT};
 use crate::store::outbox::{Dead, Kind, Queued, RetryRefused};
 use crate::{mail_address, App};
-
-pub const USERS: &str = "/admin/v1/users";
-pub const USERS_REMOVE: &str = "/admin/v1/users/remove";
-pub const USERS_IMPORT: &str = "/admin/v1/users/import";
-pub const USERS_VERIFY: &str = "/admin/v1/users/verify";
-pub const USERS_UNLOCK: &str = "/admin/v1/users/unlock";
-pub const OUTBOX: &str = "/admin/v1/outbox";
-pub const OUTBOX_SHOW: &str = "/admin/v1/outbox/show";
-pub const OUTBOX_RETRY: &str = "/admin/v1/outbox/retry";
-pub const OUTBOX_PURGE: &str = "/admin/v1/outbox/purge";
-pub const BLOCKS: &str = "/admin/v1/blocks";
-pub const METRICS: &str = "/metrics";
-pub const BACKUP: &str = "/admin/v1/backup";
-pub const BLOCKS_REMOVE: &str = "/admin/v1/blocks/remove";
 
 /// The admin listener (TCP, loopback) and the local admin socket. Over TCP every request
 /// but `/healthz` needs the bearer token; on the socket, which only the service's user (or
