@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use hyper::StatusCode;
 
+use crate::admin::AdminError;
 use crate::guard::Refusal;
 use crate::store::StoreError;
 
@@ -18,6 +19,10 @@ pub const UNEXPECTED: &str = "Unexpected Error";
 pub const INVALID_OTP: &str = "Invalid OTP";
 pub const INVALID_REQUEST: &str = "Invalid Request";
 pub const UNAVAILABLE: &str = "Service temporarily unavailable; try again later";
+pub const ACCOUNT_EXISTS: &str = "An account with this email address already exists";
+pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
+pub const NO_SUCH_MESSAGE: &str = "No such message";
+pub const NO_SUCH_BLOCK: &str = "No such block";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -46,10 +51,16 @@ pub enum ApiError {
     BodyTimeout,
     #[error("unknown path")]
     NotFound,
+    /// An admin request names something that does not exist: 404 saying what.
+    #[error("not found: {0}")]
+    NoSuch(Cow<'static, str>),
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
     #[error("missing or wrong admin token")]
     Unauthorized,
+    /// `users/verify`: the pair does not match (401, but no token is asked for).
+    #[error("invalid credentials")]
+    InvalidCredentials,
     #[error("conflict: {0}")]
     Conflict(Cow<'static, str>),
     /// The service cannot take this request now (low on disk space): 503 + `Retry-After`.
@@ -66,6 +77,18 @@ impl From<Refusal> for ApiError {
         match r {
             Refusal::Denied => ApiError::Denied,
             Refusal::Limited { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
+        }
+    }
+}
+
+/// The admin operations' refusals, each with its documented status and text.
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> ApiError {
+        match e {
+            AdminError::NotFound(text) => ApiError::NoSuch(text),
+            AdminError::Conflict(text) => ApiError::Conflict(text),
+            AdminError::InvalidCredentials => ApiError::InvalidCredentials,
+            AdminError::Store(e) => ApiError::Store(e),
         }
     }
 }
@@ -96,10 +119,12 @@ impl ApiError {
                 "Request body was not received in time".into(),
             ),
             NotFound => (StatusCode::NOT_FOUND, "Not Found".into()),
+            NoSuch(text) => (StatusCode::NOT_FOUND, text.clone()),
             MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".into())
             }
             Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized".into()),
+            InvalidCredentials => (StatusCode::UNAUTHORIZED, INVALID_CREDENTIALS.into()),
             Conflict(text) => (StatusCode::CONFLICT, text.clone()),
             Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.into()),
             Store(_) | Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED.into()),
@@ -142,5 +167,30 @@ mod tests {
             denied.status_and_message(),
             (StatusCode::FORBIDDEN, "Access denied".into())
         );
+    }
+
+    #[test]
+    fn admin_refusals_keep_their_statuses_and_texts() {
+        for (refusal, status, text) in [
+            (
+                AdminError::NotFound(NO_SUCH_BLOCK.into()),
+                404,
+                NO_SUCH_BLOCK,
+            ),
+            (
+                AdminError::Conflict(ACCOUNT_EXISTS.into()),
+                409,
+                ACCOUNT_EXISTS,
+            ),
+            (AdminError::InvalidCredentials, 401, INVALID_CREDENTIALS),
+            (
+                AdminError::Store(StoreError::Task("x".into())),
+                500,
+                UNEXPECTED,
+            ),
+        ] {
+            let (got, message) = ApiError::from(refusal).status_and_message();
+            assert_eq!((got.as_u16(), message.as_ref()), (status, text));
+        }
     }
 }

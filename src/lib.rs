@@ -20,7 +20,7 @@
 //! oneshot.
 #![forbid(unsafe_code)]
 
-pub mod accounts;
+pub mod admin;
 mod app;
 pub mod cli;
 pub mod config;

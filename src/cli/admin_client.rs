@@ -15,10 +15,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use tokio::net::UnixStream;
 
+use super::calls::Answer;
 use super::Failure;
+use crate::admin::paths::BACKUP;
+use crate::admin::AdminError;
 
 pub struct AdminClient {
     pub socket: PathBuf,
@@ -27,30 +32,39 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// Sends one request; returns the status and the JSON body (Null if it was not JSON).
-    pub async fn call(
+    /// `GET path`, read into the operation's result type.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Answer<T> {
+        let (status, body) = self.send(Method::GET, path, Bytes::new()).await?;
+        answer(status, &body)
+    }
+
+    /// `POST path` with `request` as the JSON body, read into the operation's result type.
+    pub async fn post<T: DeserializeOwned>(
         &self,
-        method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<(StatusCode, Value), Failure> {
-        let (status, bytes) = self.call_raw(method, path, body).await?;
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status.is_server_error() {
-            return Err(Failure::runtime(format!(
-                "the admin API failed: {}",
-                message(&value)
-            )));
+        request: &impl Serialize,
+    ) -> Answer<T> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| Failure::runtime(format!("cannot encode the request: {e}")))?;
+        let (status, body) = self.send(Method::POST, path, body.into()).await?;
+        answer(status, &body)
+    }
+
+    /// `GET /admin/v1/backup`: the copy as it came.
+    pub async fn backup(&self) -> Answer<Vec<u8>> {
+        let (status, body) = self.send(Method::GET, BACKUP, Bytes::new()).await?;
+        if status != StatusCode::OK {
+            return Err(Failure::runtime(format!("the admin API answered {status}")));
         }
-        Ok((status, value))
+        Ok(Ok(body.to_vec()))
     }
 
     /// Sends one request; returns the status and the body as it came.
-    pub async fn call_raw(
+    async fn send(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        payload: Bytes,
     ) -> Result<(StatusCode, Bytes), Failure> {
         let unreachable = |e: &dyn std::fmt::Display| {
             Failure::runtime(format!("admin socket {}: {e}", self.socket.display()))
@@ -63,7 +77,6 @@ impl AdminClient {
             .await
             .map_err(|e| unreachable(&e))?;
         tokio::spawn(conn);
-        let payload = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -131,8 +144,26 @@ impl AdminClient {
     }
 }
 
+/// Reads a success into the operation's result type, and a refusal into the
+/// [`AdminError`] the operation gave (404, 409) or a failure of the call itself.
+fn answer<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Answer<T> {
+    if status.is_success() {
+        let answer = serde_json::from_slice(body)
+            .map_err(|e| Failure::runtime(format!("unexpected answer: {e}")))?;
+        return Ok(Ok(answer));
+    }
+    let value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let text = message(&value);
+    match status {
+        StatusCode::NOT_FOUND => Ok(Err(AdminError::NotFound(text.into()))),
+        StatusCode::CONFLICT => Ok(Err(AdminError::Conflict(text.into()))),
+        s if s.is_server_error() => Err(Failure::runtime(format!("the admin API failed: {text}"))),
+        _ => Err(Failure::refused(text)),
+    }
+}
+
 /// The `message` of an error body.
-pub fn message(value: &Value) -> String {
+fn message(value: &Value) -> String {
     value
         .get("message")
         .and_then(Value::as_str)

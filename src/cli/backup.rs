@@ -5,33 +5,13 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use hyper::{Method, StatusCode};
-
-use super::target::{store_failure, Target};
+use super::target::Target;
 use super::Failure;
 use crate::config::Config;
-use crate::http::admin::BACKUP;
 
 pub fn backup(config: Config, file: &Path) -> Result<(), Failure> {
     super::runtime()?.block_on(async move {
-        let copy = match Target::connect(config).await? {
-            Target::Admin(client, _) => {
-                let (status, body) = client.call_raw(Method::GET, BACKUP, None).await?;
-                if status != StatusCode::OK {
-                    return Err(Failure::runtime(format!("the admin API answered {status}")));
-                }
-                body.to_vec()
-            }
-            Target::Direct(db, _, _) => {
-                let mut out = Vec::new();
-                db.backup(
-                    &mut out,
-                    crate::store::unix_ms(std::time::SystemTime::now()),
-                )
-                .map_err(store_failure)?;
-                out
-            }
-        };
+        let copy = Target::connect(config).await?.backup().await??;
         write_private(file, &copy)
             .map_err(|e| Failure::runtime(format!("{}: {e}", file.display())))?;
         let records = copy
@@ -73,13 +53,14 @@ pub fn restore(config: Config, file: &Path) -> Result<(), Failure> {
     let input = std::fs::File::open(file)
         .map_err(|e| Failure::runtime(format!("{}: {e}", file.display())))?;
     super::runtime()?.block_on(async move {
-        let Target::Direct(db, _, _) = Target::connect(config).await? else {
+        let Target::Direct(admin, _) = Target::connect(config).await? else {
             return Err(Failure::refused(
                 "the service is running: stop it, then restore into an empty data directory",
             ));
         };
-        let records = db
+        let records = admin
             .restore(std::io::BufReader::new(input))
+            .await
             .map_err(|e| Failure::refused(e.to_string()))?;
         super::say(
             format!("restored {records} records"),

@@ -1,16 +1,12 @@
 //! `resetgate blocks add|remove|list`: the runtime deny list (403 `Access denied`).
 
 use clap::Subcommand;
-use hyper::{Method, StatusCode};
 use ipnet::IpNet;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::admin_client::message;
-use super::target::{store_failure, Target};
-use super::Failure;
+use super::target::Target;
+use super::{unless_missing, Failure};
 use crate::config::{parse_net, Config};
-use crate::http::admin::{BLOCKS, BLOCKS_REMOVE};
-use crate::store::blocks::Block;
 
 #[derive(Subcommand)]
 pub enum BlocksCommand {
@@ -45,81 +41,25 @@ fn net(text: &str) -> Result<IpNet, Failure> {
 
 async fn add(target: &Target, text: &str, reason: String) -> Result<(), Failure> {
     let net = net(text)?;
-    match target {
-        Target::Admin(client, _) => {
-            let body = json!({ "net": net.to_string(), "reason": reason });
-            let (status, body) = client.call(Method::POST, BLOCKS, Some(&body)).await?;
-            if !status.is_success() {
-                return Err(Failure::refused(message(&body)));
-            }
-        }
-        Target::Direct(db, _, _) => {
-            let added_ms = crate::store::unix_ms(std::time::SystemTime::now());
-            db.add_block(net, &Block { reason, added_ms })
-                .map_err(store_failure)?;
-            db.flush_blocking().map_err(store_failure)?;
-        }
-    }
-    super::say(
-        format!("blocked {net}"),
-        json!({ "blocked": net.to_string() }),
-    );
+    target.add_block(net, reason).await??;
+    super::say(format!("blocked {net}"), json!({ "blocked": net }));
     Ok(())
 }
 
 async fn remove(target: &Target, text: &str) -> Result<(), Failure> {
     let net = net(text)?;
-    let removed = match target {
-        Target::Admin(client, _) => {
-            let body = json!({ "net": net.to_string() });
-            let (status, body) = client
-                .call(Method::POST, BLOCKS_REMOVE, Some(&body))
-                .await?;
-            match status {
-                StatusCode::OK => true,
-                StatusCode::NOT_FOUND => false,
-                _ => return Err(Failure::refused(message(&body))),
-            }
-        }
-        Target::Direct(db, _, _) => {
-            let removed = db.remove_block(net).map_err(store_failure)?;
-            db.flush_blocking().map_err(store_failure)?;
-            removed
-        }
-    };
-    if !removed {
-        return Err(Failure::refused(format!("{net} was not blocked")));
-    }
-    super::say(
-        format!("unblocked {net}"),
-        json!({ "unblocked": net.to_string() }),
-    );
+    let removed = target.remove_block(net).await?;
+    unless_missing(removed, || format!("{net} was not blocked"))?;
+    super::say(format!("unblocked {net}"), json!({ "unblocked": net }));
     Ok(())
 }
 
 async fn list(target: &Target, as_json: bool) -> Result<(), Failure> {
-    let blocks: Vec<Value> = match target {
-        Target::Admin(client, _) => {
-            let (_, body) = client.call(Method::GET, BLOCKS, None).await?;
-            body.get("blocks").and_then(Value::as_array).cloned().unwrap_or_default()
-        }
-        Target::Direct(db, _, _) => db
-            .blocks()
-            .map_err(store_failure)?
-            .iter()
-            .map(|(net, b)| json!({ "net": net.to_string(), "reason": b.reason, "added_ms": b.added_ms }))
-            .collect(),
-    };
-    for block in &blocks {
+    for block in target.list_blocks().await??.blocks {
         if as_json {
-            println!("{block}");
+            super::print_json(&block);
         } else {
-            let net = block.get("net").and_then(Value::as_str).unwrap_or_default();
-            let reason = block
-                .get("reason")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            println!("{net}\t{reason}");
+            println!("{}\t{}", block.net, block.reason);
         }
     }
     Ok(())

@@ -8,6 +8,7 @@
 mod admin_client;
 mod backup;
 mod blocks;
+mod calls;
 mod log_format;
 mod log_sink;
 mod outbox;
@@ -20,7 +21,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use serde::Serialize;
 
+use crate::admin::AdminError;
 use crate::config::{self, Config};
 
 #[derive(Parser)]
@@ -106,6 +109,27 @@ impl From<config::ConfigError> for Failure {
     }
 }
 
+/// A refusal keeps its text (exit code 3); a store failure is a runtime one (1).
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Failure {
+        match e {
+            AdminError::Store(_) => Failure::runtime(e.to_string()),
+            refused => Failure::refused(refused.to_string()),
+        }
+    }
+}
+
+/// An operation's result, where "not found" is told in the command's own words.
+pub fn unless_missing<T>(
+    result: Result<T, AdminError>,
+    missing: impl FnOnce() -> String,
+) -> Result<T, Failure> {
+    match result {
+        Err(AdminError::NotFound(_)) => Err(Failure::refused(missing())),
+        other => Ok(other?),
+    }
+}
+
 impl From<crate::StartError> for Failure {
     fn from(e: crate::StartError) -> Failure {
         match e {
@@ -127,12 +151,19 @@ pub fn json_output() -> bool {
 }
 
 /// Prints a command's result: the sentence, or with `--json` the value.
-pub fn say(text: impl std::fmt::Display, value: serde_json::Value) {
+pub fn say(text: impl std::fmt::Display, value: impl Serialize) {
     if json_output() {
-        println!("{value}");
+        print_json(&value);
     } else {
         println!("{text}");
     }
+}
+
+/// Prints a value as one line of JSON, through [`serde_json::Value`]: its keys come out
+/// sorted, as in the admin API's bodies.
+pub fn print_json(value: &impl Serialize) {
+    let value = serde_json::to_value(value).expect("answers have string keys and serialize");
+    println!("{value}");
 }
 
 pub fn main() -> ExitCode {

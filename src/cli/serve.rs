@@ -15,6 +15,9 @@ pub fn serve(config: Config) -> Result<(), Failure> {
     // Kept until the end: dropping it writes the log lines still waiting.
     let _log = init_logging(&config);
     super::runtime()?.block_on(async move {
+        // Before anything can tell a supervisor or a test that the service runs: a SIGTERM
+        // that comes early must stop it cleanly, not kill it.
+        let shutdown = shutdown_signal()?;
         let app = App::open(config)?;
         // Sockets from systemd (LISTEN_FDS) first: the public one, then optionally the admin one.
         let mut passed = listenfd::ListenFd::from_env();
@@ -37,7 +40,7 @@ pub fn serve(config: Config) -> Result<(), Failure> {
             admin,
             admin_socket,
         };
-        run(listeners, app, shutdown_signal()).await?;
+        run(listeners, app, shutdown).await?;
         Ok(())
     })
 }
@@ -129,15 +132,23 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler at start-up succeeds");
-    let which = tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    };
-    tracing::info!(signal = which, "shutting down");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+/// Installs the SIGTERM and SIGINT handlers now; the future resolves on the first signal.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let install =
+        |kind| signal(kind).map_err(|e| Failure::runtime(format!("cannot handle signals: {e}")));
+    let (mut term, mut int) = (
+        install(SignalKind::terminate())?,
+        install(SignalKind::interrupt())?,
+    );
+    Ok(async move {
+        let which = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = which, "shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    })
 }
 
 #[cfg(test)]

@@ -6,13 +6,15 @@
 
 use super::admin_client::AdminClient;
 use super::Failure;
+use crate::admin::Admin;
 use crate::config::Config;
-use crate::crypto::Hasher;
 use crate::store::{Db, StoreError};
 
 pub enum Target {
+    /// A service runs: its admin API, over the admin socket.
     Admin(AdminClient, Box<Config>),
-    Direct(Db, Box<Config>, Hasher),
+    /// No service runs: the operations on the store, which this process opened.
+    Direct(Admin, Box<Config>),
 }
 
 impl Target {
@@ -57,9 +59,8 @@ impl Target {
                         m.records
                     );
                 }
-                let p = &config.passwords;
-                let hasher = Hasher::new(p.pbkdf2_iterations, p.max_concurrent_hashes);
-                Ok(Target::Direct(db, Box::new(config), hasher))
+                let admin = Admin::direct(db, &config.passwords);
+                Ok(Target::Direct(admin, Box::new(config)))
             }
             Err(StoreError::Locked(dir)) => Err(Failure::runtime(format!(
                 "{} is locked by a running resetgate, but its admin socket {} does not answer",
@@ -72,7 +73,7 @@ impl Target {
 
     pub fn config(&self) -> &Config {
         match self {
-            Target::Admin(_, c) | Target::Direct(_, c, _) => c,
+            Target::Admin(_, c) | Target::Direct(_, c) => c,
         }
     }
 }
@@ -81,8 +82,4 @@ impl Target {
 fn no_service(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::{ConnectionRefused, NotFound};
     matches!(e.kind(), NotFound | ConnectionRefused)
-}
-
-pub fn store_failure(e: StoreError) -> Failure {
-    Failure::runtime(e.to_string())
 }

@@ -4,19 +4,17 @@
 //! its admin API; when nothing listens there, they open the store themselves.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::admin_client::message;
-use super::target::{store_failure, Target};
-use super::Failure;
-use crate::accounts::{self, parse_account};
-use crate::config::Config;
-use crate::http::admin::{USERS, USERS_IMPORT, USERS_REMOVE, USERS_UNLOCK};
-use crate::store::users::ImportReport;
+use super::target::Target;
+use super::{unless_missing, Failure};
+use crate::admin::users::{parse_account, NewAccount};
+use crate::admin::AdminError;
+use crate::config::{Config, Passwords};
+use crate::mail_address::Email;
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -66,89 +64,52 @@ async fn add(target: &Target, email: String, password_stdin: bool) -> Result<(),
     }
     let account = parse_account(&record, &target.config().passwords).map_err(Failure::refused)?;
     let shown = account.email.stored.clone();
-    let added = match target {
-        Target::Admin(client, _) => {
-            let (status, body) = client.call(Method::POST, USERS, Some(&record)).await?;
-            match status {
-                StatusCode::CREATED => true,
-                StatusCode::CONFLICT => false,
-                _ => return Err(Failure::refused(message(&body))),
-            }
+    match target.add_user(account).await? {
+        Err(AdminError::Conflict(_)) => {
+            return Err(Failure::refused(format!("{shown} already has an account")))
         }
-        Target::Direct(db, _, hasher) => accounts::add(db, hasher, account)
-            .await
-            .map_err(store_failure)?,
+        added => added?,
     };
-    if !added {
-        return Err(Failure::refused(format!("{shown} already has an account")));
-    }
     super::say(format!("added {shown}"), json!({ "added": shown }));
     Ok(())
 }
 
 async fn remove(target: &Target, email: &str) -> Result<(), Failure> {
-    let email =
-        crate::mail_address::validate(email).map_err(|e| Failure::refused(e.to_string()))?;
-    let removed = match target {
-        Target::Admin(client, _) => {
-            let body = json!({ "email": email.stored });
-            let (status, body) = client.call(Method::POST, USERS_REMOVE, Some(&body)).await?;
-            match status {
-                StatusCode::OK => true,
-                StatusCode::NOT_FOUND => false,
-                _ => return Err(Failure::refused(message(&body))),
-            }
-        }
-        Target::Direct(db, _, _) => accounts::remove(db, &email.key)
-            .await
-            .map_err(store_failure)?,
-    };
-    if !removed {
-        return Err(Failure::refused(format!("{} has no account", email.stored)));
-    }
-    super::say(
-        format!("removed {}", email.stored),
-        json!({ "removed": email.stored }),
-    );
+    let email = address(email)?;
+    let shown = email.stored.clone();
+    let removed = target.remove_user(email).await?;
+    unless_missing(removed, || format!("{shown} has no account"))?;
+    super::say(format!("removed {shown}"), json!({ "removed": shown }));
     Ok(())
 }
 
 async fn list(target: &Target, as_json: bool) -> Result<(), Failure> {
-    let users: Vec<Value> = match target {
-        Target::Admin(client, _) => {
-            let (_, body) = client.call(Method::GET, USERS, None).await?;
-            body.get("users")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        }
-        Target::Direct(db, _, _) => db
-            .list_users()
-            .map_err(store_failure)?
-            .iter()
-            .map(accounts::summary)
-            .collect(),
-    };
-    for user in &users {
+    for user in target.list_users().await??.users {
         if as_json {
-            println!("{user}");
+            super::print_json(&user);
         } else {
-            println!(
-                "{}",
-                user.get("email")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-            );
+            println!("{}", user.email);
         }
     }
     Ok(())
 }
 
-async fn import(target: &Target, file: &std::path::Path) -> Result<(), Failure> {
+async fn import(target: &Target, file: &Path) -> Result<(), Failure> {
+    let accounts = read_accounts(file, &target.config().passwords)?;
+    let report = target.import_users(accounts).await??;
+    let text = format!(
+        "imported {} new accounts ({} existed already)",
+        report.added, report.existing
+    );
+    super::say(text, report);
+    Ok(())
+}
+
+/// The accounts in a file of JSON lines; the first bad line refuses them all.
+fn read_accounts(file: &Path, policy: &Passwords) -> Result<Vec<NewAccount>, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", file.display())))?;
-    let mut records = Vec::new();
-    let mut accounts_ = Vec::new();
+    let mut accounts = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -162,56 +123,20 @@ async fn import(target: &Target, file: &std::path::Path) -> Result<(), Failure> 
         };
         let value: Value =
             serde_json::from_str(line).map_err(|e| bad(format!("not JSON ({e})")))?;
-        accounts_.push(parse_account(&value, &target.config().passwords).map_err(bad)?);
-        records.push(value);
+        accounts.push(parse_account(&value, policy).map_err(bad)?);
     }
-    let report: ImportReport = match target {
-        Target::Admin(client, _) => {
-            let body = json!({ "users": records });
-            let (status, body) = client.call(Method::POST, USERS_IMPORT, Some(&body)).await?;
-            if status != StatusCode::OK {
-                return Err(Failure::refused(message(&body)));
-            }
-            serde_json::from_value(body)
-                .map_err(|e| Failure::runtime(format!("unexpected answer: {e}")))?
-        }
-        Target::Direct(db, _, hasher) => accounts::import(db, hasher, accounts_)
-            .await
-            .map_err(store_failure)?,
-    };
-    let text = format!(
-        "imported {} new accounts ({} existed already)",
-        report.added, report.existing
-    );
-    super::say(
-        text,
-        json!({ "added": report.added, "existing": report.existing }),
-    );
-    Ok(())
+    Ok(accounts)
 }
 
 async fn unlock(target: &Target, email: &str) -> Result<(), Failure> {
-    let email =
-        crate::mail_address::validate(email).map_err(|e| Failure::refused(e.to_string()))?;
-    match target {
-        Target::Admin(client, _) => {
-            let body = json!({ "email": email.stored });
-            let (status, body) = client.call(Method::POST, USERS_UNLOCK, Some(&body)).await?;
-            if status != StatusCode::OK {
-                return Err(Failure::refused(message(&body)));
-            }
-        }
-        Target::Direct(db, _, _) => {
-            if db.user(&email.key).map_err(store_failure)?.is_none() {
-                return Err(Failure::refused(format!("{} has no account", email.stored)));
-            }
-            crate::recovery::unlock(db, &email.key).map_err(store_failure)?;
-            db.flush_blocking().map_err(store_failure)?;
-        }
-    }
-    super::say(
-        format!("unlocked {}", email.stored),
-        json!({ "unlocked": email.stored }),
-    );
+    let email = address(email)?;
+    let shown = email.stored.clone();
+    let unlocked = target.unlock_user(email).await?;
+    unless_missing(unlocked, || format!("{shown} has no account"))?;
+    super::say(format!("unlocked {shown}"), json!({ "unlocked": shown }));
     Ok(())
+}
+
+fn address(email: &str) -> Result<Email, Failure> {
+    crate::mail_address::validate(email).map_err(|e| Failure::refused(e.to_string()))
 }

@@ -26,6 +26,13 @@ pub fn json_value(status: StatusCode, value: &Value) -> Resp {
     json(status, Bytes::from(value.to_string()))
 }
 
+/// A JSON response from a typed answer. It goes through [`Value`], so its keys come out
+/// sorted, as they do in the bodies built with `json!`.
+pub fn typed(status: StatusCode, answer: &impl serde::Serialize) -> Result<Resp, ApiError> {
+    let value = serde_json::to_value(answer).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_value(status, &value))
+}
+
 /// The error's status and `{"message": …}`, plus `Retry-After` or `Allow` where they belong.
 pub fn error(err: &ApiError) -> Resp {
     let (status, message) = err.status_and_message();

@@ -1,0 +1,16 @@
+//! The admin API's paths: the router in `http::admin` answers them, the CLI's client asks
+//! them over the admin socket.
+
+pub const USERS: &str = "/admin/v1/users";
+pub const USERS_REMOVE: &str = "/admin/v1/users/remove";
+pub const USERS_IMPORT: &str = "/admin/v1/users/import";
+pub const USERS_VERIFY: &str = "/admin/v1/users/verify";
+pub const USERS_UNLOCK: &str = "/admin/v1/users/unlock";
+pub const OUTBOX: &str = "/admin/v1/outbox";
+pub const OUTBOX_SHOW: &str = "/admin/v1/outbox/show";
+pub const OUTBOX_RETRY: &str = "/admin/v1/outbox/retry";
+pub const OUTBOX_PURGE: &str = "/admin/v1/outbox/purge";
+pub const BLOCKS: &str = "/admin/v1/blocks";
+pub const BLOCKS_REMOVE: &str = "/admin/v1/blocks/remove";
+pub const BACKUP: &str = "/admin/v1/backup";
+pub const METRICS: &str = "/metrics";
