@@ -285,29 +285,45 @@ async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp
             ))
         }
         Reset::NoAccount | Reset::NotConfirmed => {
-            // A failure: it counts against the client and the address, and the refused
-            // client may not use the account's next confirmation without its session.
-            app.metrics().password_resets_refused.inc();
             if charged_email {
                 app.guard()
                     .refund_email(client, Endpoint::Reset, &body.email.key);
             }
-            let known = outcome == Reset::NotConfirmed;
-            let (key, now) = (&body.email.key, SystemTime::now());
-            recovery::refused_reset(app.db(), app.config(), key, known, client, now).await?;
-            let counted = app.guard().reset_failed(client, &body.email.key);
-            refunding(counted, || {
-                app.guard().refund_client(client, Endpoint::Reset)
-            })?;
-            Err(match outcome {
-                // Enumeration-safe mode: an unknown account looks like one without a confirmation.
-                Reset::NoAccount if !app.config().recovery.hide_unknown_accounts => {
-                    ApiError::NoAccountBadRequest
-                }
-                _ => ApiError::InvalidRequest,
-            })
+            Err(refused_reset(app, &body.email.key, outcome, client).await)
         }
         Reset::Policy(why) => Err(ApiError::BadRequest(why.into())),
+    }
+}
+
+/// A password-reset refused for want of a usable confirmation is a failure: it counts
+/// against the client and the address, and the refused client may not use the account's
+/// next confirmation without its session (`recovery::refused_reset`).
+async fn refused_reset(app: &App, key: &str, outcome: Reset, client: IpAddr) -> ApiError {
+    app.metrics().password_resets_refused.inc();
+    let known = outcome == Reset::NotConfirmed;
+    let noted = recovery::refused_reset(
+        app.db(),
+        app.config(),
+        key,
+        known,
+        client,
+        SystemTime::now(),
+    );
+    if let Err(e) = noted.await {
+        return e.into();
+    }
+    let counted = app.guard().reset_failed(client, key);
+    if let Err(refusal) = refunding(counted, || {
+        app.guard().refund_client(client, Endpoint::Reset)
+    }) {
+        return refusal.into();
+    }
+    match outcome {
+        // Enumeration-safe mode: an unknown account looks like one without a confirmation.
+        Reset::NoAccount if !app.config().recovery.hide_unknown_accounts => {
+            ApiError::NoAccountBadRequest
+        }
+        _ => ApiError::InvalidRequest,
     }
 }
 

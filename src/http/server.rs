@@ -86,17 +86,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers)
-        .max_buf_size(limits.max_header_bytes);
     let (stop_tx, stop) = watch::channel(false);
     let shared = Arc::new(Shared {
         app,
         handler,
-        builder,
+        builder: builder(&limits),
         write_timeout: limits.write_timeout,
         registry: Registry::new(),
         stop,
@@ -117,14 +111,7 @@ pub async fn serve(
                 continue;
             }
         };
-        // Connections are counted per client key, except a trusted proxy's, which carry
-        // many clients (the guard tells them apart by the header the proxy writes).
-        let key = match peer {
-            Peer::Tcp(addr) if !shared.app.guard().trusts(addr.ip()) => {
-                Some(crate::guard::client_key(addr.ip().to_canonical()))
-            }
-            _ => None,
-        };
+        let key = shared.key(peer);
         if !shared
             .registry
             .may_enter(key, limits.max_connections_per_client)
@@ -136,21 +123,62 @@ pub async fn serve(
             permit = room(&shared.registry, &slots) => permit,
             () = &mut shutdown => break,
         };
-        let (conn, id) = shared.registry.enter(key);
-        let task = connection(shared.clone(), io, peer, conn);
-        let registry = shared.registry.clone();
-        tokio::spawn(async move {
-            task.await;
-            registry.leave(id);
-            drop(permit);
-        });
+        shared.spawn(io, peer, key, permit);
     }
     drop(listener);
     let _ = stop_tx.send(true);
+    drain(&slots, &limits).await;
+}
+
+/// hyper's HTTP/1 settings: a header timeout (with the timer it needs) and head limits.
+fn builder(limits: &Limits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes);
+    builder
+}
+
+/// Waits until every connection has ended (all slots are back), at most the grace time.
+async fn drain(slots: &Semaphore, limits: &Limits) {
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let drained = tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await;
     if drained.is_err() {
         tracing::warn!("connections still open after the shutdown grace time; closing them");
+    }
+}
+
+impl Shared {
+    /// The key a connection is counted under: its client key, except for a trusted proxy,
+    /// whose connections carry many clients (the guard tells them apart by the header the
+    /// proxy writes), and the local socket.
+    fn key(&self, peer: Peer) -> Option<IpAddr> {
+        match peer {
+            Peer::Tcp(addr) if !self.app.guard().trusts(addr.ip()) => {
+                Some(crate::guard::client_key(addr.ip().to_canonical()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Serves the connection on a task of its own, which gives its slot back when it ends.
+    fn spawn(
+        self: &Arc<Self>,
+        io: Stream,
+        peer: Peer,
+        key: Option<IpAddr>,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let (conn, id) = self.registry.enter(key);
+        let task = connection(self.clone(), io, peer, conn);
+        let registry = self.registry.clone();
+        tokio::spawn(async move {
+            task.await;
+            registry.leave(id);
+            drop(slot);
+        });
     }
 }
 

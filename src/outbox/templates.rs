@@ -87,24 +87,7 @@ impl Letterhead {
 
     pub fn render(&self, id: u64, message: &Queued) -> std::io::Result<Rendered> {
         let locale = message.locale.as_deref();
-        let (kind, mut values) = match &message.kind {
-            Kind::Otp { code, ttl_secs } => (
-                "otp",
-                vec![
-                    ("code", group(code)),
-                    ("ttl", describe(Duration::from_secs(*ttl_secs), locale)),
-                ],
-            ),
-            Kind::PasswordChanged { at_ms, client } => {
-                let at = std::time::UNIX_EPOCH + Duration::from_millis(*at_ms);
-                let time = humantime::format_rfc3339_seconds(at).to_string();
-                (
-                    "password_changed",
-                    vec![("time", time), ("client", client.clone())],
-                )
-            }
-            Kind::Decoy => return Err(std::io::Error::other("a decoy is never sent")),
-        };
+        let (kind, mut values) = placeholders(&message.kind, locale)?;
         let support_line = match self.support.as_str() {
             "" => String::new(),
             contact => format!("\r\nQuestions: {contact}\r\n"),
@@ -199,6 +182,29 @@ pub fn describe(d: Duration, locale: Option<&str>) -> String {
         (_, _) => ("second", "seconds"),
     };
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The kind's template name and its own placeholders' values.
+fn placeholders(
+    kind: &Kind,
+    locale: Option<&str>,
+) -> std::io::Result<(&'static str, Vec<(&'static str, String)>)> {
+    Ok(match kind {
+        Kind::Otp { code, ttl_secs } => (
+            "otp",
+            vec![
+                ("code", group(code)),
+                ("ttl", describe(Duration::from_secs(*ttl_secs), locale)),
+            ],
+        ),
+        Kind::PasswordChanged { at_ms, client } => {
+            let at = std::time::UNIX_EPOCH + Duration::from_millis(*at_ms);
+            let time = humantime::format_rfc3339_seconds(at).to_string();
+            let values = vec![("time", time), ("client", client.clone())];
+            ("password_changed", values)
+        }
+        Kind::Decoy => return Err(std::io::Error::other("a decoy is never sent")),
+    })
 }
 
 #[cfg(test)]

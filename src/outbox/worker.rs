@@ -96,14 +96,7 @@ async fn dispatch(
                 continue;
             }
         };
-        let fresh: Vec<u64> = {
-            let mut claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
-            due.entries
-                .into_iter()
-                .map(|(id, _)| id)
-                .filter(|id| claimed.insert(*id))
-                .collect()
-        };
+        let fresh = claim(claimed, due.entries.into_iter().map(|(id, _)| id));
         if fresh.is_empty() {
             // Everything due is with the lanes: wait for one of them (or new mail), not in a
             // busy loop.
@@ -112,21 +105,37 @@ async fn dispatch(
             worker.beat();
             continue;
         }
-        for id in fresh {
-            // `wait_for` sees a stop that happened before this point too (`changed` would
-            // wait for another one, and a send to busy or finished lanes would never end).
-            let sent = tokio::select! {
-                sent = tx.send(id) => sent.is_ok(),
-                _ = stop.wait_for(|stop| *stop) => false,
-            };
-            if !sent {
-                claimed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id);
-            }
-        }
+        hand_out(fresh, &tx, claimed, stop).await;
         worker.beat();
+    }
+}
+
+/// The ids no lane has claimed yet, now claimed.
+fn claim(claimed: &Claimed, due: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
+    due.filter(|id| claimed.insert(*id)).collect()
+}
+
+/// Gives each id to the next free lane; one that cannot be given (a stop) is unclaimed.
+async fn hand_out(
+    fresh: Vec<u64>,
+    tx: &mpsc::Sender<u64>,
+    claimed: &Claimed,
+    stop: &mut watch::Receiver<bool>,
+) {
+    for id in fresh {
+        // `wait_for` sees a stop that happened before this point too (`changed` would wait
+        // for another one, and a send to busy or finished lanes would never end).
+        let sent = tokio::select! {
+            sent = tx.send(id) => sent.is_ok(),
+            _ = stop.wait_for(|stop| *stop) => false,
+        };
+        if !sent {
+            claimed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
     }
 }
 

@@ -49,7 +49,6 @@ impl Db {
     /// and dead-letter ids are issued afresh (this store's id counter starts elsewhere), and
     /// the codes that point at them follow.
     pub fn restore(&self, input: impl BufRead) -> Result<u64> {
-        let bad = |what: String| StoreError::Corrupt(format!("backup: {what}"));
         for name in TREES.iter().filter(|n| **n != "meta") {
             if !self.inner.db.open_tree(name)?.is_empty() {
                 return Err(bad(format!(
@@ -58,74 +57,96 @@ impl Db {
             }
         }
         let mut lines = input.lines();
-        let header: Value = match lines.next() {
-            Some(line) => serde_json::from_str(&line.map_err(|e| bad(e.to_string()))?)
-                .map_err(|e| bad(e.to_string()))?,
-            None => return Err(bad("the file is empty".into())),
-        };
-        if header["resetgate_backup"] != FORMAT {
-            return Err(bad("not a resetgate backup".into()));
-        }
-        let schema = header["schema_version"].as_u64().unwrap_or(0);
-        if schema > u64::from(SCHEMA_VERSION) {
-            return Err(StoreError::TooNew {
-                found: schema as u32,
-            });
-        }
-        if schema == 0 {
-            return Err(bad("the header has no schema_version".into()));
-        }
+        let schema = schema_of(lines.next())?;
         // The records are in the backup's layout: say so before writing any of them, so that
         // a restore interrupted before its migration still opens as a store of that age.
-        migrate::set_version(&self.inner.meta, schema as u32)?;
-        let mut renumbered: HashMap<u64, u64> = HashMap::new();
-        let mut resets = Vec::new();
-        let mut records = 0;
+        migrate::set_version(&self.inner.meta, schema)?;
+        let mut load = Load::default();
         for (n, line) in lines.enumerate() {
             let line = line.map_err(|e| bad(e.to_string()))?;
-            let v: Value =
-                serde_json::from_str(&line).map_err(|e| bad(format!("line {}: {e}", n + 2)))?;
-            let field = |f: &str| -> Result<Vec<u8>> {
-                let text = v[f]
-                    .as_str()
-                    .ok_or_else(|| bad(format!("line {}: no {f}", n + 2)))?;
-                B64.decode(text)
-                    .map_err(|e| bad(format!("line {}: {e}", n + 2)))
-            };
-            let tree = v["tree"].as_str().unwrap_or_default();
-            let (key, value) = (field("key")?, field("value")?);
-            match tree {
-                "id_outbox" | "id_dead" => {
-                    let fresh = self.inner.db.generate_id()?;
-                    renumbered.insert(key_id(&key)?, fresh);
-                    self.inner
-                        .db
-                        .open_tree(tree)?
-                        .insert(id_key(fresh), value)?;
-                }
-                "email_reset" => resets.push((key, value)),
-                "meta" => {
-                    // This store's own schema version and instance id stay.
-                }
-                t if TREES.contains(&t) => {
-                    self.inner.db.open_tree(t)?.insert(key, value)?;
-                }
-                other => return Err(bad(format!("line {}: unknown tree {other:?}", n + 2))),
-            }
-            records += 1;
+            self.load_line(&line, n + 2, &mut load)?;
         }
-        for (key, value) in resets {
+        for (key, value) in load.resets {
             let mut reset: Reset = decode("reset", &value)?;
             if let Some(code) = reset.code.as_mut() {
-                code.outbox_id = code.outbox_id.and_then(|old| renumbered.get(&old).copied());
+                code.outbox_id = code
+                    .outbox_id
+                    .and_then(|old| load.renumbered.get(&old).copied());
             }
             self.inner.resets.insert(key, encode(&reset))?;
         }
         // An older backup's records are migrated as a store of its age would be.
         migrate::upgrade(&self.inner.db, unix_ms(SystemTime::now()))?;
         self.flush_blocking()?;
-        Ok(records)
+        Ok(load.records)
     }
+
+    /// Writes one record line (number `n` of the file). Outbox and dead-letter ids are
+    /// issued afresh; reset records wait until every id is known.
+    fn load_line(&self, line: &str, n: usize, load: &mut Load) -> Result<()> {
+        let v: Value = serde_json::from_str(line).map_err(|e| bad(format!("line {n}: {e}")))?;
+        let field = |f: &str| -> Result<Vec<u8>> {
+            let text = v[f]
+                .as_str()
+                .ok_or_else(|| bad(format!("line {n}: no {f}")))?;
+            B64.decode(text).map_err(|e| bad(format!("line {n}: {e}")))
+        };
+        let tree = v["tree"].as_str().unwrap_or_default();
+        let (key, value) = (field("key")?, field("value")?);
+        match tree {
+            "id_outbox" | "id_dead" => {
+                let fresh = self.inner.db.generate_id()?;
+                load.renumbered.insert(key_id(&key)?, fresh);
+                self.inner
+                    .db
+                    .open_tree(tree)?
+                    .insert(id_key(fresh), value)?;
+            }
+            "email_reset" => load.resets.push((key, value)),
+            // This store's own schema version and instance id stay.
+            "meta" => {}
+            t if TREES.contains(&t) => {
+                self.inner.db.open_tree(t)?.insert(key, value)?;
+            }
+            other => return Err(bad(format!("line {n}: unknown tree {other:?}"))),
+        }
+        load.records += 1;
+        Ok(())
+    }
+}
+
+/// What a restore has loaded so far.
+#[derive(Default)]
+struct Load {
+    renumbered: HashMap<u64, u64>,
+    resets: Vec<(Vec<u8>, Vec<u8>)>,
+    records: u64,
+}
+
+fn bad(what: String) -> StoreError {
+    StoreError::Corrupt(format!("backup: {what}"))
+}
+
+/// The schema version in a backup's header line, if this build can read it.
+fn schema_of(header: Option<std::io::Result<String>>) -> Result<u32> {
+    let header: Value = match header {
+        Some(line) => serde_json::from_str(&line.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?,
+        None => return Err(bad("the file is empty".into())),
+    };
+    if header["resetgate_backup"] != FORMAT {
+        return Err(bad("not a resetgate backup".into()));
+    }
+    let schema = header["schema_version"].as_u64().unwrap_or(0);
+    if schema > u64::from(SCHEMA_VERSION) {
+        return Err(StoreError::TooNew {
+            found: schema as u32,
+        });
+    }
+    if schema == 0 {
+        return Err(bad("the header has no schema_version".into()));
+    }
+    Ok(schema as u32)
 }
 
 #[cfg(test)]

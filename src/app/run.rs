@@ -1,0 +1,136 @@
+//! `run`: the listeners served and the background work running until told to stop, then
+//! an orderly stop (drain, the outbox's message in flight, the last flush).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+use super::{App, StartError};
+use crate::config::Config;
+use crate::http::server::{self, Handler, Listener};
+use crate::{http, tasks};
+
+/// The bound listeners.
+pub struct Listeners {
+    pub public: TcpListener,
+    pub admin: TcpListener,
+    /// The admin socket in the data directory, for the CLI (see [`bind_admin_socket`]).
+    pub admin_socket: UnixListener,
+}
+
+/// Binds the admin socket `<data_dir>/admin.sock`, readable and writable by this user only
+/// (the data directory is too). Call it after the store is open: sled's lock proves that no
+/// other resetgate owns the directory, so a socket file found there is a stale one.
+pub fn bind_admin_socket(config: &Config) -> Result<UnixListener, StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = config.admin_socket();
+    let fail = |e: std::io::Error| {
+        StartError::Io(format!(
+            "cannot listen on the admin socket {}: {e}",
+            path.display()
+        ))
+    };
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
+    }
+    let listener = UnixListener::bind(&path).map_err(fail)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    Ok(listener)
+}
+
+/// Serves the listeners and runs the outbox worker and the sweeper until `shutdown`
+/// resolves, or the store meets a write fault; then stops accepting, drains requests, lets
+/// the worker finish its message (each within `server.shutdown_grace`), and flushes the
+/// store. After a fault it returns [`StartError::StoreFailed`], unless it was asked to stop.
+pub async fn run(
+    listeners: Listeners,
+    app: App,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    app.hasher().warm_up();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker_task = app.spawn_outbox(stop_rx.clone())?;
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tokio::spawn(tasks::watchdog(period, app.clone(), stop_rx.clone()));
+    }
+    let sweeper_task = tokio::spawn(tasks::sweep(app.clone(), stop_rx.clone()));
+    let servers = serve_all(&app, listeners, &stop_rx);
+    let asked_to_stop = tokio::select! {
+        () = shutdown => true,
+        () = app.db().faulted() => {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+            false
+        }
+    };
+    // Every listener stops accepting and drains at once; the worker finishes its message.
+    let _ = stop_tx.send(true);
+    for server in servers {
+        let _ = server.await;
+    }
+    tracing::info!("requests drained; waiting for the outbox message in flight");
+    finish_outbox(app.config().server.shutdown_grace, worker_task).await;
+    let _ = sweeper_task.await;
+    // The CLI then finds no socket and opens the store itself.
+    let _ = std::fs::remove_file(app.config().admin_socket());
+    settle(&app, asked_to_stop)
+}
+
+/// Spawns a server per listener. Per-client connection caps are for the public listener;
+/// the admin ones serve local tools, which all come from one address.
+fn serve_all(
+    app: &App,
+    listeners: Listeners,
+    stop: &watch::Receiver<bool>,
+) -> [tokio::task::JoinHandle<()>; 3] {
+    let per_client = app.config().server.max_connections_per_client;
+    [
+        (
+            Listener::Tcp(listeners.public),
+            http::public::route as Handler,
+            per_client,
+        ),
+        (Listener::Tcp(listeners.admin), http::admin::route, 0),
+        (
+            Listener::Local(listeners.admin_socket),
+            http::admin::route,
+            0,
+        ),
+    ]
+    .map(|(listener, route, per_client)| {
+        let mut stop = stop.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let limits = app.limits(per_client);
+        tokio::spawn(server::serve(listener, app.clone(), route, limits, stopped))
+    })
+}
+
+/// Lets the outbox finish the message in flight, at most `grace`.
+async fn finish_outbox(grace: Duration, mut worker_task: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout(grace, &mut worker_task).await.is_err() {
+        // Cancelling a send is safe: the entry stays queued and goes out after the restart.
+        worker_task.abort();
+        tracing::warn!("the outbox message in flight did not finish within server.shutdown_grace; it stays queued");
+    }
+}
+
+/// The last flush, or the fault that prevents it.
+fn settle(app: &App, asked_to_stop: bool) -> Result<(), StartError> {
+    if let Some(fault) = app.db().fault() {
+        // Everything acknowledged was flushed before its answer: nothing is lost. A
+        // message sent but not yet removed goes out once more after the restart. Asked to
+        // stop, the process stops as asked (exit 0); else it asks to be restarted (75).
+        if asked_to_stop {
+            tracing::warn!(error = fault, "stopped; the store could not write, so nothing more was flushed (nothing acknowledged is lost)");
+            return Ok(());
+        }
+        return Err(StartError::StoreFailed(fault.to_string()));
+    }
+    app.db().flush_blocking()?;
+    tracing::info!("store flushed; bye");
+    Ok(())
+}

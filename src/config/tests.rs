@@ -1,0 +1,129 @@
+use super::*;
+
+#[test]
+fn defaults_validate() {
+    Config::default().validate().expect("defaults are valid");
+}
+
+#[test]
+fn deny_entries_parse_as_networks() {
+    assert_eq!(parse_net("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+    assert_eq!(parse_net("::1").unwrap().to_string(), "::1/128");
+    assert!(parse_net("10.0.0.300").is_err());
+}
+
+/// Every key a user can set is shown in the shipped config.toml, with its default
+/// (secrets and their `*_file` keys, which default to nothing, are shown commented out).
+#[test]
+fn the_shipped_config_shows_every_key_with_its_default() {
+    // Durations compare by value: "24h" and "1day" are the same default.
+    fn norm(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::String(s) => humantime::parse_duration(s)
+                .map_or_else(|_| v.clone(), |d| serde_json::json!(d.as_millis() as u64)),
+            serde_json::Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), norm(v))).collect(),
+            other => other.clone(),
+        }
+    }
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+        match v {
+            serde_json::Value::Object(map) if !map.contains_key("requests") => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => out.push((prefix.to_string(), norm(other))),
+        }
+    }
+    let text = include_str!("../../config.toml");
+    let shipped: serde_json::Value = Figment::from(Toml::string(text))
+        .extract()
+        .expect("config.toml parses");
+    let defaults = serde_json::to_value(Config::default()).unwrap();
+    let (mut want, mut have) = (Vec::new(), Vec::new());
+    flatten("", &defaults, &mut want);
+    flatten("", &shipped, &mut have);
+    let have: std::collections::HashMap<_, _> = have.into_iter().collect();
+    for (key, default) in want {
+        if default.is_null() {
+            assert!(
+                text.contains(&format!("# {}", key.rsplit('.').next().unwrap())),
+                "{key} is not shown (commented)"
+            );
+            continue;
+        }
+        let shown = have
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key} is missing from config.toml"));
+        assert_eq!(
+            shown, &default,
+            "{key}: config.toml shows another value than the default"
+        );
+    }
+}
+
+#[test]
+fn the_guessing_bound_is_checked() {
+    let mut c = Config::default();
+    let odds = c.recovery.guessing_odds();
+    assert!(
+        (odds - 0.00771).abs() < 1e-9,
+        "README's 0.721 % + 0.05 %: {odds}"
+    );
+    c.recovery.code_length = 6;
+    let err = c.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("recovery.code_length") && err.contains("accept_high_guessing_odds"),
+        "{err}"
+    );
+    c.recovery.accept_high_guessing_odds = true;
+    assert!(c.validate().is_ok(), "accepted knowingly");
+    c.recovery.accept_high_guessing_odds = false;
+    c.recovery.code_length = 12;
+    c.recovery.failed_confirm_budget.requests = 0;
+    assert!(c.recovery.guessing_odds().is_infinite());
+    assert!(c.validate().unwrap_err().to_string().contains("unbounded"));
+}
+
+#[test]
+fn the_admin_socket_path_must_fit() {
+    let mut c = Config::default();
+    c.storage.data_dir = std::path::PathBuf::from("/").join("d".repeat(120));
+    let err = c.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("storage.data_dir") && err.contains("107"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validation_names_the_key() {
+    let mut c = Config::default();
+    c.recovery.code_length = 40;
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("recovery.code_length"), "{err}");
+}
+
+#[test]
+fn log_levels_take_per_module_directives() {
+    let mut c = Config::default();
+    for good in [
+        "debug",
+        "warn, resetgate=info",
+        "resetgate::outbox=trace",
+        "info ",
+    ] {
+        c.log.level = good.into();
+        assert!(c.validate().is_ok(), "{good}");
+    }
+    for bad in ["loud", "foo[{field}]=info", "info,"] {
+        c.log.level = bad.into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("log.level"), "{bad}: {err}");
+    }
+}

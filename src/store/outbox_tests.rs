@@ -1,0 +1,114 @@
+use super::*;
+use crate::config::Durability;
+
+fn queued(next: u64) -> Queued {
+    let mut q = Queued::new(
+        "a@example.com".into(),
+        Kind::Otp {
+            code: "1".into(),
+            ttl_secs: 9,
+        },
+        0,
+        Some(1_000),
+    );
+    q.next_attempt_ms = next;
+    q
+}
+
+#[test]
+fn due_scan_orders_and_schedules() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    db.inner
+        .outbox
+        .insert(id_key(2), encode(&queued(0)))
+        .unwrap();
+    db.inner
+        .outbox
+        .insert(id_key(1), encode(&queued(0)))
+        .unwrap();
+    db.inner
+        .outbox
+        .insert(id_key(3), encode(&queued(500)))
+        .unwrap();
+    let due = db.outbox_due(100, 10).unwrap();
+    let ids: Vec<u64> = due.entries.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![1, 2]);
+    assert_eq!(due.next_ms, Some(500));
+    // Expired entries are due (to be dropped) even before their next attempt.
+    assert_eq!(db.outbox_due(2_000, 10).unwrap().entries.len(), 3);
+}
+
+#[test]
+fn dead_letters_are_retried_while_live_and_scrubbed_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    for id in [1, 2, 3] {
+        db.inner
+            .outbox
+            .insert(id_key(id), encode(&queued(0)))
+            .unwrap();
+        let dead = Dead {
+            message: queued(0),
+            error: "550".into(),
+            failed_ms: 0,
+        };
+        db.outbox_bury(id, &dead).unwrap();
+    }
+    // The account's current code is the one that letter 1 carries.
+    let mut current = crate::store::test_support::code(1, 0, 1_000);
+    current.outbox_id = Some(1);
+    let reset = Reset {
+        code: Some(current),
+        ..Reset::default()
+    };
+    db.inner
+        .resets
+        .insert("a@example.com", encode(&reset))
+        .unwrap();
+    assert_eq!(
+        db.retry_dead(1, 500).unwrap(),
+        Ok(()),
+        "the code is live until 1000"
+    );
+    assert_eq!(
+        db.retry_dead(3, 500).unwrap(),
+        Err(RetryRefused::Superseded),
+        "letter 3's code is not the account's"
+    );
+    let back = db.queued_message(1).unwrap().unwrap();
+    assert_eq!(
+        (back.attempts, back.next_attempt_ms, back.last_error),
+        (0, 500, None)
+    );
+    assert_eq!(db.retry_dead(1, 500).unwrap(), Err(RetryRefused::NotFound));
+    assert_eq!(db.retry_dead(2, 1_000).unwrap(), Err(RetryRefused::Expired));
+    assert_eq!(db.scrub_dead(1_000).unwrap(), 2);
+    let Kind::Otp { code, .. } = db.dead_letter(2).unwrap().unwrap().message.kind else {
+        panic!()
+    };
+    assert!(code.is_empty(), "an expired code is not kept");
+    assert_eq!(db.purge_dead(None).unwrap(), 2);
+    assert_eq!(db.dead_len(), 0);
+}
+
+#[test]
+fn bury_moves_to_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    db.inner
+        .outbox
+        .insert(id_key(7), encode(&queued(0)))
+        .unwrap();
+    let dead = Dead {
+        message: queued(0),
+        error: "550 no".into(),
+        failed_ms: 5,
+    };
+    db.outbox_bury(7, &dead).unwrap();
+    assert_eq!(db.outbox_len(), 0);
+    assert_eq!(db.dead_letters().unwrap(), vec![(7, dead)]);
+    // Rescheduling an entry that is gone does not bring it back.
+    db.outbox_reschedule(7, &queued(9)).unwrap();
+    assert_eq!(db.outbox_len(), 0);
+}
