@@ -35,5 +35,6 @@ pub mod recovery;
 pub mod secrets;
 pub mod store;
 mod tasks;
+pub mod throttle;
 
 pub use app::{bind_admin_socket, run, App, Listeners, StartError};

@@ -52,37 +52,43 @@ fn ready_watchdog_and_stopping_are_notified() {
     assert!(states.iter().any(|s| s == "STOPPING=1"), "{states:?}");
 }
 
-#[test]
-fn socket_activation_uses_the_passed_listener() {
-    let setup = Setup::new("");
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut activator = Command::new("systemd-socket-activate")
-        .args([
-            "-l",
-            &listen,
-            "-E",
-            "NO_COLOR=1",
-            "--",
-            support::BIN,
-            "--config",
-            setup.config.to_str().unwrap(),
-            "serve",
-        ])
+/// `resetgate serve` under systemd-socket-activate, listening on `addresses` (passed in
+/// that order); returns once it listens on all of them, with its log.
+fn activate(
+    setup: &Setup,
+    addresses: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+    let mut command = Command::new("systemd-socket-activate");
+    for address in addresses {
+        command.args(["-l", address]);
+    }
+    let mut activator = command
+        .args(["-E", "NO_COLOR=1", "--", support::BIN])
+        .args(["--config", setup.config.to_str().unwrap(), "serve"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("systemd-socket-activate runs");
     let mut log = BufReader::new(activator.stderr.take().unwrap());
-    let mut line = String::new();
     // systemd-socket-activate says when it listens; the service starts on the first connection.
-    while !line.contains("Listening on") {
-        line.clear();
+    let mut listening = 0;
+    while listening < addresses.len() {
+        let mut line = String::new();
         assert!(
             log.read_line(&mut line).unwrap() > 0,
             "systemd-socket-activate exited"
         );
+        listening += usize::from(line.contains("Listening on"));
     }
+    (activator, log)
+}
+
+#[test]
+fn socket_activation_uses_the_passed_listener() {
+    let setup = Setup::new("");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut activator, mut log) = activate(&setup, &[&listen]);
     let addr = listen.parse().unwrap();
     let r = support::request(
         addr,
@@ -116,20 +122,7 @@ fn a_passed_admin_socket_must_be_on_loopback() {
     let setup = Setup::new("");
     let public = format!("127.0.0.1:{}", free_port());
     let admin = format!("0.0.0.0:{}", free_port());
-    let mut activator = Command::new("systemd-socket-activate")
-        .args(["-l", &public, "-l", &admin, "-E", "NO_COLOR=1", "--"])
-        .arg(support::BIN)
-        .args(["--config", setup.config.to_str().unwrap(), "serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("systemd-socket-activate runs");
-    let mut log = BufReader::new(activator.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("Listening on") || !line.contains("0.0.0.0") {
-        line.clear();
-        assert!(log.read_line(&mut line).unwrap() > 0, "activator exited");
-    }
+    let (mut activator, mut log) = activate(&setup, &[&public, &admin]);
     // The first connection starts the service, which refuses the admin socket and exits.
     let _ = std::net::TcpStream::connect(public.as_str());
     let mut outcome = String::new();

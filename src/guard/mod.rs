@@ -68,8 +68,8 @@ pub struct Guard {
     reset_failures_per_email: Option<FixedWindow<String>>,
     bans: bans::Bans,
     metrics: Arc<Metrics>,
-    /// Seconds after `started` of the last warning about forwarded headers nobody trusts.
-    forwarded_warned: std::sync::atomic::AtomicU64,
+    /// The warning about forwarded headers nobody trusts, once a minute.
+    forwarded_warned: crate::throttle::Throttle,
     /// Seconds after `started` when the spent budget's window ends (see `budget_spent`).
     budget_spent_until: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
@@ -98,7 +98,7 @@ impl Guard {
             reset_failures_per_email: FixedWindow::new(l.reset_failures_per_email, cap),
             bans: bans::Bans::new(&config.guard, cap, metrics.clone()),
             metrics,
-            forwarded_warned: std::sync::atomic::AtomicU64::new(u64::MAX),
+            forwarded_warned: crate::throttle::Throttle::default(),
             budget_spent_until: std::sync::atomic::AtomicU64::new(0),
             started: std::time::Instant::now(),
         })
@@ -123,21 +123,13 @@ impl Guard {
     /// it is one client to the limits, the bans and the same-client fallback. Counted, and
     /// warned about at most once a minute.
     fn notice_untrusted_forwarding(&self, peer: IpAddr, headers: &hyper::HeaderMap) {
-        use std::sync::atomic::Ordering::Relaxed;
         let forwarded = headers.contains_key("x-forwarded-for")
             || headers.contains_key(hyper::header::FORWARDED);
         if !forwarded || !client_ip::is_local(peer) {
             return;
         }
         self.metrics.untrusted_forwarded.inc();
-        let now = self.started.elapsed().as_secs();
-        let last = self.forwarded_warned.load(Relaxed);
-        if (last == u64::MAX || now >= last + 60)
-            && self
-                .forwarded_warned
-                .compare_exchange(last, now, Relaxed, Relaxed)
-                .is_ok()
-        {
+        if self.forwarded_warned.ready() {
             tracing::warn!(%peer, "a local peer sends X-Forwarded-For or Forwarded, but server.trusted_proxies is empty: every client behind this proxy counts as one client (limits, bans, the same-client fallback); list the proxy in server.trusted_proxies");
         }
     }

@@ -8,9 +8,7 @@
 //! refuses new codes and holds delivery back, before a full disk makes writes fail.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use tokio::sync::Notify;
 
@@ -22,9 +20,8 @@ pub(super) struct Health {
     faulted: Notify,
     dir: PathBuf,
     min_free: u64,
-    /// Seconds after `started` of the last warning about low space (u64::MAX: none yet).
-    warned: AtomicU64,
-    started: Instant,
+    /// The warning about low space, once a minute.
+    warned: crate::throttle::Throttle,
 }
 
 impl Health {
@@ -34,8 +31,7 @@ impl Health {
             faulted: Notify::new(),
             dir,
             min_free,
-            warned: AtomicU64::new(u64::MAX),
-            started: Instant::now(),
+            warned: crate::throttle::Throttle::default(),
         }
     }
 
@@ -85,14 +81,7 @@ impl Health {
         if free >= self.min_free {
             return None;
         }
-        let now = self.started.elapsed().as_secs();
-        let last = self.warned.load(Relaxed);
-        if (last == u64::MAX || now >= last + 60)
-            && self
-                .warned
-                .compare_exchange(last, now, Relaxed, Relaxed)
-                .is_ok()
-        {
+        if self.warned.ready() {
             tracing::warn!(
                 free_bytes = free,
                 min_free = self.min_free,
