@@ -7,7 +7,6 @@ use std::borrow::Cow;
 
 use hyper::StatusCode;
 
-use crate::admin::AdminError;
 use crate::guard::Refusal;
 use crate::store::StoreError;
 
@@ -77,18 +76,6 @@ impl From<Refusal> for ApiError {
         match r {
             Refusal::Denied => ApiError::Denied,
             Refusal::Limited { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
-        }
-    }
-}
-
-/// The admin operations' refusals, each with its documented status and text.
-impl From<AdminError> for ApiError {
-    fn from(e: AdminError) -> ApiError {
-        match e {
-            AdminError::NotFound(text) => ApiError::NoSuch(text),
-            AdminError::Conflict(text) => ApiError::Conflict(text),
-            AdminError::InvalidCredentials => ApiError::InvalidCredentials,
-            AdminError::Store(e) => ApiError::Store(e),
         }
     }
 }
@@ -167,30 +154,5 @@ mod tests {
             denied.status_and_message(),
             (StatusCode::FORBIDDEN, "Access denied".into())
         );
-    }
-
-    #[test]
-    fn admin_refusals_keep_their_statuses_and_texts() {
-        for (refusal, status, text) in [
-            (
-                AdminError::NotFound(NO_SUCH_BLOCK.into()),
-                404,
-                NO_SUCH_BLOCK,
-            ),
-            (
-                AdminError::Conflict(ACCOUNT_EXISTS.into()),
-                409,
-                ACCOUNT_EXISTS,
-            ),
-            (AdminError::InvalidCredentials, 401, INVALID_CREDENTIALS),
-            (
-                AdminError::Store(StoreError::Task("x".into())),
-                500,
-                UNEXPECTED,
-            ),
-        ] {
-            let (got, message) = ApiError::from(refusal).status_and_message();
-            assert_eq!((got.as_u16(), message.as_ref()), (status, text));
-        }
     }
 }

@@ -20,10 +20,14 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::net::UnixStream;
 
-use super::calls::Answer;
 use super::Failure;
 use crate::admin::paths::BACKUP;
 use crate::admin::AdminError;
+
+/// An operation's answer, wherever it ran. The outer error: the call could not be made or
+/// failed in the service (exit code 1), or the admin API refused the request itself (3).
+/// The inner one: the operation's own refusal, which a command may word its own way.
+pub type Answer<T> = Result<Result<T, AdminError>, Failure>;
 
 pub struct AdminClient {
     pub socket: PathBuf,

@@ -10,8 +10,8 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use super::admin_client::Answer;
 use super::target::Target;
-use super::Failure;
 use crate::admin::blocks::{BlockList, Blocked, Unblocked};
 use crate::admin::outbox::{OutboxView, Purged, Retried, Shown};
 use crate::admin::paths::{
@@ -21,11 +21,6 @@ use crate::admin::paths::{
 use crate::admin::users::{Added, ImportReport, NewAccount, Removed, Unlocked, UserList};
 use crate::admin::{Admin, AdminError};
 use crate::mail_address::Email;
-
-/// An operation's answer, wherever it ran. The outer error: the call could not be made or
-/// failed in the service (exit code 1), or the admin API refused the request itself (3).
-/// The inner one: the operation's own refusal, which a command may word its own way.
-pub type Answer<T> = Result<Result<T, AdminError>, Failure>;
 
 /// An operation as a request to the admin API.
 enum Request {

@@ -17,6 +17,7 @@ use crate::admin::paths::{
 };
 use crate::admin::users::{parse_account, NewAccount};
 use crate::admin::Admin;
+use crate::admin::AdminError;
 use crate::error::ApiError;
 use crate::mail_address::{self, Email};
 use crate::App;
@@ -200,4 +201,48 @@ fn purge_target(obj: &json::Object) -> Result<Option<u64>, ApiError> {
 fn block_net(obj: &json::Object) -> Result<ipnet::IpNet, ApiError> {
     let net = json::required_str(obj, "net")?;
     crate::config::parse_net(net).map_err(ApiError::bad_request)
+}
+
+/// The admin operations' refusals, each with its documented status and text.
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> ApiError {
+        match e {
+            AdminError::NotFound(text) => ApiError::NoSuch(text),
+            AdminError::Conflict(text) => ApiError::Conflict(text),
+            AdminError::InvalidCredentials => ApiError::InvalidCredentials,
+            AdminError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn admin_refusals_keep_their_statuses_and_texts() {
+        for (refusal, status, text) in [
+            (
+                AdminError::NotFound(NO_SUCH_BLOCK.into()),
+                404,
+                NO_SUCH_BLOCK,
+            ),
+            (
+                AdminError::Conflict(ACCOUNT_EXISTS.into()),
+                409,
+                ACCOUNT_EXISTS,
+            ),
+            (AdminError::InvalidCredentials, 401, INVALID_CREDENTIALS),
+            (
+                AdminError::Store(StoreError::Task("x".into())),
+                500,
+                UNEXPECTED,
+            ),
+        ] {
+            let (got, message) = ApiError::from(refusal).status_and_message();
+            assert_eq!((got.as_u16(), message.as_ref()), (status, text));
+        }
+    }
 }
