@@ -2,7 +2,7 @@
 //!
 //! Trees are named `key_value`:
 //! - `email_user`:    normalized email → [`users::User`] (JSON)
-//! - `email_reset`:   normalized email → [`resets::Reset`] (JSON)
+//! - `email_reset`:   normalized email (or a decoy's NUL-prefixed key) → [`records::Reset`] (JSON)
 //! - `codemac_email`: HMAC-SHA256(code) → normalized email; the index confirm-otp-reset needs
 //! - `id_outbox`:     big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON)
 //! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON)
@@ -10,11 +10,17 @@
 //! - `meta`:          `schema_version` → big-endian u32; `instance_id` → 8 random bytes;
 //!   `ready_probe` → the time of the last readiness check
 //!
-//! Writes that touch several trees are one sled transaction, except issuing a code, the
-//! request path under load: sled 0.34 runs every transaction alone under one global lock
-//! (about 110 µs each here), so [`Db::issue_code`] orders plain writes instead and commits
-//! with one compare-and-swap (see `resets`). A 200 goes out only after [`Db::durable`]
-//! returned, which shares one flush among all concurrent callers.
+//! The store keeps records and knows no recovery rule. A step that changes records reads
+//! them, lets the caller's pure function decide, and writes the changes as one sled
+//! transaction ([`Db::transact`], `resets`). Issuing a code, the request path under load,
+//! is the exception: sled 0.34 runs every transaction alone under one global lock (about
+//! 110 µs each here), so [`Db::issue_code`] orders plain writes and commits with one
+//! compare-and-swap (`codes`). A 200 goes out only after [`Db::durable`] returned, which
+//! shares one flush among all concurrent callers.
+//!
+//! Files: `records` (the reset record's types), `resets` (read, decide, write), `codes`
+//! (issuing and the code index), `users`, `outbox`, `blocks`, `backup`, `migrate`, `tx`
+//! (transaction helpers), `flusher` (group commit), `health` (write faults, free space).
 
 pub mod backup;
 pub mod blocks;
