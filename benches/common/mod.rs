@@ -4,6 +4,9 @@
 //! the percentiles of what they measured.
 #![allow(dead_code)]
 
+mod stats;
+pub use stats::*;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -389,42 +392,4 @@ pub async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<Vec<T>>>) -> Vec<T> 
         all.extend(t.await.expect("a connection task"));
     }
     all
-}
-
-/// Requests per second and latency percentiles of a run.
-pub struct Row {
-    pub name: String,
-    pub rps: f64,
-    pub p50: Duration,
-    pub p99: Duration,
-    pub p999: Duration,
-}
-
-/// Requests per second and percentiles of `samples` taken over `length`.
-pub fn summarize(name: &str, mut samples: Vec<Duration>, length: Duration) -> Row {
-    assert!(!samples.is_empty(), "{name}: no samples after the warm-up");
-    let [p50, p99, p999] = percentiles(&mut samples, [0.5, 0.99, 0.999]);
-    Row {
-        name: name.to_string(),
-        rps: samples.len() as f64 / length.as_secs_f64(),
-        p50,
-        p99,
-        p999,
-    }
-}
-
-/// The `qs` quantiles (0 to 1) of `samples`, which this sorts: the sample at rank
-/// `(n − 1) · q`, rounded down, so 0.5 of 2,000 samples is the 1,000th smallest.
-pub fn percentiles<const N: usize>(samples: &mut [Duration], qs: [f64; N]) -> [Duration; N] {
-    assert!(!samples.is_empty(), "percentiles of no samples");
-    samples.sort_unstable();
-    qs.map(|q| samples[((samples.len() - 1) as f64 * q) as usize])
-}
-
-pub fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-pub fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1_048_576.0
 }
