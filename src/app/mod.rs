@@ -225,6 +225,7 @@ impl App {
             letterhead: outbox::templates::Letterhead::new(config, db.instance_id(), catalog)?,
             retry_initial: config.mail.retry_initial,
             retry_max: config.mail.retry_max,
+            batch: config.mail.batch,
             wake: self.inner.outbox.clone(),
             metrics: self.inner.metrics.clone(),
             heartbeat: self.inner.outbox_heartbeat.clone(),

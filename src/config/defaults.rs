@@ -62,6 +62,7 @@ impl Default for Mail {
             templates_dir: PathBuf::new(),
             retry_initial: Duration::from_secs(5),
             retry_max: Duration::from_secs(300),
+            batch: 16,
             smtp: Smtp::default(),
             file: FileMail::default(),
             dkim: Dkim::default(),

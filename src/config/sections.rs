@@ -111,6 +111,8 @@ pub struct Mail {
     pub retry_initial: Duration,
     #[serde(with = "duration")]
     pub retry_max: Duration,
+    /// Messages a connection sends before one flush records their removal.
+    pub batch: usize,
     pub smtp: Smtp,
     pub file: FileMail,
     pub dkim: Dkim,

@@ -32,6 +32,9 @@ pub struct Worker {
     pub letterhead: Letterhead,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Messages a lane sends before one flush records their removal (`mail.batch`): a
+    /// crash can repeat at most that many per lane.
+    pub batch: usize,
     pub wake: Arc<Notify>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Unix ms of the dispatcher's or a lane's last sign of life (the watchdog reads it).
@@ -173,37 +176,60 @@ impl Lane {
         rx: Arc<tokio::sync::Mutex<mpsc::Receiver<u64>>>,
         mut stop: watch::Receiver<bool>,
     ) {
+        // Sent and removed, but the removals not yet flushed.
+        let mut unflushed = 0;
         loop {
-            let next = {
+            // Another message is taken at once while the batch has room; with none waiting
+            // (or a full batch), the removals are made durable first.
+            let mut next = None;
+            if unflushed > 0 && unflushed < self.worker.batch {
+                next = rx.lock().await.try_recv().ok();
+            }
+            if next.is_none() && unflushed > 0 {
+                self.worker.flush_removals(unflushed).await;
+                unflushed = 0;
+            }
+            if next.is_none() {
                 let mut rx = rx.lock().await;
-                tokio::select! {
+                next = tokio::select! {
                     next = rx.recv() => next,
                     _ = stop.changed() => None,
-                }
-            };
-            let Some(id) = next else { break };
-            if !*stop.borrow() && self.worker.db.fault().is_none() {
-                // The dispatcher's scan may predate another lane's work on this entry (sent
-                // and removed, or rescheduled): act only on what the store says now.
-                // Off the async threads: the check may wait for a backup or an account lock.
-                let worker = self.worker.clone();
-                let due = tokio::task::spawn_blocking(move || worker.still_due(id)).await;
-                // A fault met meanwhile (another lane's removal failed) stops sending too.
-                if let (Ok(Some(message)), None) = (due, self.worker.db.fault()) {
-                    self.worker.deliver(&mut self.transport, id, message).await;
-                }
+                };
             }
-            self.worker.beat();
-            self.claimed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-            self.done.notify_one();
+            let Some(id) = next else { break };
+            unflushed += usize::from(self.take(id, &stop).await);
             if *stop.borrow() {
                 break;
             }
         }
+        if unflushed > 0 {
+            self.worker.flush_removals(unflushed).await;
+        }
         self.transport.close().await;
+    }
+
+    /// Delivers entry `id` if it is still due; true if it was sent and its removal awaits a
+    /// flush. Then gives the entry back to the dispatcher.
+    async fn take(&mut self, id: u64, stop: &watch::Receiver<bool>) -> bool {
+        let mut unflushed = false;
+        if !*stop.borrow() && self.worker.db.fault().is_none() {
+            // The dispatcher's scan may predate another lane's work on this entry (sent
+            // and removed, or rescheduled): act only on what the store says now.
+            // Off the async threads: the check may wait for a backup or an account lock.
+            let worker = self.worker.clone();
+            let due = tokio::task::spawn_blocking(move || worker.still_due(id)).await;
+            // A fault met meanwhile (another lane's removal failed) stops sending too.
+            if let (Ok(Some(message)), None) = (due, self.worker.db.fault()) {
+                unflushed = self.worker.deliver(&mut self.transport, id, message).await;
+            }
+        }
+        self.worker.beat();
+        self.claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        self.done.notify_one();
+        unflushed
     }
 }
 
@@ -240,11 +266,22 @@ impl Worker {
         })
     }
 
-    async fn deliver(&self, transport: &mut Transport, id: u64, mut message: Queued) {
+    /// Makes the removals of the messages sent since the last flush durable: a crash can
+    /// then repeat at most those (with the same Message-IDs), not everything sent since
+    /// sled's last background flush.
+    async fn flush_removals(&self, sent: usize) {
+        self.store(self.db.durable().await);
+        tracing::debug!(sent, "removals of sent messages flushed");
+    }
+
+    /// Tries to deliver one message; true if it was sent and removed, and its removal must
+    /// still be flushed (only where a repeat makes a second copy).
+    async fn deliver(&self, transport: &mut Transport, id: u64, mut message: Queued) -> bool {
         let now = unix_ms(SystemTime::now());
         if message.kind == Kind::Decoy {
             // Enumeration-safe mode's stand-in for a mail to an unknown address.
-            return self.store(self.db.blocking(move |db| db.outbox_remove(id)).await);
+            self.store(self.db.blocking(move |db| db.outbox_remove(id)).await);
+            return false;
         }
         if message.expired(now) {
             self.store(self.db.blocking(move |db| db.outbox_remove(id)).await);
@@ -254,29 +291,25 @@ impl Worker {
                 attempts = message.attempts,
                 "dropping a message whose code expired before it could be sent"
             );
-            return;
+            return false;
         }
         let rendered = match self.letterhead.render(id, &message) {
             Ok(r) => r,
             Err(e) => {
-                return self
-                    .bury(id, message, format!("rendering failed: {e}"), now)
-                    .await
+                self.bury(id, message, format!("rendering failed: {e}"), now)
+                    .await;
+                return false;
             }
         };
         let sent = transport.send(&rendered).await;
         self.metrics.smtp_reply(transport.last_reply_class());
         match sent {
             Ok(()) => {
-                // Durable before the next message: a crash can then repeat at most the one
-                // message in flight (with the same Message-ID), not everything sent since
-                // sled's last background flush.
+                // Removed now, made durable with the lane's batch (see `flush_removals`).
                 self.store(self.db.blocking(move |db| db.outbox_remove(id)).await);
-                if transport.repeats_are_duplicates() {
-                    self.store(self.db.durable().await);
-                }
                 self.metrics.outbox_sent.inc();
                 tracing::info!(id, attempts = message.attempts + 1, "message delivered");
+                return transport.repeats_are_duplicates();
             }
             Err(SendError::Permanent(reason)) => self.bury(id, message, reason, now).await,
             Err(SendError::Transient(reason)) => {
@@ -299,6 +332,7 @@ impl Worker {
                 );
             }
         }
+        false
     }
 
     /// Sets a message aside, durably: an operator must find it after a crash too.
