@@ -53,6 +53,7 @@ pub struct Metrics {
     outbox_oldest: Gauge<f64, AtomicU64>,
     store_bytes: Gauge,
     store_free: Gauge,
+    code_mail_wait: Gauge<f64, AtomicU64>,
 }
 
 /// What `/metrics` reads from the store when scraped.
@@ -62,6 +63,8 @@ pub struct StoreGauges {
     pub store_bytes: u64,
     /// Free bytes on the data directory's file system.
     pub free_bytes: u64,
+    /// How long the oldest due code mail has waited for delivery.
+    pub code_mail_wait: Duration,
 }
 
 fn latency_histogram() -> Histogram {
@@ -100,6 +103,7 @@ impl Metrics {
             outbox_oldest: Gauge::default(),
             store_bytes: Gauge::default(),
             store_free: Gauge::default(),
+            code_mail_wait: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -203,6 +207,11 @@ impl Metrics {
             m.store_bytes.clone(),
         );
         registry.register(
+            "outbox_code_mail_wait_seconds",
+            "How long the oldest code mail that is due has waited for delivery (over half a code's lifetime, new codes get 503)",
+            m.code_mail_wait.clone(),
+        );
+        registry.register(
             "store_free_bytes",
             "Free space on the data directory's file system (see storage.min_free)",
             m.store_free.clone(),
@@ -248,6 +257,7 @@ impl Metrics {
         self.outbox_oldest.set(store.oldest_age.as_secs_f64());
         self.store_bytes.set(store.store_bytes as i64);
         self.store_free.set(store.free_bytes as i64);
+        self.code_mail_wait.set(store.code_mail_wait.as_secs_f64());
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String does not fail");
         out
@@ -290,6 +300,7 @@ mod tests {
             oldest_age: Duration::from_secs(5),
             store_bytes: 4096,
             free_bytes: 1 << 30,
+            code_mail_wait: Duration::ZERO,
         });
         assert!(text.contains("resetgate_http_requests_total{listener=\"public\",endpoint=\"forgot-password\",status=\"200\"} 1"), "{text}");
         assert!(text.contains("resetgate_refusals_total{kind=\"per_email\"} 1"));

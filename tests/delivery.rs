@@ -539,3 +539,54 @@ fn the_file_transport_never_writes_through_a_planted_link() {
         "a file of its own"
     );
 }
+
+/// Admission control: a relay that accepts slowly makes the service refuse new codes
+/// (503, Retry-After) once the oldest code mail has waited half a code's lifetime, rather
+/// than acknowledge mail that cannot arrive before its code expires; when the relay has
+/// caught up, new codes are accepted again.
+#[test]
+fn a_slow_relay_makes_new_codes_wait_rather_than_arrive_too_late() {
+    let sink = SmtpSink::start_with(&["--slow-data", "1:3", "--slow-data", "2:3"]);
+    let setup = Setup::new(&format!(
+        "{}[recovery]\ncode_ttl = \"4s\"\nresend_cooldown = \"0s\"\n",
+        smtp_config(sink.port)
+    ));
+    setup.import(4, |i| format!("u{i}@example.com"));
+    let mut service = setup.start();
+    for i in 0..2 {
+        let r = service.forgot(&format!(r#"{{"email": "u{i}@example.com"}}"#));
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    // The precondition is that the first code mail (queued before its answer, before this
+    // moment) has waited over half the lifetime (2 s).
+    let asked = std::time::SystemTime::now();
+    let half = asked + std::time::Duration::from_millis(2_100);
+    while let Ok(left) = half.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(left);
+    }
+    let refused = service.forgot(r#"{"email": "u2@example.com"}"#);
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(
+        refused.message(),
+        "Service temporarily unavailable; try again later"
+    );
+    assert_eq!(refused.header("Retry-After"), Some("2"));
+    service.wait_for_log("new codes are refused (503) until the outbox catches up");
+
+    // The relay catches up: both slow messages are answered, and the queue is empty again.
+    let metrics = |service: &Service| service.admin_call(&setup, "GET", "/metrics", b"").raw_body;
+    service.wait_for_log("message delivered");
+    service.wait_for_log("message delivered");
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    while !metrics(&service).contains("resetgate_outbox_code_mail_wait_seconds 0.0") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox never caught up"
+        );
+    }
+    assert!(metrics(&service).contains(r#"resetgate_refusals_total{kind="outbox_behind"} 1"#));
+    let again = service.forgot(r#"{"email": "u3@example.com"}"#);
+    assert_eq!(again.status, 200, "accepted again: {again:?}");
+    // The new code's mail arrives (after the two slow ones).
+    while sink.next_mail().rcpt_tos != ["u3@example.com"] {}
+}

@@ -103,6 +103,10 @@ impl Admin {
             oldest_age: Duration::from_millis(oldest),
             store_bytes: size,
             free_bytes: self.db().free_bytes().unwrap_or(0),
+            code_mail_wait: match self.app().map(App::outbox_lag_since) {
+                Some(queued) if queued > 0 => Duration::from_millis(now.saturating_sub(queued)),
+                _ => Duration::ZERO,
+            },
         })
     }
 }

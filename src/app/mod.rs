@@ -44,6 +44,11 @@ struct Inner {
     outbox_alive: AtomicBool,
     /// Unix ms of the outbox worker's last sign of life (readiness, watchdog).
     outbox_heartbeat: Arc<AtomicU64>,
+    /// When the oldest code mail waiting for a connection was queued (Unix ms; 0: none),
+    /// as the outbox's dispatcher last saw it: the admission signal of forgot-password.
+    outbox_lag: Arc<AtomicU64>,
+    /// The warning that new codes are refused because mail is late, once a minute.
+    behind_warned: crate::throttle::Throttle,
     /// The last readiness answer and when it was made (reused for a second).
     readiness: Mutex<Option<(Instant, Option<&'static str>)>>,
     /// The message texts, also used to choose a request's locale.
@@ -97,6 +102,8 @@ impl App {
             metrics,
             outbox_alive: AtomicBool::new(true),
             outbox_heartbeat: Arc::new(AtomicU64::new(unix_ms(SystemTime::now()))),
+            outbox_lag: Arc::new(AtomicU64::new(0)),
+            behind_warned: crate::throttle::Throttle::default(),
             readiness: Mutex::new(None),
             catalog: Arc::new(Catalog::load(&config.mail.templates_dir)?),
             db,
@@ -183,6 +190,31 @@ impl App {
         self.outbox_trouble()
     }
 
+    /// How long the oldest code mail has waited for a connection, when that is more than
+    /// half a code's lifetime: a code issued now would likely expire before its mail leaves,
+    /// so forgot-password refuses new codes (admission control). Warned about once a minute.
+    pub fn outbox_behind(&self, now_ms: u64) -> Option<Duration> {
+        let queued = self.inner.outbox_lag.load(Relaxed);
+        let waited = Duration::from_millis(now_ms.saturating_sub(queued));
+        let patience = self.inner.config.recovery.code_ttl / 2;
+        if queued == 0 || waited <= patience {
+            return None;
+        }
+        if self.inner.behind_warned.ready() {
+            tracing::warn!(
+                waited_ms = waited.as_millis() as u64,
+                "the oldest code mail has waited more than half a code's lifetime for delivery: new codes are refused (503) until the outbox catches up"
+            );
+        }
+        Some(waited)
+    }
+
+    /// Unix ms at which the oldest code mail waiting for delivery was queued (0: none), for
+    /// the metrics.
+    pub fn outbox_lag_since(&self) -> u64 {
+        self.inner.outbox_lag.load(Relaxed)
+    }
+
     /// Why the outbox is not working, if it is not: the worker stopped, or has shown no sign
     /// of life for longer than any healthy wait (a minute idle, or an SMTP step) allows.
     pub fn outbox_trouble(&self) -> Option<&'static str> {
@@ -229,6 +261,7 @@ impl App {
             wake: self.inner.outbox.clone(),
             metrics: self.inner.metrics.clone(),
             heartbeat: self.inner.outbox_heartbeat.clone(),
+            lag: self.inner.outbox_lag.clone(),
         })
     }
 

@@ -124,6 +124,17 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
             retry_after_secs: 60,
         });
     }
+    let patience = app.config().recovery.code_ttl / 2;
+    if app
+        .outbox_behind(crate::store::unix_ms(SystemTime::now()))
+        .is_some()
+    {
+        // A code issued now would wait behind mail that has already waited half a code's
+        // lifetime: refuse it rather than acknowledge a mail that arrives too late.
+        app.metrics().refused("outbox_behind");
+        let retry_after_secs = patience.as_secs().clamp(1, 60);
+        return Err(ApiError::Unavailable { retry_after_secs });
+    }
     let locale = locale(app, &req);
     let body = bodies::forgot(&body(app, req, client, Endpoint::Forgot).await?)?;
     let email = body.email;

@@ -39,6 +39,9 @@ pub struct Worker {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Unix ms of the dispatcher's or a lane's last sign of life (the watchdog reads it).
     pub heartbeat: Arc<std::sync::atomic::AtomicU64>,
+    /// When the oldest code mail that is due (waiting for a connection, or on one now) was
+    /// queued, as of the last scan; 0: none. Forgot-password's admission signal.
+    pub lag: Arc<std::sync::atomic::AtomicU64>,
 }
 
 type Claimed = Arc<Mutex<HashSet<u64>>>;
@@ -99,6 +102,7 @@ async fn dispatch(
                 continue;
             }
         };
+        worker.note_lag(&due.entries, now);
         let fresh = claim(claimed, due.entries.into_iter().map(|(id, _)| id));
         if fresh.is_empty() {
             // Everything due is with the lanes: wait for one of them (or new mail), not in a
@@ -234,6 +238,19 @@ impl Lane {
 }
 
 impl Worker {
+    /// Notes when the oldest code mail among the due entries was queued. A message in a
+    /// retry's backoff is not due, so one recipient's greylisting does not count; a
+    /// connection that is slow or busy does.
+    fn note_lag(&self, due: &[(u64, Queued)], now: u64) {
+        let oldest = due
+            .iter()
+            .filter(|(_, m)| matches!(m.kind, Kind::Otp { .. }) && !m.expired(now))
+            .map(|(_, m)| m.created_ms)
+            .min()
+            .unwrap_or(0);
+        self.lag.store(oldest, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn beat(&self) {
         let now = unix_ms(SystemTime::now());
         self.heartbeat
