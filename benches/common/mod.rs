@@ -4,24 +4,18 @@
 //! the percentiles of what they measured.
 #![allow(dead_code)]
 
+mod client;
 mod stats;
+// Not every benchmark drives load: the ones that do not leave these unused.
+#[allow(unused_imports)]
+pub use client::*;
 pub use stats::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::sync::Semaphore;
 
 /// The public and the admin address from the "resetgate ready" log line.
 fn ready_addresses(log: &mut impl BufRead) -> (SocketAddr, SocketAddr) {
@@ -285,119 +279,4 @@ pub fn du(dir: &Path) -> DiskUse {
         }
     }
     total
-}
-
-/// A loopback TCP server on a runtime of its own with `threads` workers (dropping the runtime
-/// stops it): `session` serves each connection. Returns the runtime and the address.
-pub fn tcp_server<S, F>(threads: usize, session: S) -> (tokio::runtime::Runtime, SocketAddr)
-where
-    S: Fn(tokio::net::TcpStream) -> F + Send + 'static,
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let runtime = runtime(threads);
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    runtime.spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(session(stream));
-        }
-    });
-    (runtime, addr)
-}
-
-/// A multi-threaded tokio runtime with `workers` worker threads, timers and I/O on.
-fn runtime(workers: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// The runtime the load and soak benchmarks' client ([`drive`]) runs on: two workers.
-pub fn client_runtime() -> tokio::runtime::Runtime {
-    runtime(2)
-}
-
-/// One keep-alive hyper connection.
-pub async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    sender
-}
-
-/// POSTs `json` to `path` once the connection is ready.
-pub async fn post(
-    sender: &mut SendRequest<Full<Bytes>>,
-    path: &'static str,
-    json: String,
-) -> Response<Incoming> {
-    sender.ready().await.expect("the connection stays usable");
-    let req = Request::post(path)
-        .header("host", "bench")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(json)))
-        .unwrap();
-    sender.send_request(req).await.expect("an answer")
-}
-
-/// Sends requests from [`CONNECTIONS`] keep-alive connections: the `i`-th (counted over all
-/// of them) is `request(i)`, until that is `None`. Every answer must have status `expect`.
-/// With `pace`, each request first takes a permit from it for good (whoever adds permits
-/// sets the pace). Returns, for each request, when it was sent and how long its answer took.
-pub fn drive(
-    client: &tokio::runtime::Runtime,
-    addr: SocketAddr,
-    label: &str,
-    expect: u16,
-    pace: Option<Arc<Semaphore>>,
-    request: impl Fn(usize) -> Option<(&'static str, String)> + Send + Sync + 'static,
-) -> Vec<(Instant, Duration)> {
-    let request = Arc::new(request);
-    let seq = Arc::new(AtomicUsize::new(0));
-    let label: Arc<str> = Arc::from(label);
-    client.block_on(async {
-        let tasks: Vec<_> = (0..CONNECTIONS)
-            .map(|_| {
-                let (request, seq, label) = (request.clone(), seq.clone(), label.clone());
-                let pace = pace.clone();
-                tokio::spawn(async move {
-                    let mut sender = connect(addr).await;
-                    let mut samples = Vec::new();
-                    while let Some((path, json)) = request(seq.fetch_add(1, Ordering::Relaxed)) {
-                        if let Some(pace) = &pace {
-                            pace.acquire().await.expect("the pace stays open").forget();
-                        }
-                        let sent = Instant::now();
-                        let resp = post(&mut sender, path, json).await;
-                        let status = resp.status().as_u16();
-                        let _ = resp.into_body().collect().await;
-                        assert_eq!(status, expect, "{label}");
-                        samples.push((sent, sent.elapsed()));
-                    }
-                    samples
-                })
-            })
-            .collect();
-        join_all(tasks).await
-    })
-}
-
-/// Every connection task's samples, together.
-pub async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<Vec<T>>>) -> Vec<T> {
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("a connection task"));
-    }
-    all
 }

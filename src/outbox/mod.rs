@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod dkim;
 mod file;
+mod lane;
 mod smtp;
 pub mod templates;
 mod worker;

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
+use super::lane::Lane;
 use super::templates::Letterhead;
 use super::{SendError, Transport};
 use crate::mail_address::validate;
@@ -44,7 +45,7 @@ pub struct Worker {
     pub lag: Arc<std::sync::atomic::AtomicU64>,
 }
 
-type Claimed = Arc<Mutex<HashSet<u64>>>;
+pub(super) type Claimed = Arc<Mutex<HashSet<u64>>>;
 
 /// Runs until `stop` turns true; dropping the future stops every lane.
 pub async fn run(worker: Worker, transports: Vec<Transport>, mut stop: watch::Receiver<bool>) {
@@ -166,77 +167,6 @@ async fn wait(
     }
 }
 
-/// One connection's worth of delivery.
-struct Lane {
-    worker: Arc<Worker>,
-    transport: Transport,
-    claimed: Claimed,
-    done: Arc<Notify>,
-}
-
-impl Lane {
-    async fn run(
-        mut self,
-        rx: Arc<tokio::sync::Mutex<mpsc::Receiver<u64>>>,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        // Sent and removed, but the removals not yet flushed.
-        let mut unflushed = 0;
-        loop {
-            // Another message is taken at once while the batch has room; with none waiting
-            // (or a full batch), the removals are made durable first.
-            let mut next = None;
-            if unflushed > 0 && unflushed < self.worker.batch {
-                next = rx.lock().await.try_recv().ok();
-            }
-            if next.is_none() && unflushed > 0 {
-                self.worker.flush_removals(unflushed).await;
-                unflushed = 0;
-            }
-            if next.is_none() {
-                let mut rx = rx.lock().await;
-                next = tokio::select! {
-                    next = rx.recv() => next,
-                    _ = stop.changed() => None,
-                };
-            }
-            let Some(id) = next else { break };
-            unflushed += usize::from(self.take(id, &stop).await);
-            if *stop.borrow() {
-                break;
-            }
-        }
-        if unflushed > 0 {
-            self.worker.flush_removals(unflushed).await;
-        }
-        self.transport.close().await;
-    }
-
-    /// Delivers entry `id` if it is still due; true if it was sent and its removal awaits a
-    /// flush. Then gives the entry back to the dispatcher.
-    async fn take(&mut self, id: u64, stop: &watch::Receiver<bool>) -> bool {
-        let mut unflushed = false;
-        if !*stop.borrow() && self.worker.db.fault().is_none() {
-            // The dispatcher's scan may predate another lane's work on this entry (sent
-            // and removed, or rescheduled): act only on what the store says now.
-            // Off the async threads: the check may wait for a backup or an account lock.
-            let worker = self.worker.clone();
-            let due = tokio::task::spawn_blocking(move || worker.still_due(id)).await;
-            // A fault met meanwhile (another lane's removal failed) stops sending too.
-            if let (Ok(Some(message)), None) = (due, self.worker.db.fault()) {
-                unflushed = self.worker.deliver(&mut self.transport, id, message).await;
-            }
-        }
-        self.worker.beat();
-        self.claimed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-        self.done.notify_one();
-        unflushed
-    }
-}
-
 impl Worker {
     /// Notes when the oldest code mail among the due entries was queued. A message in a
     /// retry's backoff is not due, so one recipient's greylisting does not count; a
@@ -251,7 +181,7 @@ impl Worker {
         self.lag.store(oldest, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn beat(&self) {
+    pub(super) fn beat(&self) {
         let now = unix_ms(SystemTime::now());
         self.heartbeat
             .store(now, std::sync::atomic::Ordering::Relaxed);
@@ -259,7 +189,7 @@ impl Worker {
 
     /// The entry as stored now, if it is still queued, due, and (a code's mail) still
     /// carries the account's current code.
-    fn still_due(&self, id: u64) -> Option<Queued> {
+    pub(super) fn still_due(&self, id: u64) -> Option<Queued> {
         let now = unix_ms(SystemTime::now());
         let wanted = |m: &Queued| -> crate::store::Result<bool> {
             match (&m.kind, validate(&m.to)) {
@@ -286,14 +216,19 @@ impl Worker {
     /// Makes the removals of the messages sent since the last flush durable: a crash can
     /// then repeat at most those (with the same Message-IDs), not everything sent since
     /// sled's last background flush.
-    async fn flush_removals(&self, sent: usize) {
+    pub(super) async fn flush_removals(&self, sent: usize) {
         self.store(self.db.durable().await);
         tracing::debug!(sent, "removals of sent messages flushed");
     }
 
     /// Tries to deliver one message; true if it was sent and removed, and its removal must
     /// still be flushed (only where a repeat makes a second copy).
-    async fn deliver(&self, transport: &mut Transport, id: u64, mut message: Queued) -> bool {
+    pub(super) async fn deliver(
+        &self,
+        transport: &mut Transport,
+        id: u64,
+        mut message: Queued,
+    ) -> bool {
         let now = unix_ms(SystemTime::now());
         if message.kind == Kind::Decoy {
             // Enumeration-safe mode's stand-in for a mail to an unknown address.
