@@ -19,15 +19,12 @@
 //! every answer must be 200, and every message must reach the sink or be counted as
 //! expired before it could be sent (`resetgate_outbox_expired_unsent_total`).
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Semaphore;
 
 mod common;
@@ -69,7 +66,12 @@ fn main() {
     );
     let client = common::client_runtime();
     let pace = Arc::new(Semaphore::new(MAILS_IN_FLIGHT));
-    let (_sink, port, accepted) = smtp_sink(pace.clone());
+    let common::Sink {
+        runtime: _sink,
+        port,
+        accepted,
+        ..
+    } = common::smtp_sink(Some(pace.clone()), false);
 
     let dir = tempfile::tempdir().unwrap();
     let users = common::users_file(dir.path(), "u", USERS);
@@ -182,7 +184,7 @@ impl Probe<'_> {
         started: Instant,
         segment: Option<(f64, Duration)>,
     ) -> Sample {
-        let metrics = metrics(self.service.admin, self.token);
+        let metrics = common::metrics(self.service.admin, self.token);
         let metric = |name: &str| metrics.get(name).copied();
         Sample {
             label,
@@ -213,7 +215,7 @@ impl Refill {
         let (seen, stopping, token) = (expired.clone(), stop.clone(), token.to_string());
         std::thread::spawn(move || {
             while !stopping.load(Ordering::Relaxed) {
-                let now = metrics(admin, &token)
+                let now = common::metrics(admin, &token)
                     .get("resetgate_outbox_expired_unsent_total")
                     .map_or(0, |v| *v as u64);
                 let before = seen.swap(now.max(seen.load(Ordering::Relaxed)), Ordering::Relaxed);
@@ -233,92 +235,6 @@ impl Refill {
 impl Drop for Refill {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The unlabelled series of the admin listener's /metrics, by name (empty if unavailable).
-fn metrics(admin: SocketAddr, token: &str) -> HashMap<String, f64> {
-    let mut text = String::new();
-    if let Ok(mut s) = std::net::TcpStream::connect(admin) {
-        let _ = write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-        );
-        let _ = s.read_to_string(&mut text);
-    }
-    if !text.starts_with("HTTP/1.1 200") {
-        return HashMap::new();
-    }
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.contains('{'))
-        .filter_map(|l| {
-            let (name, value) = l.split_once(' ')?;
-            Some((name.to_string(), value.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// A minimal SMTP server on a runtime of its own (dropping that stops it): it accepts every
-/// message, counts it and adds a permit to `pace`. Returns it, its port and the count.
-fn smtp_sink(pace: Arc<Semaphore>) -> (tokio::runtime::Runtime, u16, Arc<AtomicU64>) {
-    let accepted = Arc::new(AtomicU64::new(0));
-    let count = accepted.clone();
-    let (runtime, addr) = common::tcp_server(1, move |stream| {
-        smtp_session(stream, count.clone(), pace.clone())
-    });
-    (runtime, addr.port(), accepted)
-}
-
-/// One SMTP session, line by line (pipelined commands are answered in order).
-async fn smtp_session(
-    stream: tokio::net::TcpStream,
-    accepted: Arc<AtomicU64>,
-    pace: Arc<Semaphore>,
-) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let mut line = Vec::new();
-    let mut in_data = false;
-    if write.write_all(b"220 soak ESMTP\r\n").await.is_err() {
-        return;
-    }
-    loop {
-        line.clear();
-        match lines.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let reply: &[u8] = if in_data {
-            // Every line ends in CRLF, so a line "." is the end "\r\n.\r\n".
-            if line != b".\r\n" {
-                continue;
-            }
-            in_data = false;
-            accepted.fetch_add(1, Ordering::Relaxed);
-            pace.add_permits(1);
-            b"250 2.0.0 accepted\r\n"
-        } else {
-            let verb = line
-                .get(..4)
-                .map(|v| v.to_ascii_uppercase())
-                .unwrap_or_default();
-            match &verb[..] {
-                b"EHLO" | b"HELO" => b"250 soak\r\n",
-                b"MAIL" | b"RCPT" | b"RSET" | b"NOOP" => b"250 2.0.0 ok\r\n",
-                b"DATA" => {
-                    in_data = true;
-                    b"354 end with <CRLF>.<CRLF>\r\n"
-                }
-                b"QUIT" => {
-                    let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
-                    return;
-                }
-                _ => b"502 5.5.2 not implemented\r\n",
-            }
-        };
-        if write.write_all(reply).await.is_err() {
-            return;
-        }
     }
 }
 

@@ -92,18 +92,37 @@ pub fn drive(
     pace: Option<Arc<Semaphore>>,
     request: impl Fn(usize) -> Option<(&'static str, String)> + Send + Sync + 'static,
 ) -> Vec<(Instant, Duration)> {
+    drive_answers(client, addr, pace, request)
+        .into_iter()
+        .map(|(_, sent, took, status)| {
+            assert_eq!(status, expect, "{label}");
+            (sent, took)
+        })
+        .collect()
+}
+
+/// [`drive`], with each answer's request number and status returned beside its timing
+/// instead of checked.
+pub fn drive_answers(
+    client: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    pace: Option<Arc<Semaphore>>,
+    request: impl Fn(usize) -> Option<(&'static str, String)> + Send + Sync + 'static,
+) -> Vec<(usize, Instant, Duration, u16)> {
     let request = Arc::new(request);
     let seq = Arc::new(AtomicUsize::new(0));
-    let label: Arc<str> = Arc::from(label);
     client.block_on(async {
         let tasks: Vec<_> = (0..CONNECTIONS)
             .map(|_| {
-                let (request, seq, label) = (request.clone(), seq.clone(), label.clone());
-                let pace = pace.clone();
+                let (request, seq, pace) = (request.clone(), seq.clone(), pace.clone());
                 tokio::spawn(async move {
                     let mut sender = connect(addr).await;
                     let mut samples = Vec::new();
-                    while let Some((path, json)) = request(seq.fetch_add(1, Ordering::Relaxed)) {
+                    loop {
+                        let i = seq.fetch_add(1, Ordering::Relaxed);
+                        let Some((path, json)) = request(i) else {
+                            break;
+                        };
                         if let Some(pace) = &pace {
                             pace.acquire().await.expect("the pace stays open").forget();
                         }
@@ -111,8 +130,7 @@ pub fn drive(
                         let resp = post(&mut sender, path, json).await;
                         let status = resp.status().as_u16();
                         let _ = resp.into_body().collect().await;
-                        assert_eq!(status, expect, "{label}");
-                        samples.push((sent, sent.elapsed()));
+                        samples.push((i, sent, sent.elapsed(), status));
                     }
                     samples
                 })

@@ -5,12 +5,16 @@
 #![allow(dead_code)]
 
 mod client;
+mod sink;
 mod stats;
 // Not every benchmark drives load: the ones that do not leave these unused.
 #[allow(unused_imports)]
 pub use client::*;
+#[allow(unused_imports)]
+pub use sink::*;
 pub use stats::*;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -279,4 +283,26 @@ pub fn du(dir: &Path) -> DiskUse {
         }
     }
     total
+}
+
+/// The unlabelled series of the admin listener's /metrics, by name (empty if unavailable).
+pub fn metrics(admin: SocketAddr, token: &str) -> HashMap<String, f64> {
+    let mut text = String::new();
+    if let Ok(mut s) = std::net::TcpStream::connect(admin) {
+        let _ = write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        let _ = s.read_to_string(&mut text);
+    }
+    if !text.starts_with("HTTP/1.1 200") {
+        return HashMap::new();
+    }
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.contains('{'))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(' ')?;
+            Some((name.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
 }

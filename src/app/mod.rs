@@ -269,7 +269,7 @@ impl App {
     fn spawn_outbox(
         &self,
         stop: watch::Receiver<bool>,
-    ) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    ) -> Result<outbox::thread::Running, StartError> {
         let worker = self.worker()?;
         let transports = self.transports()?;
         tracing::info!(lanes = transports.len(), "{}", transports[0].describe());
@@ -281,10 +281,9 @@ impl App {
             }
         });
         let app = self.clone();
-        Ok(tokio::spawn(async move {
-            outbox::run(worker, transports, stop).await;
-            app.inner.outbox_alive.store(false, Relaxed);
-        }))
+        let finished = move || app.inner.outbox_alive.store(false, Relaxed);
+        outbox::thread::spawn(worker, transports, stop, finished)
+            .map_err(|e| StartError::Io(format!("cannot start the outbox thread: {e}")))
     }
 
     /// The HTTP limits of a listener; per-client connection caps only where asked.

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::{App, StartError};
 use crate::config::Config;
 use crate::http::server::{self, Handler, Listener};
-use crate::{http, tasks};
+use crate::{http, outbox, tasks};
 
 /// The bound listeners.
 pub struct Listeners {
@@ -109,11 +109,10 @@ fn serve_all(
     })
 }
 
-/// Lets the outbox finish the message in flight, at most `grace`.
-async fn finish_outbox(grace: Duration, mut worker_task: tokio::task::JoinHandle<()>) {
-    if tokio::time::timeout(grace, &mut worker_task).await.is_err() {
+/// Lets the outbox finish the messages in flight, at most `grace`.
+async fn finish_outbox(grace: Duration, outbox: outbox::thread::Running) {
+    if !outbox.finish(grace).await {
         // Cancelling a send is safe: the entry stays queued and goes out after the restart.
-        worker_task.abort();
         tracing::warn!("the outbox message in flight did not finish within server.shutdown_grace; it stays queued");
     }
 }

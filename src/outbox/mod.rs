@@ -1,4 +1,5 @@
-//! Delivery: a tokio task drains the durable outbox through a transport.
+//! Delivery: a task on a thread of its own ([`thread`]) drains the durable outbox through
+//! a transport.
 //!
 //! Two real transports exist (SMTP and `.eml` files), so this is the one place with a
 //! choice of implementation; an enum keeps it concrete.
@@ -9,6 +10,7 @@ mod file;
 mod lane;
 mod smtp;
 pub mod templates;
+pub mod thread;
 mod worker;
 
 use crate::config::{Config, ConfigError, Transport as Kind};
