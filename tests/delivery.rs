@@ -254,6 +254,76 @@ fn temporary_refusals_are_retried_and_permanent_ones_set_aside() {
 }
 
 #[test]
+fn a_server_that_offers_pipelining_gets_the_commands_together_and_refusals_mean_the_same() {
+    // Without PIPELINING the client waits for each reply; with it, MAIL, RCPT and DATA go
+    // out together (RFC 2920).
+    let (sink, _setup, mut service) = queued_for(&[], "ada@example.com");
+    let mail = sink.next_mail();
+    assert!(!mail.pipelined, "not offered, not used");
+    service.wait_for_log("message delivered");
+    let (sink, _setup, mut service) = queued_for(&["--pipelining"], "ada@example.com");
+    let mail = sink.next_mail();
+    assert!(mail.pipelined, "offered, used");
+    assert_eq!(
+        (mail.code().len(), mail.rcpt_tos),
+        (12, vec!["ada@example.com".to_string()])
+    );
+    service.wait_for_log("message delivered");
+
+    // A refused sender is retried; a refused recipient is set aside with the server's words.
+    let (sink, _setup, mut service) = queued_for(
+        &[
+            "--pipelining",
+            "--fail-at",
+            "MAIL",
+            "--fail-first",
+            "1",
+            "--fail-reply",
+            "530 5.7.0 Authentication required",
+        ],
+        "ada@example.com",
+    );
+    assert!(sink.next_mail().pipelined);
+    service.wait_for_log("message delivered");
+    assert!(service.log().iter().any(|l| l.contains("will retry")));
+    let (_sink, setup, mut service) = queued_for(
+        &[
+            "--pipelining",
+            "--fail-at",
+            "RCPT",
+            "--fail-first",
+            "1",
+            "--fail-reply",
+            "550 5.1.1 unknown user",
+        ],
+        "gone@example.com",
+    );
+    service.wait_for_log("kept as a dead letter");
+    let body = service
+        .admin_call(&setup, "GET", "/admin/v1/outbox", b"")
+        .json();
+    assert_eq!(body["dead"][0]["error"], "550 unknown user");
+
+    // A refusal of the content is retried, on the same connection once reset.
+    let (sink, _setup, mut service) = queued_for(
+        &[
+            "--pipelining",
+            "--fail-first",
+            "1",
+            "--fail-reply",
+            "451 4.3.0 busy",
+        ],
+        "ada@example.com",
+    );
+    assert!(sink.next_mail().pipelined);
+    service.wait_for_log("message delivered");
+    assert!(service
+        .log()
+        .iter()
+        .any(|l| l.contains("will retry") && l.contains("busy")));
+}
+
+#[test]
 fn a_refused_sender_is_a_configuration_problem_not_the_messages() {
     // 5xx at MAIL FROM (relay denied, authentication required) says the configuration is
     // wrong: the message is kept and retried, not set aside.

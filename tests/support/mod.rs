@@ -37,6 +37,8 @@ pub struct Mail {
     pub mail_from: String,
     pub rcpt_tos: Vec<String>,
     pub data: String,
+    /// Whether its RCPT and DATA commands came with its MAIL command (`--pipelining`).
+    pub pipelined: bool,
 }
 
 impl Mail {
@@ -117,6 +119,7 @@ impl SmtpSink {
                         })
                         .unwrap_or_default(),
                     data: v["data"].as_str().unwrap_or_default().to_string(),
+                    pipelined: v["pipelined"].as_bool().unwrap_or_default(),
                 };
                 if tx.send(mail).is_err() {
                     break;

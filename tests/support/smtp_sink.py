@@ -7,7 +7,8 @@ first N commands named by --fail-at (MAIL, RCPT or DATA) with --fail-reply. With
 accepts connections, prints {"event": "connected"} for each, and never says a word. With
 --drop-data N it drops the connection instead of answering the first N messages' final dot.
 With --tls-cert/--tls-key it offers STARTTLS (and requires it), or with --implicit-tls speaks
-TLS from the first byte.
+TLS from the first byte. With --pipelining it offers PIPELINING (RFC 2920), and each message's
+line says whether its RCPT and DATA commands had arrived with its MAIL command ("pipelined").
 """
 import argparse
 import asyncio
@@ -19,8 +20,10 @@ from aiosmtpd.smtp import SMTP
 
 
 class Recorder:
-    def __init__(self, fail_first, fail_reply, fail_at, drop_data, slow):
+    def __init__(self, fail_first, fail_reply, fail_at, drop_data, slow, pipelining):
         self.slow = slow
+        self.pipelining = pipelining
+        self.pipelined = False
         self.data_seen = 0
         self.fail_left = fail_first
         self.fail_reply = fail_reply
@@ -33,7 +36,16 @@ class Recorder:
             return True
         return False
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        offered = ["250-PIPELINING"] if self.pipelining else []
+        # The last line ("250 HELP") ends the reply.
+        return responses[:-1] + offered + responses[-1:]
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # What the client sent after MAIL without waiting for its reply.
+        waiting = bytes(server._reader._buffer)
+        self.pipelined = b"RCPT TO:" in waiting and b"DATA\r\n" in waiting
         if self.failing("MAIL"):
             return self.fail_reply
         envelope.mail_from = address
@@ -62,6 +74,7 @@ class Recorder:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "data": envelope.content.decode("utf-8", "replace"),
+            "pipelined": self.pipelined,
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
@@ -81,9 +94,11 @@ async def main():
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--implicit-tls", action="store_true")
+    parser.add_argument("--pipelining", action="store_true")
     args = parser.parse_args()
     slow = {int(n): float(secs) for n, secs in (item.split(":") for item in args.slow_data)}
-    handler = Recorder(args.fail_first, args.fail_reply, args.fail_at, args.drop_data, slow)
+    handler = Recorder(args.fail_first, args.fail_reply, args.fail_at, args.drop_data, slow,
+                       args.pipelining)
     context = None
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

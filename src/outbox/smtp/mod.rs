@@ -1,4 +1,5 @@
-//! The SMTP transport over mail-send, with one reused connection.
+//! The SMTP transport over mail-send, with one reused connection (the transaction on it:
+//! [`transaction`]).
 //!
 //! mail-send's builder never sets TCP_NODELAY (each message then waits ~44 ms on delayed
 //! ACKs) and its greeting read has no timeout, so the connection is built here by hand from
@@ -6,18 +7,26 @@
 
 use std::time::Duration;
 
-use mail_send::smtp::message::Parameters;
 use mail_send::smtp::AssertReply;
 use mail_send::{Credentials, SmtpClient};
-use smtp_proto::EXT_START_TLS;
+use smtp_proto::{EXT_PIPELINING, EXT_START_TLS};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::{Rendered, SendError};
 use crate::config::{ConfigError, Secret, Security, Smtp as Settings};
+use transaction::{transaction, within, Attempt, Failure};
 
-enum Conn {
+mod transaction;
+
+/// An open connection, and whether its server offered PIPELINING (RFC 2920).
+struct Conn {
+    stream: Stream,
+    pipelining: bool,
+}
+
+enum Stream {
     Plain(SmtpClient<TcpStream>),
     Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
 }
@@ -130,16 +139,16 @@ impl Smtp {
             .map_err(|_| mail_send::Error::Timeout)??;
         stream.set_nodelay(true)?;
         let client = SmtpClient { stream, timeout };
-        let conn = match s.security {
+        let stream = match s.security {
             Security::None => {
                 let mut client = client;
                 client.read().await?.assert_positive_completion()?;
-                Conn::Plain(client)
+                Stream::Plain(client)
             }
             Security::Tls => {
                 let mut client = client.into_tls(&self.tls, &s.host).await?;
                 client.read().await?.assert_positive_completion()?;
-                Conn::Tls(Box::new(client))
+                Stream::Tls(Box::new(client))
             }
             Security::Starttls => {
                 let mut client = client;
@@ -147,33 +156,38 @@ impl Smtp {
                 if !client.ehlo(&self.helo).await?.has_capability(EXT_START_TLS) {
                     return Err(mail_send::Error::MissingStartTls);
                 }
-                Conn::Tls(Box::new(client.start_tls(&self.tls, &s.host).await?))
+                Stream::Tls(Box::new(client.start_tls(&self.tls, &s.host).await?))
             }
         };
-        self.hello(conn).await
+        self.hello(stream).await
     }
 
     /// EHLO (again, after TLS) and AUTH when a username is configured.
-    async fn hello(&self, mut conn: Conn) -> Result<Conn, mail_send::Error> {
+    async fn hello(&self, mut stream: Stream) -> Result<Conn, mail_send::Error> {
         let credentials = (!self.settings.username.is_empty()).then(|| {
             let secret = self.password.as_ref().map_or("", |p| p.expose());
             Credentials::new(self.settings.username.as_str(), secret)
         });
-        match &mut conn {
-            Conn::Plain(c) => {
+        let caps = match &mut stream {
+            Stream::Plain(c) => {
                 let caps = c.ehlo(&self.helo).await?;
                 if let Some(cred) = &credentials {
                     c.authenticate(cred, &caps).await?;
                 }
+                caps
             }
-            Conn::Tls(c) => {
+            Stream::Tls(c) => {
                 let caps = c.ehlo(&self.helo).await?;
                 if let Some(cred) = &credentials {
                     c.authenticate(cred, &caps).await?;
                 }
+                caps
             }
-        }
-        Ok(conn)
+        };
+        Ok(Conn {
+            stream,
+            pipelining: caps.has_capability(EXT_PIPELINING),
+        })
     }
 }
 
@@ -205,141 +219,26 @@ fn tls_connector(settings: &Settings) -> Result<TlsConnector, ConfigError> {
 }
 
 impl Conn {
-    /// MAIL, RCPT and DATA one by one, so that a refusal is known to be about this message
-    /// (RCPT, DATA) or about the sender and configuration (MAIL).
+    /// One message: MAIL, RCPT and DATA, pipelined where the server offers it.
     async fn send(&mut self, m: &Rendered, limit: Duration) -> Result<(), Attempt> {
-        match self {
-            Conn::Plain(c) => transaction(c, m, limit).await,
-            Conn::Tls(c) => transaction(c.as_mut(), m, limit).await,
+        let pipelining = self.pipelining;
+        match &mut self.stream {
+            Stream::Plain(c) => transaction(c, m, limit, pipelining).await,
+            Stream::Tls(c) => transaction(c.as_mut(), m, limit, pipelining).await,
         }
     }
 
     async fn rset(&mut self) -> Result<(), mail_send::Error> {
-        match self {
-            Conn::Plain(c) => c.rset().await,
-            Conn::Tls(c) => c.rset().await,
+        match &mut self.stream {
+            Stream::Plain(c) => c.rset().await,
+            Stream::Tls(c) => c.rset().await,
         }
     }
 
     async fn quit(self) -> Result<(), mail_send::Error> {
-        match self {
-            Conn::Plain(c) => c.quit().await,
-            Conn::Tls(c) => c.quit().await,
-        }
-    }
-}
-
-/// A failed transaction, and whether it failed before the message's content went out.
-struct Attempt {
-    failure: Failure,
-    before_data: bool,
-}
-
-/// MAIL, RCPT and DATA, each within `limit`.
-async fn transaction<T>(c: &mut SmtpClient<T>, m: &Rendered, limit: Duration) -> Result<(), Attempt>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let none = Parameters::default();
-    let failed = |failure: Failure, before_data| Attempt {
-        failure,
-        before_data,
-    };
-    within(limit, c.mail_from(&m.envelope_from, &none))
-        .await
-        .map_err(|f| failed(f, true))?;
-    within(limit, c.rcpt_to(&m.to, &none))
-        .await
-        .map_err(|f| failed(f.about_message(), true))?;
-    within(limit, c.data(&m.bytes))
-        .await
-        .map_err(|f| failed(f.about_message(), false))?;
-    Ok(())
-}
-
-/// A failed step: mail-send's error (and whether the server refused the message itself,
-/// at RCPT or DATA), or our own deadline.
-enum Failure {
-    Smtp {
-        error: mail_send::Error,
-        about_message: bool,
-    },
-    TimedOut,
-}
-
-impl From<mail_send::Error> for Failure {
-    fn from(error: mail_send::Error) -> Failure {
-        Failure::Smtp {
-            error,
-            about_message: false,
-        }
-    }
-}
-
-async fn within<T, E: Into<Failure>>(
-    limit: Duration,
-    step: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, Failure> {
-    match tokio::time::timeout(limit, step).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(Failure::TimedOut),
-    }
-}
-
-impl Failure {
-    /// The same failure, marked as the server's answer to the message itself.
-    fn about_message(self) -> Failure {
-        match self {
-            Failure::Smtp { error, .. } => Failure::Smtp {
-                error,
-                about_message: true,
-            },
-            timed_out => timed_out,
-        }
-    }
-
-    fn reply(&self) -> Option<u16> {
-        match self {
-            Failure::Smtp {
-                error: mail_send::Error::UnexpectedReply(r),
-                ..
-            } => Some(r.code),
-            _ => None,
-        }
-    }
-
-    fn server_replied(&self) -> bool {
-        self.reply().is_some()
-    }
-
-    /// The reply class for metrics: `4xx`, `5xx`, or `none` without a reply.
-    fn class(&self) -> &'static str {
-        match self.reply() {
-            Some(code) if code >= 500 => "5xx",
-            Some(code) if code >= 400 => "4xx",
-            _ => "none",
-        }
-    }
-
-    /// 421: the server is closing the connection.
-    fn closing(&self) -> bool {
-        self.reply() == Some(421)
-    }
-
-    /// Only a 5xx refusal of the message itself (RCPT, DATA) is permanent. A 5xx at the
-    /// greeting, EHLO, AUTH or MAIL means the configuration is wrong: the message is not at
-    /// fault, so it is retried (until its code expires) while the log tells the operator.
-    fn classify(self) -> SendError {
-        match self {
-            Failure::TimedOut => {
-                SendError::Transient("the SMTP server did not answer in time".into())
-            }
-            Failure::Smtp {
-                error: mail_send::Error::UnexpectedReply(r),
-                about_message: true,
-            } if r.code >= 500 => SendError::Permanent(format!("{} {}", r.code, r.message)),
-            Failure::Smtp { error, .. } => SendError::Transient(error.to_string()),
+        match self.stream {
+            Stream::Plain(c) => c.quit().await,
+            Stream::Tls(c) => c.quit().await,
         }
     }
 }
