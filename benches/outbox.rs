@@ -227,22 +227,24 @@ fn postfix_sink() -> PostfixSink {
     sink
 }
 
-/// The `[mail]` and `[mail.smtp]` keys for `LANES` connections to a server on `port`.
-fn smtp_to(port: u16) -> String {
-    format!("host = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nconnections = {LANES}")
-}
-
-fn beside_load() -> BesideLoad {
-    let sink = postfix_sink();
-    let smtp = smtp_to(sink.port);
-    let (service, _dir) = start(
+/// A service with `USERS` accounts that sends its mail over `LANES` connections to the
+/// SMTP server on `port`.
+fn start_smtp(port: u16) -> (Service, tempfile::TempDir) {
+    let smtp =
+        format!("host = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nconnections = {LANES}");
+    start(
         &[
             ("mail", "transport = \"smtp\""),
             ("mail", "from = \"bench <noreply@example.com>\""),
             ("mail.smtp", &smtp),
         ],
         USERS,
-    );
+    )
+}
+
+fn beside_load() -> BesideLoad {
+    let sink = postfix_sink();
+    let (service, _dir) = start_smtp(sink.port);
     let token = std::fs::read_to_string(service.data.join("admin.token")).expect("admin.token");
     let sent = || common::metrics(service.admin, token.trim())["resetgate_outbox_sent_total"];
     let client = common::client_runtime();
@@ -284,15 +286,7 @@ fn beside_load() -> BesideLoad {
 /// acceptance of its message, in ms.
 fn paced(rate: usize) -> [f64; 3] {
     let sink = common::smtp_sink(None, true);
-    let smtp = smtp_to(sink.port);
-    let (service, _dir) = start(
-        &[
-            ("mail", "transport = \"smtp\""),
-            ("mail", "from = \"bench <noreply@example.com>\""),
-            ("mail.smtp", &smtp),
-        ],
-        USERS,
-    );
+    let (service, _dir) = start_smtp(sink.port);
     let total = rate * PACED_FOR.as_secs() as usize;
     assert!(total <= USERS, "one request per account");
     let pace = Arc::new(Semaphore::new(0));
