@@ -12,7 +12,7 @@ use ipnet::IpNet;
 
 pub use client_ip::client_ip;
 pub use limits::ceil_secs;
-use limits::FixedWindow;
+use limits::{ByDigest, Digests, FixedWindow};
 
 use std::sync::Arc;
 
@@ -36,9 +36,9 @@ pub enum Endpoint {
 
 struct EndpointGuard {
     per_client: Option<FixedWindow<IpAddr>>,
-    per_email: Option<FixedWindow<String>>,
+    per_email: Option<ByDigest>,
     /// Per (address, client key): how much of an address's allowance one client may spend.
-    per_email_per_client: Option<FixedWindow<(String, IpAddr)>>,
+    per_email_per_client: Option<ByDigest>,
     global: Option<FixedWindow<()>>,
 }
 
@@ -46,8 +46,8 @@ impl EndpointGuard {
     fn new(l: EndpointLimits, cap: u64) -> EndpointGuard {
         EndpointGuard {
             per_client: FixedWindow::new(l.per_client, cap),
-            per_email: FixedWindow::new(l.per_email, cap),
-            per_email_per_client: FixedWindow::new(l.per_email_per_client, cap),
+            per_email: by_digest(l.per_email, cap),
+            per_email_per_client: by_digest(l.per_email_per_client, cap),
             global: FixedWindow::new(l.global, 1),
         }
     }
@@ -61,11 +61,13 @@ pub struct Guard {
     trusted_proxies: Vec<IpNet>,
     client_ip_header: crate::config::ClientIpHeader,
     endpoints: [EndpointGuard; 3],
-    cooldown: Option<FixedWindow<String>>,
+    cooldown: Option<ByDigest>,
     confirm_failures: Option<FixedWindow<IpAddr>>,
     failed_confirm_budget: Option<FixedWindow<()>>,
     reset_failures: Option<FixedWindow<IpAddr>>,
-    reset_failures_per_email: Option<FixedWindow<String>>,
+    reset_failures_per_email: Option<ByDigest>,
+    /// Keys the per-address counters.
+    digests: Digests,
     bans: bans::Bans,
     metrics: Arc<Metrics>,
     /// The warning about forwarded headers nobody trusts, once a minute.
@@ -91,11 +93,12 @@ impl Guard {
             client_ip_header: config.server.client_ip_header,
             endpoints: [l.forgot_password, l.confirm_otp_reset, l.password_reset]
                 .map(|e| EndpointGuard::new(e, cap)),
-            cooldown: FixedWindow::new(cooldown, cap),
+            cooldown: by_digest(cooldown, cap),
             confirm_failures: FixedWindow::new(l.confirm_failures_per_client, cap),
             failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
             reset_failures: FixedWindow::new(l.reset_failures_per_client, cap),
-            reset_failures_per_email: FixedWindow::new(l.reset_failures_per_email, cap),
+            reset_failures_per_email: by_digest(l.reset_failures_per_email, cap),
+            digests: Digests::default(),
             bans: bans::Bans::new(&config.guard, cap, metrics.clone()),
             metrics,
             forwarded_warned: crate::throttle::Throttle::default(),
@@ -191,24 +194,19 @@ impl Guard {
     /// ban strike: the owner retrying while strangers spend the address's allowance must
     /// not end up banned.
     pub fn admit_email(&self, ip: IpAddr, endpoint: Endpoint, key: &str) -> Result<(), Refusal> {
-        let client = client_key(ip.to_canonical());
         let e = &self.endpoints[endpoint as usize];
         let cooldown = self.cooldown_of(endpoint);
-        // Keys are allocated only for limiters that are configured.
-        let owned = |l: &Option<_>| l.as_ref().map(|_| key.to_string());
-        if let Some(k) = owned(cooldown) {
-            self.refused_as("cooldown", hit(cooldown, k))?;
-        }
-        let pair = (e.per_email_per_client.as_ref()).map(|_| (key.to_string(), client));
-        let limited = pair.map_or(Ok(()), |k| hit(&e.per_email_per_client, k));
+        let (email, pair) = self.email_keys(ip, key);
+        self.refused_as("cooldown", hit(cooldown, email))?;
+        let limited = hit(&e.per_email_per_client, pair);
         if let Err(refusal) = self.refused_as("per_email_per_client", limited) {
-            refund(cooldown, &key.to_string());
+            refund(cooldown, &email);
             return Err(refusal);
         }
-        let limited = owned(&e.per_email).map_or(Ok(()), |k| hit(&e.per_email, k));
+        let limited = hit(&e.per_email, email);
         if let Err(refusal) = self.refused_as("per_email", limited) {
-            refund(cooldown, &key.to_string());
-            refund(&e.per_email_per_client, &(key.to_string(), client));
+            refund(cooldown, &email);
+            refund(&e.per_email_per_client, &pair);
             return Err(refusal);
         }
         Ok(())
@@ -216,11 +214,17 @@ impl Guard {
 
     /// Gives back what [`Guard::admit_email`] charged, when a later limit refused the request.
     pub fn refund_email(&self, ip: IpAddr, endpoint: Endpoint, key: &str) {
-        let client = client_key(ip.to_canonical());
         let e = &self.endpoints[endpoint as usize];
-        refund(self.cooldown_of(endpoint), &key.to_string());
-        refund(&e.per_email_per_client, &(key.to_string(), client));
-        refund(&e.per_email, &key.to_string());
+        let (email, pair) = self.email_keys(ip, key);
+        refund(self.cooldown_of(endpoint), &email);
+        refund(&e.per_email_per_client, &pair);
+        refund(&e.per_email, &email);
+    }
+
+    /// The counters' keys for an address, and for the address and this client.
+    fn email_keys(&self, ip: IpAddr, key: &str) -> (limits::Digest, limits::Digest) {
+        let client = client_key(ip.to_canonical());
+        (self.digests.of(key), self.digests.of((key, client)))
     }
 
     /// Gives back what [`Guard::admit_client`] charged, when a later limit refused the request.
@@ -230,7 +234,7 @@ impl Guard {
         refund(&e.global, &());
     }
 
-    fn cooldown_of(&self, endpoint: Endpoint) -> &Option<FixedWindow<String>> {
+    fn cooldown_of(&self, endpoint: Endpoint) -> &Option<ByDigest> {
         match endpoint {
             Endpoint::Forgot => &self.cooldown,
             _ => &None,
@@ -306,11 +310,7 @@ impl Guard {
             self.metrics.refused("reset_failures");
             return per_client;
         }
-        let owned = self
-            .reset_failures_per_email
-            .as_ref()
-            .map(|_| key.to_string());
-        let per_email = owned.map_or(Ok(()), |k| hit(&self.reset_failures_per_email, k));
+        let per_email = hit(&self.reset_failures_per_email, self.digests.of(key));
         if per_email.is_err() {
             self.metrics.refused("reset_failures_per_email");
         }
@@ -336,10 +336,16 @@ impl Guard {
     }
 }
 
-fn hit<K: std::hash::Hash + Eq + Send + Sync + 'static>(
-    limiter: &Option<FixedWindow<K>>,
-    key: K,
-) -> Result<(), Refusal> {
+/// A per-address counter, or none when its rate is switched off.
+fn by_digest(rate: Rate, cap: u64) -> Option<ByDigest> {
+    ByDigest::with_hasher(rate, cap, Default::default())
+}
+
+fn hit<K, S>(limiter: &Option<FixedWindow<K, S>>, key: K) -> Result<(), Refusal>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
+{
     match limiter {
         Some(l) => l.hit(key).map_err(|s| Refusal::Limited {
             retry_after_secs: s,
@@ -348,10 +354,11 @@ fn hit<K: std::hash::Hash + Eq + Send + Sync + 'static>(
     }
 }
 
-fn refund<K: std::hash::Hash + Eq + Send + Sync + 'static>(
-    limiter: &Option<FixedWindow<K>>,
-    key: &K,
-) {
+fn refund<K, S>(limiter: &Option<FixedWindow<K, S>>, key: &K)
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
+{
     if let Some(l) = limiter {
         l.refund(key);
     }
