@@ -41,13 +41,6 @@ pub async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
         let lockout = crate::recovery::lockout(&app.config().recovery);
         let swept = app.db().blocking(move |db| {
             db.scrub_dead(now)?;
-            let stray = db.sweep_stray_codes()?;
-            if stray > 0 {
-                tracing::info!(
-                    stray,
-                    "removed code index entries left by an interrupted request"
-                );
-            }
             db.sweep_resets(|reset| crate::recovery::state::expire(reset, now, lockout))
         });
         match swept.await {

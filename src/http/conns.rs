@@ -45,6 +45,8 @@ pub(super) struct Registry {
     waiting: AtomicBool,
     /// Wakes the accept loop when a connection turned idle.
     pub(super) idled: Notify,
+    /// The last time handed out by `now_micros`.
+    last: AtomicU64,
 }
 
 impl Registry {
@@ -54,6 +56,7 @@ impl Registry {
             started: Instant::now(),
             waiting: AtomicBool::new(false),
             idled: Notify::new(),
+            last: AtomicU64::new(0),
         })
     }
 
@@ -61,8 +64,15 @@ impl Registry {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Microseconds since start, strictly increasing from call to call: of two connections
+    /// that turned idle within the same microsecond, the later one is still the younger.
     fn now_micros(&self) -> u64 {
-        self.started.elapsed().as_micros() as u64
+        let now = self.started.elapsed().as_micros() as u64;
+        let previous = self
+            .last
+            .fetch_update(Relaxed, Relaxed, |last| Some(now.max(last + 1)))
+            .unwrap_or_else(|last| last);
+        now.max(previous + 1)
     }
 
     /// Whether a new connection of `key` may come in: yes while the key holds fewer than

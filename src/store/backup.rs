@@ -77,6 +77,7 @@ impl Db {
         }
         // An older backup's records are migrated as a store of its age would be.
         migrate::upgrade(&self.inner.db, unix_ms(SystemTime::now()))?;
+        self.inner.codes.reload(&self.inner.resets)?;
         self.flush_blocking()?;
         Ok(load.records)
     }
@@ -103,8 +104,9 @@ impl Db {
                     .insert(id_key(fresh), value)?;
             }
             "email_reset" => load.resets.push((key, value)),
-            // This store's own schema version and instance id stay.
-            "meta" => {}
+            // This store's own schema version and instance id stay; the code index is
+            // rebuilt from the records (older backups carry it as a tree).
+            "meta" | "codemac_email" => {}
             t if TREES.contains(&t) => {
                 self.inner.db.open_tree(t)?.insert(key, value)?;
             }

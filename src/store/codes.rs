@@ -1,16 +1,15 @@
-//! Issuing a code, and the global code index (`codemac_email`: HMAC of a code → the record
-//! holding it), which confirm-otp-reset needs to find a code's owner by the code alone.
+//! Issuing a code.
 //!
-//! Issuing writes the outbox message, the index entry and the reset record, in that order,
+//! Issuing claims the code's entry in the code index (in memory, see [`super::code_index`]),
+//! writes the outbox message and commits with one compare-and-swap of the reset record,
 //! under the record's lock ([`Db::account`]) and without a sled transaction (which would
-//! serialize every request behind sled's global lock). The reset record is the commit
-//! point, written by compare-and-swap:
-//! - until it points at the new code, the index entry leads nowhere (every reader checks the
-//!   owner's record), but it already keeps the MAC from being drawn for anyone else (see
-//!   `claim_code`), and the mail is not sent (the outbox checks the record under the same
-//!   lock, see [`Db::code_mail_wanted`]);
-//! - a crash before it leaves only such leftovers: the outbox drops the mail, the sweeper
-//!   the index entry ([`Db::sweep_stray_codes`]);
+//! serialize every request behind sled's global lock):
+//! - until the record points at the new code, the index entry leads nowhere (every reader
+//!   checks the owner's record), but it already keeps the code from being drawn for anyone
+//!   else, and the mail is not sent (the outbox checks the record under the same lock, see
+//!   [`Db::code_mail_wanted`]);
+//! - a crash before the commit leaves only the mail, which the outbox drops unsent (the
+//!   index is rebuilt from the records);
 //! - a transaction that changed the record meanwhile (a confirmation, a failure count, the
 //!   sweeper) makes the swap fail, and it is redone on the new record.
 //!
@@ -53,50 +52,47 @@ impl Db {
                 return Ok(Err(IssueRefused::NoAccount));
             }
         }
+        // Any entry refuses the code, even one whose code has expired (until the sweeper
+        // retires it) or this record's own: an owner's record cannot be trusted here, since
+        // another issue may have claimed the entry and not yet committed its record. The
+        // caller draws again.
+        let mac = code.mac.clone();
+        if !i.codes.claim(&mac, k) {
+            return Ok(Err(IssueRefused::CodeTaken));
+        }
+        let committed = self.commit_code(k, code, message);
+        if committed.is_err() {
+            i.codes.release(&mac, k);
+        }
+        committed.map(Ok)
+    }
+
+    /// Queues `message` and makes `code` (its entry claimed) the record's live code; the
+    /// replaced code loses its index entry and its unsent mail. (A MAC that has an entry is
+    /// never drawn again, so the two MACs differ.)
+    fn commit_code(&self, k: &[u8], code: LiveCode, message: &Queued) -> Result<()> {
+        let i = &self.inner;
         let id = i.db.generate_id()?;
         let code = LiveCode {
             outbox_id: Some(id),
             ..code
         };
         i.outbox.insert(id_key(id), encode(message))?;
-        if let Err(refused) = self.claim_code(k, &code)? {
-            i.outbox.remove(id_key(id))?;
-            return Ok(Err(refused));
-        }
-        let replaced = self.swap_reset(k, |reset| reset.code.replace(code.clone()))?;
+        let replaced = self.swap_reset(k, |reset| reset.code.replace(code.clone()));
+        let replaced = match replaced {
+            Ok(replaced) => replaced,
+            Err(e) => {
+                let _ = i.outbox.remove(id_key(id));
+                return Err(e);
+            }
+        };
         if let Some(old) = replaced {
-            self.forget_code(k, &old)?;
-        }
-        Ok(Ok(()))
-    }
-
-    /// The replaced code's index entry and its unsent mail. (A MAC that has an entry is
-    /// never drawn again, so the two MACs differ; the check only keeps it so.)
-    fn forget_code(&self, k: &[u8], old: &LiveCode) -> Result<()> {
-        let i = &self.inner;
-        i.codes
-            .compare_and_swap(&old.mac[..], Some(k), None as Option<&[u8]>)?
-            .ok();
-        if let Some(old_id) = old.outbox_id {
-            i.outbox.remove(id_key(old_id))?;
+            i.codes.release(&old.mac, k);
+            if let Some(old_id) = old.outbox_id {
+                i.outbox.remove(id_key(old_id))?;
+            }
         }
         Ok(())
-    }
-
-    /// Points the index entry of `code` at record `k` if the MAC has no entry at all. Any
-    /// entry refuses it, even one whose code has expired (until the sweeper removes it) or
-    /// this record's own: an owner's record cannot be trusted here, since another issue may
-    /// have claimed the entry and not yet committed its record. The caller draws again.
-    fn claim_code(
-        &self,
-        k: &[u8],
-        code: &LiveCode,
-    ) -> Result<std::result::Result<(), IssueRefused>> {
-        let claimed =
-            self.inner
-                .codes
-                .compare_and_swap(&code.mac[..], None as Option<&[u8]>, Some(k))?;
-        Ok(claimed.map_err(|_| IssueRefused::CodeTaken))
     }
 
     /// Whether the outbox entry `id`, a code's mail to account `key`, still carries the
@@ -117,34 +113,9 @@ impl Db {
         Ok(wanted)
     }
 
-    /// Removes index entries whose record does not hold that code: what a crash in the
-    /// middle of an issue leaves. Returns how many. A scan: run it off the async threads.
-    pub fn sweep_stray_codes(&self) -> Result<u64> {
-        let _gate = self.writing();
-        let mut removed = 0;
-        for entry in self.inner.codes.iter() {
-            let (mac, owner) = entry?;
-            let _account = self.account(&owner);
-            let holds = |r: Reset| r.code.is_some_and(|c| c.mac[..] == mac[..]);
-            if self.reset_of(&owner)?.is_some_and(holds) {
-                continue;
-            }
-            let gone =
-                self.inner
-                    .codes
-                    .compare_and_swap(&mac, Some(&owner), None as Option<&[u8]>)?;
-            removed += u64::from(gone.is_ok());
-        }
-        Ok(removed)
-    }
-
     /// The record a code MAC belongs to, whether or not the code is still live.
     pub fn code_owner(&self, code_mac: &[u8; 32]) -> Result<Option<String>> {
-        Ok(self
-            .inner
-            .codes
-            .get(code_mac)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.inner.codes.owner(code_mac))
     }
 
     /// The reset record of `k`, if there is one.

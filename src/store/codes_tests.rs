@@ -52,7 +52,7 @@ fn unknown_accounts_and_taken_codes_are_refused() {
 #[test]
 fn a_code_claimed_but_not_yet_committed_is_not_drawn_for_another_account() {
     let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
-    db.inner.codes.insert([7; 32], "a@example.com").unwrap();
+    assert!(db.inner.codes.claim(&[7; 32], b"a@example.com"));
     assert_eq!(
         issue(&db, "b@example.com", code(7, 0, 60_000)),
         Err(IssueRefused::CodeTaken)
@@ -81,45 +81,57 @@ fn a_record_without_an_account_takes_codes_when_asked_to() {
     assert_eq!(db.outbox_len(), 1);
 }
 
-/// What a crash between the first write of an issue and its commit leaves behind.
+/// What a crash between the first writes of an issue and its commit leaves behind: its
+/// mail in the outbox, and its claim on the code in memory, which dies with the process.
 fn leftovers(db: &Db, mac: u8) -> u64 {
+    assert!(db.inner.codes.claim(&[mac; 32], b"a@example.com"));
     let id = db.inner.db.generate_id().unwrap();
     db.inner
         .outbox
         .insert(id_key(id), encode(&message()))
         .unwrap();
-    db.inner.codes.insert([mac; 32], "a@example.com").unwrap();
     id
 }
 
 #[test]
 fn leftovers_of_an_interrupted_issue_reach_no_one() {
-    let (_d, db) = db_with(&["a@example.com"]);
-    let stray = leftovers(&db, 1);
-    assert!(!db.code_mail_wanted("a@example.com", stray).unwrap());
-    assert_eq!(db.outbox_len(), 0, "the stray mail is removed unsent");
-    assert_eq!(db.sweep_stray_codes().unwrap(), 1);
-    assert_eq!(db.code_owner(&[1; 32]).unwrap(), None);
-
-    // A stray entry blocks its code until the sweeper removes it; a real issue's mail is
-    // wanted.
+    let (dir, db) = db_with(&["a@example.com"]);
+    issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
     let stray = leftovers(&db, 2);
+    drop(db);
+    // The process ends; the next one rebuilds the index from the records.
+    let db = Db::open(dir.path(), 8, crate::config::Durability::Flush).unwrap();
+    assert_eq!(db.code_owner(&[2; 32]).unwrap(), None, "the claim is gone");
     assert_eq!(
-        issue(&db, "a@example.com", code(2, 0, 60_000)),
-        Err(IssueRefused::CodeTaken)
+        db.code_owner(&[1; 32]).unwrap().as_deref(),
+        Some("a@example.com"),
+        "the committed code is indexed again"
     );
-    assert_eq!(db.sweep_stray_codes().unwrap(), 1);
-    issue(&db, "a@example.com", code(2, 0, 60_000)).unwrap();
+    assert!(!db.code_mail_wanted("a@example.com", stray).unwrap());
+    assert_eq!(db.outbox_len(), 1, "the stray mail is removed unsent");
     let live = db.reset("a@example.com").unwrap().unwrap().code.unwrap();
     assert!(db
         .code_mail_wanted("a@example.com", live.outbox_id.unwrap())
         .unwrap());
-    assert!(!db.code_mail_wanted("a@example.com", stray).unwrap());
-    assert_eq!(db.sweep_stray_codes().unwrap(), 0, "the live entry stays");
-    assert_eq!(
-        db.code_owner(&[2; 32]).unwrap().as_deref(),
-        Some("a@example.com")
-    );
+    issue(&db, "a@example.com", code(2, 0, 60_000)).unwrap();
+    assert_eq!(db.inner.codes.len(), 1, "the replaced code's entry went");
+}
+
+#[test]
+fn an_issue_that_fails_to_commit_releases_its_claim() {
+    let (_d, db) = db_with(&["a@example.com"]);
+    // A record that cannot be decoded makes the commit fail.
+    db.inner.resets.insert("a@example.com", "{").unwrap();
+    assert!(db
+        .issue_code(
+            "a@example.com",
+            Some("a@example.com"),
+            code(3, 0, 60_000),
+            &message()
+        )
+        .is_err());
+    assert_eq!(db.code_owner(&[3; 32]).unwrap(), None);
+    assert_eq!(db.outbox_len(), 0, "nor is its mail queued");
 }
 
 /// Issues racing with a step that uses codes up (as a confirmation does) and with the
@@ -155,7 +167,6 @@ fn concurrent_issues_uses_and_sweeps_keep_one_code_one_mail() {
                     ((), changes)
                 })
                 .unwrap();
-                db.sweep_stray_codes().unwrap();
             }
         });
     });
@@ -179,4 +190,18 @@ fn concurrent_issues_uses_and_sweeps_keep_one_code_one_mail() {
         "no index entry is left over"
     );
     assert_eq!(db.outbox_len(), live_codes, "one mail per live code");
+}
+
+#[test]
+fn a_corrupt_record_does_not_keep_the_index_from_being_rebuilt() {
+    let (dir, db) = db_with(&["a@example.com", "b@example.com"]);
+    issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
+    db.inner.resets.insert("b@example.com", "corrupt").unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), 8, crate::config::Durability::Flush).unwrap();
+    assert_eq!(
+        db.code_owner(&[1; 32]).unwrap().as_deref(),
+        Some("a@example.com")
+    );
+    assert!(db.reset("b@example.com").is_err(), "still an error to read");
 }

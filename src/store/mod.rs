@@ -3,12 +3,15 @@
 //! Trees are named `key_value`:
 //! - `email_user`:    normalized email → [`users::User`] (JSON)
 //! - `email_reset`:   normalized email (or a decoy's NUL-prefixed key) → [`records::Reset`] (JSON)
-//! - `codemac_email`: HMAC-SHA256(code) → normalized email; the index confirm-otp-reset needs
 //! - `id_outbox`:     big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON)
 //! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON)
 //! - `cidr_block`:    network ("203.0.113.0/24") → [`blocks::Block`] (JSON), the runtime deny list
 //! - `meta`:          `schema_version` → big-endian u32; `instance_id` → 8 random bytes;
 //!   `ready_probe` → the time of the last readiness check
+//!
+//! The code index (HMAC-SHA256(code) → the record holding it), which confirm-otp-reset
+//! needs, is kept in memory and rebuilt from `email_reset` at open ([`code_index`]); stores
+//! written before 2026-12-02 had it as a tree, `codemac_email`, which opening drops.
 //!
 //! The store keeps records and knows no recovery rule. A step that changes records reads
 //! them, lets the caller's pure function decide, and writes the changes as one sled
@@ -19,11 +22,12 @@
 //! shares one flush among all concurrent callers.
 //!
 //! Files: `records` (the reset record's types), `resets` (read, decide, write), `codes`
-//! (issuing and the code index), `users`, `outbox`, `blocks`, `backup`, `migrate`, `tx`
+//! (issuing), `code_index` (the index in memory), `users`, `outbox`, `blocks`, `backup`, `migrate`, `tx`
 //! (transaction helpers), `flusher` (group commit), `health` (write faults, free space).
 
 pub mod backup;
 pub mod blocks;
+mod code_index;
 pub mod codes;
 mod flusher;
 mod health;
@@ -48,10 +52,9 @@ use crate::config::{Durability, Storage};
 pub(crate) use migrate::SCHEMA_VERSION;
 
 /// Every tree, by name (the layout is described above).
-const TREES: [&str; 7] = [
+const TREES: [&str; 6] = [
     "email_user",
     "email_reset",
-    "codemac_email",
     "id_outbox",
     "id_dead",
     "cidr_block",
@@ -86,7 +89,7 @@ struct Inner {
     db: sled::Db,
     users: sled::Tree,
     resets: sled::Tree,
-    codes: sled::Tree,
+    codes: code_index::CodeIndex,
     outbox: sled::Tree,
     dead: sled::Tree,
     blocks: sled::Tree,
@@ -154,14 +157,18 @@ impl Db {
                 "migrated the store to the current schema"
             );
         }
+        // The code index used to be a tree; it is rebuilt from the records now.
+        db.drop_tree("codemac_email")?;
+        let resets = db.open_tree("email_reset")?;
+        let codes = code_index::CodeIndex::build(&resets)?;
         let meta = db.open_tree("meta")?;
         let instance_id = instance_id(&meta)?;
         let flusher = flusher::Flusher::start(db.clone(), path, durability);
         let background = durability == Durability::Background;
         let inner = Inner {
             users: db.open_tree("email_user")?,
-            resets: db.open_tree("email_reset")?,
-            codes: db.open_tree("codemac_email")?,
+            resets,
+            codes,
             outbox: db.open_tree("id_outbox")?,
             dead: db.open_tree("id_dead")?,
             blocks: db.open_tree("cidr_block")?,

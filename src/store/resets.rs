@@ -7,7 +7,7 @@ use sled::Transactional;
 
 use super::outbox::Queued;
 use super::records::Reset;
-use super::tx::{parse, read_reset, retire_code, settle, write_reset, TxResult};
+use super::tx::{parse, read_reset, retire_code, settle, write_reset, Retired, TxResult};
 use super::users::User;
 use super::{decode, encode, id_key, Db, Result};
 
@@ -78,14 +78,11 @@ impl Db {
         // An id for a message the step may queue: taken before the transaction, which may
         // not call sled outside itself (its global lock is held meanwhile).
         let id = i.db.generate_id()?;
-        let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
-        let outcome = trees.transaction(|(users, resets, codes, outbox)| {
-            let owner = match mac {
-                Some(mac) => codes
-                    .get(mac)?
-                    .map(|v| String::from_utf8_lossy(&v).into_owned()),
-                None => None,
-            };
+        // The index is read before: its owner's record, read inside, is what counts.
+        let owner = mac.and_then(|mac| i.codes.owner(mac));
+        let trees = (&i.users, &i.resets, &i.outbox);
+        let outcome = trees.transaction(|(users, resets, outbox)| {
+            let owner = owner.clone();
             let mut accounts = Vec::new();
             for key in keys.iter().copied().chain(owner.as_deref()) {
                 if accounts.iter().any(|(k, _, _): &(String, _, _)| k == key) {
@@ -96,8 +93,9 @@ impl Db {
             }
             let records = Records { owner, accounts };
             let (answer, changes) = decide(&records);
+            let mut retired = Retired::default();
             for key in &changes.retire {
-                retire_code(codes, outbox, key.as_bytes(), &records.reset(key))?;
+                retired.add(retire_code(outbox, key.as_bytes(), &records.reset(key))?);
             }
             for (key, reset) in &changes.resets {
                 write_reset(resets, key.as_bytes(), reset)?;
@@ -108,9 +106,11 @@ impl Db {
             if let Some(message) = &changes.queue {
                 outbox.insert(&id_key(id), encode(message))?;
             }
-            TxResult::<T>::Ok(answer)
+            TxResult::<(T, Retired)>::Ok((answer, retired))
         });
-        settle(outcome)
+        let (answer, retired) = settle(outcome)?;
+        retired.release(&i.codes);
+        Ok(answer)
     }
 
     /// Applies `change` to record `k` with compare-and-swap, redoing it on the newer record
@@ -147,18 +147,20 @@ impl Db {
                 continue;
             }
             let i = &self.inner;
-            let swept = (&i.resets, &i.codes, &i.outbox).transaction(|(resets, codes, outbox)| {
+            let swept = (&i.resets, &i.outbox).transaction(|(resets, outbox)| {
                 // Re-read inside the transaction: a new code may have been issued meanwhile.
                 if resets.get(&key)?.as_deref() != Some(&value[..]) {
-                    return Ok(false);
+                    return Ok(None);
                 }
+                let mut retired = Retired::default();
                 if reset.code.is_none() {
-                    retire_code(codes, outbox, &key, &before)?;
+                    retired = retire_code(outbox, &key, &before)?;
                 }
                 write_reset(resets, &key, &reset)?;
-                TxResult::Ok(true)
+                TxResult::Ok(Some(retired))
             });
-            if settle(swept)? {
+            if let Some(retired) = settle(swept)? {
+                retired.release(&i.codes);
                 changed += 1;
             }
         }

@@ -1,5 +1,5 @@
 //! Helpers for sled transactions over the trees: typed reads and writes of reset records,
-//! retiring a code's index entry and unsent mail, and mapping a transaction's outcome.
+//! retiring a code's unsent mail, and mapping a transaction's outcome.
 
 use sled::transaction::{
     ConflictableTransactionError as Abortable, TransactionError, TransactionalTree,
@@ -36,23 +36,37 @@ pub(super) fn write_reset(resets: &TransactionalTree, key: &[u8], reset: &Reset)
     Ok(())
 }
 
-/// Retires the record's code: its index entry (if it still points at this record) and
-/// its mail, if that has not been sent yet.
+/// Retires the record's code inside a transaction: its mail, if that has not been sent
+/// yet. Returns the code's MAC, whose index entry the caller releases once the
+/// transaction committed ([`Retired::release`]).
 pub(super) fn retire_code(
-    codes: &TransactionalTree,
     outbox: &TransactionalTree,
     key: &[u8],
     reset: &Reset,
-) -> TxResult<()> {
-    if let Some(code) = &reset.code {
-        if codes.get(&code.mac)?.as_deref() == Some(key) {
-            codes.remove(&code.mac[..])?;
-        }
-        if let Some(id) = code.outbox_id {
-            outbox.remove(&id_key(id))?;
+) -> TxResult<Retired> {
+    let Some(code) = &reset.code else {
+        return Ok(Retired::default());
+    };
+    if let Some(id) = code.outbox_id {
+        outbox.remove(&id_key(id))?;
+    }
+    Ok(Retired(vec![(code.mac.clone(), key.to_vec())]))
+}
+
+/// Codes (MAC, record) a transaction retired: their index entries go once it committed.
+#[derive(Default)]
+pub(super) struct Retired(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Retired {
+    pub(super) fn add(&mut self, other: Retired) {
+        self.0.extend(other.0);
+    }
+
+    pub(super) fn release(self, codes: &super::code_index::CodeIndex) {
+        for (mac, key) in self.0 {
+            codes.release(&mac, &key);
         }
     }
-    Ok(())
 }
 
 /// Maps a transaction's outcome to the store's errors.

@@ -73,14 +73,16 @@ impl Db {
         // An issue in progress finishes first, and its code goes with the account.
         let _account = self.account(key.as_bytes());
         let i = &self.inner;
-        let trees = (&i.users, &i.resets, &i.codes, &i.outbox);
-        let removed = trees.transaction(|(users, resets, codes, outbox)| {
+        let trees = (&i.users, &i.resets, &i.outbox);
+        let removed = trees.transaction(|(users, resets, outbox)| {
             let reset = super::tx::read_reset(resets, key.as_bytes())?;
-            super::tx::retire_code(codes, outbox, key.as_bytes(), &reset)?;
+            let retired = super::tx::retire_code(outbox, key.as_bytes(), &reset)?;
             resets.remove(key)?;
-            super::tx::TxResult::Ok(users.remove(key)?.is_some())
+            super::tx::TxResult::Ok((users.remove(key)?.is_some(), retired))
         });
-        super::tx::settle(removed)
+        let (removed, retired) = super::tx::settle(removed)?;
+        retired.release(&i.codes);
+        Ok(removed)
     }
 
     pub fn list_users(&self) -> Result<Vec<User>> {
