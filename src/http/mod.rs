@@ -8,6 +8,7 @@ mod conns;
 pub mod json;
 pub mod public;
 pub mod server;
+mod steps;
 mod timed_io;
 
 use std::future::Future;
