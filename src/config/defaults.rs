@@ -183,3 +183,14 @@ impl Default for Log {
         }
     }
 }
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            enabled: true,
+            path: "/reset".into(),
+            product_name: String::new(),
+            accent_color: "#0b57d0".into(),
+        }
+    }
+}

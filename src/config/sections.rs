@@ -19,6 +19,7 @@ pub struct Config {
     pub passwords: Passwords,
     pub limits: Limits,
     pub guard: Guard,
+    pub web: Web,
     pub log: Log,
 }
 
@@ -294,4 +295,14 @@ impl Recovery {
         let named = ACCOUNTS * f64::from(self.max_account_failures) * forgotten / space;
         code_only + named
     }
+}
+
+/// The built-in reset page (README "Reset page").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    pub enabled: bool,
+    pub path: String,
+    pub product_name: String,
+    pub accent_color: String,
 }

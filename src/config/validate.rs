@@ -15,7 +15,31 @@ impl Config {
         self.validate_passwords()?;
         self.validate_limits()?;
         self.validate_guard()?;
+        self.validate_web()?;
         self.validate_log()
+    }
+
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let w = &self.web;
+        let path_ok = w.path.len() > 1
+            && w.path.starts_with('/')
+            && !w.path.ends_with('/')
+            && w.path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+            && !w.path.starts_with("/api/")
+            && !["/healthz", "/readyz", "/openapi.json"].contains(&w.path.as_str());
+        if !path_ok {
+            return Err(bad(
+                "web.path",
+                "must be a path like \"/reset\" (letters, digits, / - _ .), not under /api/ or one of the service's own",
+            ));
+        }
+        let colour = w.accent_color.strip_prefix('#').unwrap_or_default();
+        if colour.len() != 6 || !colour.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("web.accent_color", "must be a colour like \"#0b57d0\""));
+        }
+        Ok(())
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {

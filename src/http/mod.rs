@@ -8,7 +8,7 @@ mod conns;
 pub mod json;
 pub mod public;
 pub mod server;
-mod steps;
+pub(crate) mod steps;
 mod timed_io;
 
 use std::future::Future;

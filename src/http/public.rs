@@ -58,6 +58,9 @@ pub fn route(
             (_, "/healthz" | "/readyz" | "/openapi.json") => {
                 Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
             }
+            (_, path) if crate::web::serves(&app, path) => {
+                crate::web::route(&app, req, client).await
+            }
             _ => Err(ApiError::NotFound),
         };
         result.unwrap_or_else(|e| json::error(&e))

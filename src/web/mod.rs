@@ -1,0 +1,381 @@
+//! The reset page (`web.path`, "/reset" by default): the three recovery steps as HTML
+//! forms for a person, on the public listener. Each form is a plain HTML form post that
+//! works without JavaScript, and each post runs the same step as the JSON API
+//! (`http::steps`): the same limits, guard, answers and enumeration behaviour. The
+//! password form carries the `resetSession` that the code form returned, in a hidden
+//! field; the page never relies on the same-client fallback.
+//!
+//! Cross-site posts: the page sets no cookie, so a forged post carries nothing of the
+//! victim's; still, a post whose `Origin` is not this page's own (or that the browser marks
+//! `Sec-Fetch-Site: cross-site` or `same-site`) is refused with 403.
+
+mod page;
+mod texts;
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self as h, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::error::ApiError;
+use crate::guard::Endpoint;
+use crate::http::bodies::{ConfirmBody, ForgotBody, ResetBody};
+use crate::http::json::{self, Resp};
+use crate::http::steps;
+use crate::App;
+use page::{Frame, Problem, Step};
+
+/// Whether `path` belongs to the page (when it is enabled).
+pub fn serves(app: &App, path: &str) -> bool {
+    let web = &app.config().web;
+    web.enabled
+        && path
+            .strip_prefix(web.path.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Answers a request under `web.path`.
+pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let base = app.config().web.path.as_str();
+    let rest = &req.uri().path()[base.len()..];
+    let texts = texts::choose(
+        req.headers()
+            .get(hyper::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    match (req.method(), rest) {
+        (&Method::GET | &Method::HEAD, "") => Ok(html(
+            StatusCode::OK,
+            page::render(&frame(app, texts, ""), &Step::Email, None),
+            None,
+        )),
+        (&Method::GET | &Method::HEAD, "/style.css") => Ok(stylesheet(app)),
+        (&Method::POST, "/email" | "/code" | "/password") => {
+            if !same_origin(&req) {
+                app.metrics().refused("cross_site");
+                let problem = Problem {
+                    field: "",
+                    sentence: texts.refused.into(),
+                };
+                let body = page::render(&frame(app, texts, ""), &Step::Email, Some(&problem));
+                return Ok(html(StatusCode::FORBIDDEN, body, None));
+            }
+            Ok(post(app, req, client, texts).await)
+        }
+        (_, "" | "/style.css") => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+        (_, "/email" | "/code" | "/password") => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// One form post: the step it names, answered with the next form, or the same one with
+/// the problem's sentence and what was typed.
+async fn post(
+    app: &App,
+    req: Request<Incoming>,
+    client: IpAddr,
+    texts: &'static texts::Texts,
+) -> Resp {
+    let rest = req.uri().path()[app.config().web.path.len()..].to_string();
+    let locale = app.catalog().choose(
+        req.headers()
+            .get(hyper::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let endpoint = match rest.as_str() {
+        "/email" => Endpoint::Forgot,
+        "/code" => Endpoint::Confirm,
+        _ => Endpoint::Reset,
+    };
+    // The body first (bounded in size and time, as every body is), so that a refusal by a
+    // limit can still show what was typed.
+    let form = match read_form(app, req).await {
+        Ok(form) => form,
+        Err(e) => return refused(app, texts, &Step::Email, "", "", &e),
+    };
+    let typed = form.get("email");
+    let again = match endpoint {
+        Endpoint::Forgot => Step::Email,
+        Endpoint::Confirm => Step::Code {
+            email: typed,
+            sent: false,
+        },
+        Endpoint::Reset => Step::Password {
+            email: typed,
+            session: form.get("resetSession"),
+        },
+    };
+    let admitted = match endpoint {
+        Endpoint::Forgot => steps::forgot_admissible(app),
+        _ => Ok(()),
+    }
+    .and_then(|()| Ok(app.guard().admit_client(client, endpoint)?));
+    if let Err(e) = admitted {
+        return refused(app, texts, &again, typed, "", &e);
+    }
+    match endpoint {
+        Endpoint::Forgot => email_step(app, client, texts, locale, typed).await,
+        Endpoint::Confirm => code_step(app, client, texts, typed, form.get("code")).await,
+        Endpoint::Reset => password_step(app, client, texts, locale, &form).await,
+    }
+}
+
+async fn email_step(
+    app: &App,
+    client: IpAddr,
+    texts: &'static texts::Texts,
+    locale: Option<String>,
+    typed: &str,
+) -> Resp {
+    let Ok(email) = crate::mail_address::validate(typed) else {
+        let problem = Problem {
+            field: "email",
+            sentence: texts.bad_email.into(),
+        };
+        let body = page::render(&frame(app, texts, typed), &Step::Email, Some(&problem));
+        return html(StatusCode::BAD_REQUEST, body, None);
+    };
+    let shown = email.key.clone();
+    match steps::forgot(app, client, locale, ForgotBody { email }).await {
+        Ok(()) => {
+            let step = Step::Code {
+                email: &shown,
+                sent: true,
+            };
+            html(
+                StatusCode::OK,
+                page::render(&frame(app, texts, typed), &step, None),
+                None,
+            )
+        }
+        Err(e) => refused(app, texts, &Step::Email, typed, "email", &e),
+    }
+}
+
+async fn code_step(
+    app: &App,
+    client: IpAddr,
+    texts: &'static texts::Texts,
+    email: &str,
+    code: &str,
+) -> Resp {
+    let claimed = crate::mail_address::validate(email).ok();
+    let body = ConfirmBody {
+        code: code.to_string(),
+        email: claimed,
+    };
+    let again = Step::Code { email, sent: false };
+    if code.trim().is_empty() {
+        let e = ApiError::InvalidOtp;
+        return refused(app, texts, &again, email, "code", &e);
+    }
+    match steps::confirm(app, client, body).await {
+        Ok(confirmed) => {
+            let step = Step::Password {
+                email: &confirmed.email,
+                session: &confirmed.session,
+            };
+            html(
+                StatusCode::OK,
+                page::render(&frame(app, texts, email), &step, None),
+                None,
+            )
+        }
+        Err(e) => refused(app, texts, &again, email, "code", &e),
+    }
+}
+
+async fn password_step(
+    app: &App,
+    client: IpAddr,
+    texts: &'static texts::Texts,
+    locale: Option<String>,
+    form: &Form,
+) -> Resp {
+    let (email, session) = (form.get("email"), form.get("resetSession"));
+    let again = Step::Password { email, session };
+    let password = form.get("password");
+    if password != form.get("password2") {
+        let problem = Problem {
+            field: "password2",
+            sentence: texts.mismatch.into(),
+        };
+        let body = page::render(&frame(app, texts, email), &again, Some(&problem));
+        return html(StatusCode::BAD_REQUEST, body, None);
+    }
+    let Ok(valid) = crate::mail_address::validate(email) else {
+        return refused(app, texts, &again, email, "", &ApiError::InvalidRequest);
+    };
+    let body = ResetBody {
+        email: valid,
+        password: password.to_string(),
+        session: Some(session.to_string()),
+    };
+    match steps::reset(app, client, locale, body).await {
+        Ok(()) => html(
+            StatusCode::OK,
+            page::render(&frame(app, texts, ""), &Step::Done, None),
+            None,
+        ),
+        Err(e) => refused(app, texts, &again, email, "password", &e),
+    }
+}
+
+/// The page again with the sentence for `e`, at `field` where it is about what was typed
+/// there, and the API's status (with `Retry-After` where it has one).
+fn refused(
+    app: &App,
+    texts: &'static texts::Texts,
+    step: &Step,
+    typed: &str,
+    field: &'static str,
+    e: &ApiError,
+) -> Resp {
+    let (status, _) = e.status_and_message();
+    let (field, sentence, retry) = match e {
+        ApiError::NoAccount => (field, texts.no_account.to_string(), None),
+        ApiError::InvalidOtp => (field, texts.invalid_code.to_string(), None),
+        // A password the policy refuses: the policy's own sentence.
+        ApiError::BadRequest(why) if field == "password" => (field, why.to_string(), None),
+        ApiError::BadRequest(_) | ApiError::MissingParameters if field == "email" => {
+            (field, texts.bad_email.to_string(), None)
+        }
+        ApiError::InvalidRequest | ApiError::NoAccountBadRequest => {
+            ("", texts.expired_flow.into(), None)
+        }
+        ApiError::RateLimited { retry_after_secs } => {
+            let wait = texts.wait(*retry_after_secs);
+            (
+                "",
+                texts.too_many.replace("{wait}", &wait),
+                Some(*retry_after_secs),
+            )
+        }
+        ApiError::Unavailable { retry_after_secs } => {
+            let wait = texts.wait(*retry_after_secs);
+            (
+                "",
+                texts.busy.replace("{wait}", &wait),
+                Some(*retry_after_secs),
+            )
+        }
+        ApiError::Store(_) | ApiError::Internal(_) => ("", texts.unexpected.into(), None),
+        _ => ("", texts.refused.into(), None),
+    };
+    let problem = Problem { field, sentence };
+    let body = page::render(&frame(app, texts, typed), step, Some(&problem));
+    html(status, body, retry)
+}
+
+fn frame<'a>(app: &'a App, texts: &'static texts::Texts, typed: &'a str) -> Frame<'a> {
+    let config = app.config();
+    let product = if config.web.product_name.is_empty() {
+        config.mail.product_name.as_str()
+    } else {
+        config.web.product_name.as_str()
+    };
+    Frame {
+        texts,
+        product,
+        path: &config.web.path,
+        typed_email: typed,
+        ttl: texts.wait(config.recovery.code_ttl.as_secs()),
+        min_length: config.passwords.min_length,
+    }
+}
+
+/// A form post's fields: the first value of each name.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The field's value, or "" when it is absent.
+    fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// The body, bounded as every body is, parsed as a form.
+async fn read_form(app: &App, req: Request<Incoming>) -> Result<Form, ApiError> {
+    let server = &app.config().server;
+    let body = json::read_body(req, server.max_body_bytes, server.body_timeout).await?;
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        if !fields.iter().any(|(seen, _)| *seen == k) {
+            fields.push((k.into_owned(), v.into_owned()));
+        }
+    }
+    Ok(Form(fields))
+}
+
+/// A post from this page itself: no `Origin` but this host's (browsers send it with every
+/// cross-origin post), and no `Sec-Fetch-Site` saying another site sent it.
+fn same_origin(req: &Request<Incoming>) -> bool {
+    let headers = req.headers();
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if value("sec-fetch-site").is_some_and(|site| site != "same-origin" && site != "none") {
+        return false;
+    }
+    let Some(origin) = value("origin") else {
+        return true;
+    };
+    let host = value("host").unwrap_or_default();
+    let own = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    !host.is_empty() && own == Some(host)
+}
+
+/// A page: HTML with the security headers every page answer carries.
+fn html(status: StatusCode, body: String, retry_after_secs: Option<u64>) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    let set = |headers: &mut hyper::HeaderMap, name, value| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(headers, h::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(headers, h::CONTENT_SECURITY_POLICY, CSP);
+    set(headers, h::REFERRER_POLICY, "no-referrer");
+    set(headers, h::CACHE_CONTROL, "no-store");
+    set(headers, h::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, h::X_FRAME_OPTIONS, "DENY");
+    if let Some(secs) = retry_after_secs {
+        headers.insert(h::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Nothing but this page's own stylesheet and forms; no script at all, no framing.
+const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The stylesheet, built once with the accent colour.
+fn stylesheet(app: &App) -> Resp {
+    static BUILT: std::sync::OnceLock<(String, Bytes)> = std::sync::OnceLock::new();
+    let accent = &app.config().web.accent_color;
+    let build = || (accent.clone(), Bytes::from(page::stylesheet(accent)));
+    let css = match BUILT.get_or_init(build) {
+        (a, css) if a == accent => css.clone(),
+        _ => build().1,
+    };
+    let mut resp = Response::new(Full::new(css));
+    let headers = resp.headers_mut();
+    headers.insert(
+        h::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        h::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    headers.insert(
+        h::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}

@@ -1,0 +1,175 @@
+//! The reset page's sentences in English, German and French, chosen like the mail's
+//! language: from `Accept-Language`, English when nothing else fits.
+
+/// Every sentence of the page in one language. `{email}`, `{ttl}`, `{min}` and `{wait}` are filled in
+/// when the page is rendered (escaped).
+pub struct Texts {
+    pub lang: &'static str,
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub email_label: &'static str,
+    pub send_code: &'static str,
+    pub code_sent: &'static str,
+    pub code_label: &'static str,
+    pub confirm: &'static str,
+    pub password_label: &'static str,
+    pub password_hint: &'static str,
+    pub password2_label: &'static str,
+    pub set_password: &'static str,
+    pub done: &'static str,
+    pub start_over: &'static str,
+    pub no_account: &'static str,
+    pub bad_email: &'static str,
+    pub invalid_code: &'static str,
+    pub mismatch: &'static str,
+    pub too_many: &'static str,
+    pub busy: &'static str,
+    pub expired_flow: &'static str,
+    pub refused: &'static str,
+    pub unexpected: &'static str,
+    pub seconds: (&'static str, &'static str),
+    pub minutes: (&'static str, &'static str),
+}
+
+const EN: Texts = Texts {
+    lang: "en",
+    title: "Reset your password",
+    intro: "Enter the email address of your account. We will send a code to it.",
+    email_label: "Email address",
+    send_code: "Send code",
+    code_sent: "If {email} has an account, a code is on its way. It is valid for {ttl}.",
+    code_label: "Code from the email",
+    confirm: "Confirm code",
+    password_label: "New password",
+    password_hint: "At least {min} characters. A few unrelated words make a good one.",
+    password2_label: "New password, again",
+    set_password: "Set password",
+    done: "Your password was changed. You can now sign in with it.",
+    start_over: "Start over",
+    no_account: "No account was found with this email address.",
+    bad_email: "Enter a valid email address.",
+    invalid_code:
+        "This code is wrong or has expired. Check the latest email, or ask for a new code.",
+    mismatch: "The two passwords do not match.",
+    too_many: "Too many attempts. Try again in {wait}.",
+    busy: "The service is busy. Try again in {wait}.",
+    expired_flow: "This reset is no longer valid. Please start over.",
+    refused: "This request was refused.",
+    unexpected: "Something went wrong on our side. Please try again later.",
+    seconds: ("second", "seconds"),
+    minutes: ("minute", "minutes"),
+};
+
+const DE: Texts = Texts {
+    lang: "de",
+    title: "Passwort zurücksetzen",
+    intro: "Geben Sie die E-Mail-Adresse Ihres Kontos ein. Wir senden einen Code dorthin.",
+    email_label: "E-Mail-Adresse",
+    send_code: "Code senden",
+    code_sent: "Wenn zu {email} ein Konto besteht, ist ein Code unterwegs. Er ist {ttl} gültig.",
+    code_label: "Code aus der E-Mail",
+    confirm: "Code bestätigen",
+    password_label: "Neues Passwort",
+    password_hint: "Mindestens {min} Zeichen. Einige zusammenhanglose Wörter ergeben ein gutes.",
+    password2_label: "Neues Passwort wiederholen",
+    set_password: "Passwort setzen",
+    done: "Ihr Passwort wurde geändert. Sie können sich jetzt damit anmelden.",
+    start_over: "Von vorn beginnen",
+    no_account: "Zu dieser E-Mail-Adresse wurde kein Konto gefunden.",
+    bad_email: "Geben Sie eine gültige E-Mail-Adresse ein.",
+    invalid_code: "Dieser Code ist falsch oder abgelaufen. Prüfen Sie die neueste E-Mail oder fordern Sie einen neuen Code an.",
+    mismatch: "Die beiden Passwörter stimmen nicht überein.",
+    too_many: "Zu viele Versuche. Versuchen Sie es in {wait} erneut.",
+    busy: "Der Dienst ist ausgelastet. Versuchen Sie es in {wait} erneut.",
+    expired_flow: "Dieses Zurücksetzen ist nicht mehr gültig. Bitte beginnen Sie von vorn.",
+    refused: "Diese Anfrage wurde abgelehnt.",
+    unexpected: "Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut.",
+    seconds: ("Sekunde", "Sekunden"),
+    minutes: ("Minute", "Minuten"),
+};
+
+const FR: Texts = Texts {
+    lang: "fr",
+    title: "Réinitialiser votre mot de passe",
+    intro: "Saisissez l'adresse e-mail de votre compte. Nous y enverrons un code.",
+    email_label: "Adresse e-mail",
+    send_code: "Envoyer le code",
+    code_sent: "Si {email} a un compte, un code est en route. Il est valable {ttl}.",
+    code_label: "Code reçu par e-mail",
+    confirm: "Confirmer le code",
+    password_label: "Nouveau mot de passe",
+    password_hint: "Au moins {min} caractères. Quelques mots sans rapport en font un bon.",
+    password2_label: "Nouveau mot de passe, à nouveau",
+    set_password: "Définir le mot de passe",
+    done: "Votre mot de passe a été modifié. Vous pouvez maintenant vous connecter avec.",
+    start_over: "Recommencer",
+    no_account: "Aucun compte n'a été trouvé pour cette adresse e-mail.",
+    bad_email: "Saisissez une adresse e-mail valide.",
+    invalid_code:
+        "Ce code est faux ou a expiré. Consultez le dernier e-mail, ou demandez un nouveau code.",
+    mismatch: "Les deux mots de passe ne correspondent pas.",
+    too_many: "Trop de tentatives. Réessayez dans {wait}.",
+    busy: "Le service est occupé. Réessayez dans {wait}.",
+    expired_flow: "Cette réinitialisation n'est plus valable. Veuillez recommencer.",
+    refused: "Cette demande a été refusée.",
+    unexpected: "Une erreur s'est produite de notre côté. Veuillez réessayer plus tard.",
+    seconds: ("seconde", "secondes"),
+    minutes: ("minute", "minutes"),
+};
+
+/// The texts for the language `Accept-Language` prefers among English, German and French.
+pub fn choose(accept_language: Option<&str>) -> &'static Texts {
+    let mut best: (f32, &'static Texts) = (0.0, &EN);
+    for item in accept_language.unwrap_or_default().split(',') {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let primary = tag.split('-').next().unwrap_or_default();
+        let texts = match primary {
+            "en" => &EN,
+            "de" => &DE,
+            "fr" => &FR,
+            _ => continue,
+        };
+        if q > best.0 {
+            best = (q, texts);
+        }
+    }
+    best.1
+}
+
+impl Texts {
+    /// A wait in words: "45 seconds", "2 minutes" (rounded up).
+    pub fn wait(&self, secs: u64) -> String {
+        let (n, (one, many)) = if secs < 120 {
+            (secs.max(1), self.seconds)
+        } else {
+            (secs.div_ceil(60), self.minutes)
+        };
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preferred_supported_language_wins() {
+        assert_eq!(choose(None).lang, "en");
+        assert_eq!(choose(Some("de-CH, fr;q=0.8")).lang, "de");
+        assert_eq!(choose(Some("it, fr;q=0.5, de;q=0.4")).lang, "fr");
+        assert_eq!(choose(Some("it, es;q=0.5")).lang, "en");
+    }
+
+    #[test]
+    fn waits_are_said_in_words() {
+        assert_eq!(EN.wait(1), "1 second");
+        assert_eq!(EN.wait(59), "59 seconds");
+        assert_eq!(DE.wait(300), "5 Minuten");
+        assert_eq!(FR.wait(121), "3 minutes");
+    }
+}
