@@ -189,6 +189,7 @@ impl Default for Web {
         Web {
             enabled: true,
             path: "/reset".into(),
+            public_url: String::new(),
             product_name: String::new(),
             accent_color: "#0b57d0".into(),
         }

@@ -303,6 +303,7 @@ impl Recovery {
 pub struct Web {
     pub enabled: bool,
     pub path: String,
+    pub public_url: String,
     pub product_name: String,
     pub accent_color: String,
 }

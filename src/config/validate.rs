@@ -35,6 +35,14 @@ impl Config {
                 "must be a path like \"/reset\" (letters, digits, / - _ .), not under /api/ or one of the service's own",
             ));
         }
+        let url = w.public_url.as_str();
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        if !url.is_empty() && (!scheme_ok || url.contains(['#', '?', ' ', '"', '<', '>'])) {
+            return Err(bad(
+                "web.public_url",
+                "must be empty or the page's public origin, like \"https://id.example.com\"",
+            ));
+        }
         let colour = w.accent_color.strip_prefix('#').unwrap_or_default();
         if colour.len() != 6 || !colour.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad("web.accent_color", "must be a colour like \"#0b57d0\""));

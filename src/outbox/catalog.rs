@@ -3,8 +3,9 @@
 //!
 //! Files are named `<kind>[.<locale>].<part>`: kind `otp` or `password_changed`, part
 //! `subject`, `txt` or `html` (an HTML part is sent only where an `html` file exists).
-//! Placeholders: `{{code}}`, `{{ttl}}`, `{{product}}`, `{{support}}`, `{{support_line}}`,
-//! `{{time}}`, `{{client}}`. Values are HTML-escaped in `html` parts.
+//! Placeholders: `{{code}}`, `{{ttl}}`, `{{link}}` (the reset page with the code, when
+//! `web.public_url` is set; else empty), `{{link_line}}`, `{{product}}`, `{{support}}`,
+//! `{{support_line}}`, `{{time}}`, `{{client}}`. Values are HTML-escaped in `html` parts.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,15 +17,15 @@ const PARTS: [&str; 3] = ["subject", "txt", "html"];
 
 const BUILT_IN: &[(&str, &str, &str, &str)] = &[
     ("otp", "en", "subject", "Your password reset code for {{product}}"),
-    ("otp", "en", "txt", "Hello,\r\n\r\nsomeone asked to reset the password of {{product}} for this email address.\r\n\r\nYour one-time code is:\r\n\r\n    {{code}}\r\n\r\nIt is valid for {{ttl}} and can be used once. A newer request replaces it.\r\n\r\nIf you did not ask for this, ignore this message: your password stays as it is.\r\n{{support_line}}"),
+    ("otp", "en", "txt", "Hello,\r\n\r\nsomeone asked to reset the password of {{product}} for this email address.\r\n\r\nYour one-time code is:\r\n\r\n    {{code}}\r\n{{link_line}}\r\nIt is valid for {{ttl}} and can be used once. A newer request replaces it.\r\n\r\nIf you did not ask for this, ignore this message: your password stays as it is.\r\n{{support_line}}"),
     ("password_changed", "en", "subject", "Your password for {{product}} was changed"),
     ("password_changed", "en", "txt", "Hello,\r\n\r\nthe password of {{product}} for this email address was changed at {{time}} (UTC)\r\nfrom the address {{client}}, after a password reset confirmed with a code sent here.\r\n\r\nIf this was you, there is nothing to do. If it was not, contact your administrator\r\nat once: someone else may have access to this mailbox.\r\n{{support_line}}"),
     ("otp", "de", "subject", "Ihr Code zum Zurücksetzen des Passworts für {{product}}"),
-    ("otp", "de", "txt", "Hallo,\r\n\r\njemand möchte das Passwort von {{product}} für diese E-Mail-Adresse zurücksetzen.\r\n\r\nIhr Einmalcode lautet:\r\n\r\n    {{code}}\r\n\r\nEr ist {{ttl}} gültig und nur einmal verwendbar. Eine neue Anfrage ersetzt ihn.\r\n\r\nWenn Sie das nicht waren, ignorieren Sie diese Nachricht: Ihr Passwort bleibt unverändert.\r\n{{support_line}}"),
+    ("otp", "de", "txt", "Hallo,\r\n\r\njemand möchte das Passwort von {{product}} für diese E-Mail-Adresse zurücksetzen.\r\n\r\nIhr Einmalcode lautet:\r\n\r\n    {{code}}\r\n{{link_line}}\r\nEr ist {{ttl}} gültig und nur einmal verwendbar. Eine neue Anfrage ersetzt ihn.\r\n\r\nWenn Sie das nicht waren, ignorieren Sie diese Nachricht: Ihr Passwort bleibt unverändert.\r\n{{support_line}}"),
     ("password_changed", "de", "subject", "Ihr Passwort für {{product}} wurde geändert"),
     ("password_changed", "de", "txt", "Hallo,\r\n\r\ndas Passwort von {{product}} für diese E-Mail-Adresse wurde am {{time}} (UTC)\r\nvon der Adresse {{client}} aus geändert, nach einer mit einem Code bestätigten Anfrage.\r\n\r\nWaren Sie das, ist nichts zu tun. Andernfalls wenden Sie sich sofort an Ihre\r\nAdministration: jemand anderes hat womöglich Zugriff auf dieses Postfach.\r\n{{support_line}}"),
     ("otp", "fr", "subject", "Votre code de réinitialisation du mot de passe pour {{product}}"),
-    ("otp", "fr", "txt", "Bonjour,\r\n\r\nquelqu'un a demandé à réinitialiser le mot de passe de {{product}} pour cette adresse.\r\n\r\nVotre code à usage unique :\r\n\r\n    {{code}}\r\n\r\nIl est valable {{ttl}} et ne sert qu'une fois. Une nouvelle demande le remplace.\r\n\r\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message : votre mot de passe reste inchangé.\r\n{{support_line}}"),
+    ("otp", "fr", "txt", "Bonjour,\r\n\r\nquelqu'un a demandé à réinitialiser le mot de passe de {{product}} pour cette adresse.\r\n\r\nVotre code à usage unique :\r\n\r\n    {{code}}\r\n{{link_line}}\r\nIl est valable {{ttl}} et ne sert qu'une fois. Une nouvelle demande le remplace.\r\n\r\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message : votre mot de passe reste inchangé.\r\n{{support_line}}"),
     ("password_changed", "fr", "subject", "Votre mot de passe pour {{product}} a été modifié"),
     ("password_changed", "fr", "txt", "Bonjour,\r\n\r\nle mot de passe de {{product}} pour cette adresse a été modifié le {{time}} (UTC)\r\ndepuis l'adresse {{client}}, après une demande confirmée par un code envoyé ici.\r\n\r\nSi c'était vous, il n'y a rien à faire. Sinon, contactez immédiatement votre\r\nadministrateur : quelqu'un d'autre a peut-être accès à cette boîte.\r\n{{support_line}}"),
 ];

@@ -20,6 +20,9 @@ pub struct Letterhead {
     pub catalog: Arc<Catalog>,
     /// Signs every message when `mail.dkim` is configured.
     pub dkim: Option<Arc<super::dkim::Signer>>,
+    /// The reset page's public address (`web.public_url` + `web.path`), when the code
+    /// mail links to it.
+    pub reset_page: Option<String>,
 }
 
 impl Letterhead {
@@ -46,6 +49,7 @@ impl Letterhead {
             instance_id: instance_id.to_string(),
             catalog,
             dkim: super::dkim::Signer::from_config(&config.mail.dkim)?.map(Arc::new),
+            reset_page: reset_page(&config.web),
         })
     }
 
@@ -88,6 +92,19 @@ impl Letterhead {
     pub fn render(&self, id: u64, message: &Queued) -> std::io::Result<Rendered> {
         let locale = message.locale.as_deref();
         let (kind, mut values) = placeholders(&message.kind, locale)?;
+        if let (Kind::Otp { code, .. }, Some(page)) = (&message.kind, &self.reset_page) {
+            // The code goes in the fragment, which browsers never send to a server nor put
+            // in a Referer; the page's script fills it in.
+            let link = format!("{page}#code={code}");
+            values.push((
+                "link_line",
+                format!("\r\n{}\r\n\r\n    {link}\r\n", link_lead(locale)),
+            ));
+            values.push(("link", link));
+        } else {
+            values.push(("link_line", String::new()));
+            values.push(("link", String::new()));
+        }
         let support_line = match self.support.as_str() {
             "" => String::new(),
             contact => format!("\r\nQuestions: {contact}\r\n"),
@@ -184,6 +201,21 @@ pub fn describe(d: Duration, locale: Option<&str>) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The reset page's public address, when the page is on and its origin is configured.
+fn reset_page(web: &crate::config::Web) -> Option<String> {
+    let origin = web.public_url.trim_end_matches('/');
+    (web.enabled && !origin.is_empty()).then(|| format!("{origin}{}", web.path))
+}
+
+/// The sentence before the link to the reset page.
+fn link_lead(locale: Option<&str>) -> &'static str {
+    match locale {
+        Some("de") => "Oder öffnen Sie diesen Link; die Seite trägt den Code für Sie ein:",
+        Some("fr") => "Ou ouvrez ce lien ; la page saisit le code pour vous :",
+        _ => "Or open this link; the page fills in the code for you:",
+    }
+}
+
 /// The kind's template name and its own placeholders' values.
 fn placeholders(
     kind: &Kind,
@@ -239,6 +271,7 @@ mod tests {
             instance_id: "abcd".into(),
             catalog: Arc::new(Catalog::load(std::path::Path::new("")).unwrap()),
             dkim: None,
+            reset_page: None,
         };
         let q = Queued::new(
             "Ada@Example.com".into(),

@@ -52,7 +52,20 @@ pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<
             page::render(&frame(app, texts, ""), &Step::Email, None),
             None,
         )),
+        (&Method::GET | &Method::HEAD, "/code") => {
+            // Where the mail's link leads (its script comes here with the code).
+            let step = Step::Code {
+                email: "",
+                sent: false,
+            };
+            let body = page::render(&frame(app, texts, ""), &step, None);
+            Ok(html(StatusCode::OK, body, None))
+        }
         (&Method::GET | &Method::HEAD, "/style.css") => Ok(stylesheet(app)),
+        (&Method::GET | &Method::HEAD, "/app.js") => Ok(asset(
+            Bytes::from_static(include_bytes!("app.js")),
+            "text/javascript; charset=utf-8",
+        )),
         (&Method::POST, "/email" | "/code" | "/password") => {
             if !same_origin(&req) {
                 app.metrics().refused("cross_site");
@@ -65,8 +78,13 @@ pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<
             }
             Ok(post(app, req, client, texts).await)
         }
-        (_, "" | "/style.css") => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
-        (_, "/email" | "/code" | "/password") => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+        (_, "" | "/style.css" | "/app.js") => {
+            Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+        }
+        (_, "/code") => Err(ApiError::MethodNotAllowed {
+            allow: "GET, HEAD, POST",
+        }),
+        (_, "/email" | "/password") => Err(ApiError::MethodNotAllowed { allow: "POST" }),
         _ => Err(ApiError::NotFound),
     }
 }
@@ -351,8 +369,8 @@ fn html(status: StatusCode, body: String, retry_after_secs: Option<u64>) -> Resp
     resp
 }
 
-/// Nothing but this page's own stylesheet and forms; no script at all, no framing.
-const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Nothing but this page's own stylesheet, script and forms; nothing inline, no framing.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The stylesheet, built once with the accent colour.
 fn stylesheet(app: &App) -> Resp {
@@ -363,12 +381,14 @@ fn stylesheet(app: &App) -> Resp {
         (a, css) if a == accent => css.clone(),
         _ => build().1,
     };
-    let mut resp = Response::new(Full::new(css));
+    asset(css, "text/css; charset=utf-8")
+}
+
+/// A file of the page (stylesheet, script), cacheable for an hour.
+fn asset(body: Bytes, content_type: &'static str) -> Resp {
+    let mut resp = Response::new(Full::new(body));
     let headers = resp.headers_mut();
-    headers.insert(
-        h::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    headers.insert(h::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         h::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

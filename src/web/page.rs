@@ -1,5 +1,6 @@
-//! The reset page's HTML: one server-rendered form per step, plain HTML form posts, no
-//! script. Every value written into the page is HTML-escaped.
+//! The reset page's HTML: one server-rendered form per step, plain HTML form posts; one
+//! small script (`app.js`) only fills in the code from the mail's link. Every value
+//! written into the page is HTML-escaped.
 
 use super::texts::Texts;
 
@@ -82,10 +83,11 @@ pub fn render(frame: &Frame, step: &Step, problem: Option<&Problem>) -> String {
         }
     }
     format!(
-        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!doctype html>\n<html lang=\"{lang}\" data-code-step=\"{path}/code\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} · {product}</title>\n\
-         <link rel=\"stylesheet\" href=\"{path}/style.css\">\n</head>\n<body>\n<main>\n\
+         <link rel=\"stylesheet\" href=\"{path}/style.css\">\n\
+         <script src=\"{path}/app.js\" defer></script>\n</head>\n<body>\n<main>\n\
          <p class=\"product\">{product}</p>\n<h1>{title}</h1>\n{body}</main>\n</body>\n</html>\n",
         lang = t.lang,
         title = escape(t.title),
