@@ -6,8 +6,9 @@
 //! field; the page never relies on the same-client fallback.
 //!
 //! Cross-site posts: the page sets no cookie, so a forged post carries nothing of the
-//! victim's; still, a post whose `Origin` is not this page's own (or that the browser marks
-//! `Sec-Fetch-Site: cross-site` or `same-site`) is refused with 403.
+//! victim's; still, a post that the browser marks `Sec-Fetch-Site` other than
+//! `same-origin` (or, from a browser that does not send it, whose `Origin` is not this
+//! host) is refused with 403.
 
 mod page;
 mod texts;
@@ -331,13 +332,16 @@ async fn read_form(app: &App, req: Request<Incoming>) -> Result<Form, ApiError> 
     Ok(Form(fields))
 }
 
-/// A post from this page itself: no `Origin` but this host's (browsers send it with every
-/// cross-origin post), and no `Sec-Fetch-Site` saying another site sent it.
+/// A post from this page itself. Browsers that send `Sec-Fetch-Site` (all current ones)
+/// are taken at their word: only `same-origin` (or `none`, typed by the user) passes. Its
+/// `Origin` cannot tell here: under the page's `Referrer-Policy: no-referrer`, a browser
+/// sends `Origin: null` even for the page's own form. Without `Sec-Fetch-Site`, an `Origin`
+/// must name this host.
 fn same_origin(req: &Request<Incoming>) -> bool {
     let headers = req.headers();
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if value("sec-fetch-site").is_some_and(|site| site != "same-origin" && site != "none") {
-        return false;
+    if let Some(site) = value("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
     }
     let Some(origin) = value("origin") else {
         return true;

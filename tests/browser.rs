@@ -1,0 +1,129 @@
+//! The reset page in a real browser: Debian's Chromium driven over WebDriver
+//! (`tests/support/browser.py`, selenium and chromedriver), against the real binary with a
+//! real SMTP server; axe-core checks each step. Screenshots go to `target/screenshots/`.
+//! README's test command installs Chromium, chromedriver, selenium and axe-core.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use support::{smtp_config, Service, Setup, SmtpSink};
+
+const PASSWORD: &str = "purple elephant dances at noon";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn axe() -> PathBuf {
+    let axe = root().join("target/axe/node_modules/axe-core/axe.min.js");
+    assert!(
+        axe.exists(),
+        "axe-core is missing: npm install --prefix target/axe axe-core@4.10.2 (README's test command does)"
+    );
+    axe
+}
+
+fn shots() -> PathBuf {
+    let dir = root().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn setup(email: &str, extra: &str) -> (SmtpSink, Setup, Service) {
+    let sink = SmtpSink::start();
+    let setup = Setup::new(&format!("{}{extra}", smtp_config(sink.port)));
+    assert_eq!(setup.cli(&["users", "add", email]).code, Some(0));
+    let service = setup.start();
+    (sink, setup, service)
+}
+
+/// Runs the browser script with `args`; answers its "NEED_CODE" with the code of the next
+/// mail; returns when it said "OK" (and panics with its output otherwise).
+fn run_browser(args: &[&str], sink: &SmtpSink) {
+    let script = root().join("tests/support/browser.py");
+    let axe = axe();
+    let shots = shots();
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .args([
+            "--axe",
+            axe.to_str().unwrap(),
+            "--shots",
+            shots.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 with selenium (README's test command installs it)");
+    let mut stdin = child.stdin.take().unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut said = Vec::new();
+    for line in out.lines().map_while(Result::ok) {
+        if line == "NEED_CODE" {
+            writeln!(stdin, "{}", sink.next_mail().code()).unwrap();
+        }
+        said.push(line);
+    }
+    let finished = child.wait_with_output().unwrap();
+    assert!(
+        finished.status.success() && said.last().map(String::as_str) == Some("OK"),
+        "the browser script failed: {said:?}\n{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+}
+
+fn verify(service: &Service, setup: &Setup, email: &str) -> u16 {
+    let body = format!(r#"{{"email": "{email}", "password": "{PASSWORD}"}}"#);
+    service
+        .admin_call(setup, "POST", "/admin/v1/users/verify", body.as_bytes())
+        .status
+}
+
+#[test]
+fn a_person_resets_their_password_in_chromium_with_and_without_javascript() {
+    for (email, no_js) in [("ada@example.com", false), ("grace@example.com", true)] {
+        let (sink, setup, service) = setup(email, "");
+        let base = format!("http://{}", service.public);
+        let mut args = vec!["--base", &base, "--email", email, "--password", PASSWORD];
+        if no_js {
+            args.push("--no-js");
+        }
+        run_browser(&args, &sink);
+        assert_eq!(
+            verify(&service, &setup, email),
+            200,
+            "{email}: the new password works"
+        );
+    }
+}
+
+#[test]
+fn the_mails_link_opens_the_code_step_with_the_code_filled_in() {
+    let (sink, _setup, service) = setup(
+        "ada@example.com",
+        "[web]\npublic_url = \"https://id.example.test\"\n",
+    );
+    let r = service.post(
+        "/api/v1/user/forgot-password",
+        r#"{"email": "ada@example.com"}"#,
+    );
+    assert_eq!(r.status, 200);
+    let mail = sink.next_mail();
+    let data = mail.data.replace("=\r\n", "").replace("=3D", "=");
+    let link = data
+        .split_whitespace()
+        .find(|w| w.contains("#code="))
+        .expect("the link in the mail");
+    assert!(link.ends_with(&format!("#code={}", mail.code())), "{link}");
+    // The same path and fragment, at the address the service listens on here.
+    let here = link.replace(
+        "https://id.example.test",
+        &format!("http://{}", service.public),
+    );
+    run_browser(&["--link", &here], &sink);
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Drives Debian's Chromium over WebDriver (chromedriver, selenium) through resetgate's reset
+page, for tests/browser.rs.
+
+    browser.py --base URL --email ADDR --password PW --axe AXE_JS --shots DIR [--no-js]
+    browser.py --link URL --axe AXE_JS --shots DIR
+
+Full flow: types the address, prints "NEED_CODE" and reads the code from stdin (the test
+takes it from the delivered mail), types it, first submits two different passwords and a
+wrong code to see their sentences, then sets the password. On each step axe-core runs
+(WCAG 2.x A and AA, in the run with JavaScript on) and must report no violation; screenshots at 320 and 1280 px wide are
+written to the shots directory. With --link it opens the mail's link and checks that the
+page landed on the code step with the code filled in and the fragment gone. Prints "OK" at
+the end; any failure raises (exit status 1).
+"""
+import argparse
+import json
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def driver(javascript):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]:
+        options.add_argument(arg)
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+class Page:
+    def __init__(self, browser, axe, shots, label):
+        self.b, self.axe, self.shots, self.label = browser, axe, shots, label
+
+    def check(self, step):
+        """axe-core on the page as it is (where scripts run: with JavaScript off, WebDriver
+        cannot run axe either, and the run with it on checks the same server-rendered
+        pages), and the two screenshots."""
+        if self.axe is not None:
+            self.run_axe(step)
+        for width in (320, 1280):
+            self.b.set_window_size(width, 900)
+            self.b.save_screenshot(f"{self.shots}/{self.label}-{step}-{width}.png")
+        self.b.set_window_size(1280, 900)
+
+    def run_axe(self, step):
+        # WebDriver's scripts are not subject to the page's CSP.
+        result = self.b.execute_async_script(
+            self.axe
+            + "\nvar done = arguments[arguments.length - 1];"
+            + "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})"
+            + ".then(function (r) { done(JSON.stringify(r.violations)); });"
+        )
+        violations = json.loads(result)
+        if violations:
+            raise AssertionError(f"axe-core, {step}: " + json.dumps(violations, indent=1)[:4000])
+
+    def type_into(self, name, text):
+        field = self.b.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(text)
+
+    def submit(self):
+        """Submits the form and waits until the answer's page has replaced this one."""
+        old = self.b.find_element(By.TAG_NAME, "html")
+        self.b.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        WebDriverWait(self.b, 30).until(expected_conditions.staleness_of(old))
+
+    def error(self, field):
+        found = self.b.find_elements(By.ID, f"{field}-error")
+        assert found, f"no sentence for {field}: " + self.b.page_source[:3000]
+        return found[0].text
+
+    def focused(self):
+        return self.b.switch_to.active_element.get_attribute("name")
+
+
+def full_flow(args):
+    b = driver(not args.no_js)
+    b.set_script_timeout(30)
+    label = "nojs" if args.no_js else "js"
+    axe = None if args.no_js else open(args.axe).read()
+    page = Page(b, axe, args.shots, label)
+    try:
+        b.get(args.base + "/reset")
+        assert b.find_element(By.TAG_NAME, "h1").text == "Reset your password"
+        page.check("1-email")
+        page.type_into("email", args.email)
+        page.submit()
+        assert args.email in b.find_element(By.CSS_SELECTOR, "p[role=status]").text
+        page.check("2-code")
+        print("NEED_CODE", flush=True)
+        code = sys.stdin.readline().strip()
+
+        page.type_into("code", "000000000000")
+        page.submit()
+        assert "wrong or has expired" in page.error("code"), b.page_source
+        assert page.focused() == "code", "focus goes to the field in error"
+        assert b.find_element(By.NAME, "email").get_attribute("value") == args.email
+        page.type_into("code", code)
+        page.submit()
+        page.check("3-password")
+
+        page.type_into("password", args.password)
+        page.type_into("password2", args.password + "!")
+        page.submit()
+        assert page.error("password2") == "The two passwords do not match."
+        assert page.focused() == "password2"
+        page.check("3-password-mismatch")
+        page.type_into("password", args.password)
+        page.type_into("password2", args.password)
+        page.submit()
+        done = b.find_element(By.CSS_SELECTOR, "p.done").text
+        assert done.startswith("Your password was changed"), done
+        page.check("4-done")
+        assert not b.get_cookies(), "the page sets no cookie"
+    finally:
+        b.quit()
+    print("OK", flush=True)
+
+
+def link_flow(args):
+    b = driver(True)
+    b.set_script_timeout(30)
+    page = Page(b, open(args.axe).read(), args.shots, "link")
+    try:
+        b.get(args.link)
+        code = args.link.split("#code=", 1)[1]
+        field = b.find_element(By.NAME, "code")
+        assert b.current_url.split("#")[0].endswith("/reset/code"), b.current_url
+        assert field.get_attribute("value") == code, "the code is filled in"
+        assert "#" not in b.current_url, "the fragment is gone: " + b.current_url
+        page.check("2-code-from-link")
+    finally:
+        b.quit()
+    print("OK", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base")
+    parser.add_argument("--email")
+    parser.add_argument("--password")
+    parser.add_argument("--link")
+    parser.add_argument("--axe", required=True)
+    parser.add_argument("--shots", required=True)
+    parser.add_argument("--no-js", action="store_true")
+    args = parser.parse_args()
+    if args.link:
+        link_flow(args)
+    else:
+        full_flow(args)
+
+
+if __name__ == "__main__":
+    main()
