@@ -67,6 +67,16 @@ fn main() {
             },
         )
     }));
+    rows.push(ceiling.before(&client, || {
+        run(
+            &client,
+            addr,
+            "7. GET /reset, the reset page (200)",
+            RUN,
+            200,
+            |_| ("GET /reset", String::new()),
+        )
+    }));
     // Before scenario 3, whose backlog of mail would delay the codes this one waits for.
     let cycle = full_cycles(&client, addr, &service.data);
     rows.insert(

@@ -65,18 +65,24 @@ pub async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
     sender
 }
 
-/// POSTs `json` to `path` once the connection is ready.
+/// POSTs `json` to `path` once the connection is ready; a `path` of the form
+/// "GET /reset" is a GET of that path instead (`json` unused).
 pub async fn post(
     sender: &mut SendRequest<Full<Bytes>>,
     path: &'static str,
     json: String,
 ) -> Response<Incoming> {
     sender.ready().await.expect("the connection stays usable");
-    let req = Request::post(path)
-        .header("host", "bench")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(json)))
-        .unwrap();
+    let req = match path.strip_prefix("GET ") {
+        Some(path) => Request::get(path)
+            .header("host", "bench")
+            .body(Full::new(Bytes::new())),
+        None => Request::post(path)
+            .header("host", "bench")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(json))),
+    }
+    .unwrap();
     sender.send_request(req).await.expect("an answer")
 }
 

@@ -48,19 +48,12 @@ pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<
             .and_then(|v| v.to_str().ok()),
     );
     match (req.method(), rest) {
-        (&Method::GET | &Method::HEAD, "") => Ok(html(
-            StatusCode::OK,
-            page::render(&frame(app, texts, ""), &Step::Email, None),
-            None,
-        )),
+        (&Method::GET | &Method::HEAD, "") => {
+            Ok(html(StatusCode::OK, blank(app, texts, false), None))
+        }
+        // Where the mail's link leads (its script comes here with the code).
         (&Method::GET | &Method::HEAD, "/code") => {
-            // Where the mail's link leads (its script comes here with the code).
-            let step = Step::Code {
-                email: "",
-                sent: false,
-            };
-            let body = page::render(&frame(app, texts, ""), &step, None);
-            Ok(html(StatusCode::OK, body, None))
+            Ok(html(StatusCode::OK, blank(app, texts, true), None))
         }
         (&Method::GET | &Method::HEAD, "/style.css") => Ok(stylesheet(app)),
         (&Method::GET | &Method::HEAD, "/app.js") => Ok(asset(
@@ -353,9 +346,29 @@ fn same_origin(req: &Request<Incoming>) -> bool {
     !host.is_empty() && own == Some(host)
 }
 
+/// The pages a GET shows, step 1 or the code step with nothing typed: rendered once per
+/// language (they depend on the configuration only), then answered from memory.
+fn blank(app: &App, texts: &'static texts::Texts, code_step: bool) -> Bytes {
+    static RENDERED: [[std::sync::OnceLock<Bytes>; 2]; texts::LANGUAGES] =
+        [const { [const { std::sync::OnceLock::new() }; 2] }; texts::LANGUAGES];
+    let render = || {
+        let step = match code_step {
+            true => Step::Code {
+                email: "",
+                sent: false,
+            },
+            false => Step::Email,
+        };
+        Bytes::from(page::render(&frame(app, texts, ""), &step, None))
+    };
+    RENDERED[texts.index][usize::from(code_step)]
+        .get_or_init(render)
+        .clone()
+}
+
 /// A page: HTML with the security headers every page answer carries.
-fn html(status: StatusCode, body: String, retry_after_secs: Option<u64>) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+fn html(status: StatusCode, body: impl Into<Bytes>, retry_after_secs: Option<u64>) -> Resp {
+    let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
     let set = |headers: &mut hyper::HeaderMap, name, value| {

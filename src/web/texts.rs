@@ -5,6 +5,8 @@
 /// when the page is rendered (escaped).
 pub struct Texts {
     pub lang: &'static str,
+    /// Its place among the [`LANGUAGES`] built in.
+    pub index: usize,
     pub title: &'static str,
     pub intro: &'static str,
     pub email_label: &'static str,
@@ -31,8 +33,12 @@ pub struct Texts {
     pub minutes: (&'static str, &'static str),
 }
 
+/// How many languages are built in.
+pub const LANGUAGES: usize = 3;
+
 const EN: Texts = Texts {
     lang: "en",
+    index: 0,
     title: "Reset your password",
     intro: "Enter the email address of your account. We will send a code to it.",
     email_label: "Email address",
@@ -62,6 +68,7 @@ const EN: Texts = Texts {
 
 const DE: Texts = Texts {
     lang: "de",
+    index: 1,
     title: "Passwort zurücksetzen",
     intro: "Geben Sie die E-Mail-Adresse Ihres Kontos ein. Wir senden einen Code dorthin.",
     email_label: "E-Mail-Adresse",
@@ -90,6 +97,7 @@ const DE: Texts = Texts {
 
 const FR: Texts = Texts {
     lang: "fr",
+    index: 2,
     title: "Réinitialiser votre mot de passe",
     intro: "Saisissez l'adresse e-mail de votre compte. Nous y enverrons un code.",
     email_label: "Adresse e-mail",
