@@ -322,15 +322,21 @@ fn the_page_moves_or_goes_away_as_configured() {
     );
 }
 
-#[test]
-fn the_code_mail_links_to_the_page_with_the_code_in_the_fragment() {
-    let (sink, _setup, service) = setup("[web]\npublic_url = \"https://id.example.test/\"\n");
+/// A service configured with `extra`, and the code mail that forgot-password (the JSON
+/// API) had sent for the account.
+fn code_mail_with(extra: &str) -> (support::Mail, Service) {
+    let (sink, _setup, service) = setup(extra);
     let r = service.post(
         "/api/v1/user/forgot-password",
         r#"{"email": "ada@example.com"}"#,
     );
     assert_eq!(r.status, 200);
-    let mail = sink.next_mail();
+    (sink.next_mail(), service)
+}
+
+#[test]
+fn the_code_mail_links_to_the_page_with_the_code_in_the_fragment() {
+    let (mail, service) = code_mail_with("[web]\npublic_url = \"https://id.example.test/\"\n");
     let code = mail.code();
     assert_eq!(code.len(), 12, "the mail still shows the code");
     let link = format!("https://id.example.test/reset#code={code}");
@@ -366,13 +372,7 @@ fn the_code_mail_links_to_the_page_with_the_code_in_the_fragment() {
 
 #[test]
 fn without_a_public_url_the_mail_has_no_link() {
-    let (sink, _setup, service) = setup("");
-    let r = service.post(
-        "/api/v1/user/forgot-password",
-        r#"{"email": "ada@example.com"}"#,
-    );
-    assert_eq!(r.status, 200);
-    let mail = sink.next_mail();
+    let (mail, _service) = code_mail_with("");
     assert!(!mail.data.contains("#code="), "{}", mail.data);
     assert!(
         !mail.data.contains("{{"),
