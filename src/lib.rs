@@ -36,6 +36,6 @@ pub mod secrets;
 pub mod store;
 mod tasks;
 pub mod throttle;
-mod web;
+pub mod web;
 
 pub use app::{bind_admin_socket, run, App, Listeners, StartError};

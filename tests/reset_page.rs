@@ -380,3 +380,50 @@ fn without_a_public_url_the_mail_has_no_link() {
         mail.data
     );
 }
+
+#[test]
+fn the_page_shows_the_configured_logo() {
+    let dir = tempfile::tempdir().unwrap();
+    let logo = dir.path().join("logo.png");
+    let image = b"\x89PNG\r\n\x1a\n not really, but served as it is";
+    std::fs::write(&logo, image).unwrap();
+    let extra = format!("[web]\nlogo_file = \"{}\"\n", logo.display());
+    let (_sink, _setup, service) = setup(&extra);
+    let page = request(service.public, "GET", "/reset", &[], b"");
+    assert!(page
+        .raw_body
+        .contains("<img class=\"logo\" src=\"/reset/logo\" alt=\"\">"));
+    assert!(page
+        .header("content-security-policy")
+        .is_some_and(|csp| csp.contains("img-src 'self'")));
+    let served = request(service.public, "GET", "/reset/logo", &[], b"");
+    assert_eq!(served.status, 200);
+    assert_eq!(served.header("content-type"), Some("image/png"));
+    assert_eq!(
+        served.header("content-security-policy"),
+        Some("default-src 'none'")
+    );
+    assert_eq!(
+        served.raw_body,
+        String::from_utf8_lossy(image),
+        "the file, as it is"
+    );
+
+    let text = dir.path().join("logo.txt");
+    std::fs::write(&text, "not an image").unwrap();
+    let setup = Setup::new(&format!("[web]\nlogo_file = \"{}\"\n", text.display()));
+    let out = setup.cli(&["check-config"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("web.logo_file"), "{out:?}");
+}
+
+#[test]
+fn without_a_logo_there_is_none() {
+    let (_sink, _setup, service) = setup("");
+    let page = request(service.public, "GET", "/reset", &[], b"");
+    assert!(!page.raw_body.contains("<img"));
+    assert_eq!(
+        request(service.public, "GET", "/reset/logo", &[], b"").status,
+        404
+    );
+}

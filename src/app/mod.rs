@@ -53,6 +53,8 @@ struct Inner {
     readiness: Mutex<Option<(Instant, Option<&'static str>)>>,
     /// The message texts, also used to choose a request's locale.
     catalog: Arc<Catalog>,
+    /// The reset page's logo (`web.logo_file`), read at start-up.
+    logo: Option<crate::web::Logo>,
 }
 
 /// Why the service could not start, or had to stop.
@@ -106,6 +108,7 @@ impl App {
             behind_warned: crate::throttle::Throttle::default(),
             readiness: Mutex::new(None),
             catalog: Arc::new(Catalog::load(&config.mail.templates_dir)?),
+            logo: crate::web::load_logo(&config.web)?,
             db,
             config,
         };
@@ -144,6 +147,10 @@ impl App {
 
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
+    }
+
+    pub fn logo(&self) -> Option<&crate::web::Logo> {
+        self.inner.logo.as_ref()
     }
 
     /// What wakes the outbox worker: notify it once mail was queued (and is durable).

@@ -192,6 +192,7 @@ impl Default for Web {
             public_url: String::new(),
             product_name: String::new(),
             accent_color: "#0b57d0".into(),
+            logo_file: PathBuf::new(),
         }
     }
 }

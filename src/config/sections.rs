@@ -306,4 +306,5 @@ pub struct Web {
     pub public_url: String,
     pub product_name: String,
     pub accent_color: String,
+    pub logo_file: PathBuf,
 }

@@ -10,8 +10,11 @@
 //! `same-origin` (or, from a browser that does not send it, whose `Origin` is not this
 //! host) is refused with 403.
 
+mod logo;
 mod page;
 mod texts;
+
+pub use logo::{load as load_logo, Logo};
 
 use std::net::IpAddr;
 
@@ -56,6 +59,18 @@ pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<
             Ok(html(StatusCode::OK, blank(app, texts, true), None))
         }
         (&Method::GET | &Method::HEAD, "/style.css") => Ok(stylesheet(app)),
+        (&Method::GET | &Method::HEAD, "/logo") => match app.logo() {
+            Some(logo) => {
+                let mut resp = asset(logo.bytes.clone(), logo.content_type);
+                // An SVG opened on its own runs nothing and loads nothing.
+                resp.headers_mut().insert(
+                    h::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'"),
+                );
+                Ok(resp)
+            }
+            None => Err(ApiError::NotFound),
+        },
         (&Method::GET | &Method::HEAD, "/app.js") => Ok(asset(
             Bytes::from_static(include_bytes!("app.js")),
             "text/javascript; charset=utf-8",
@@ -72,7 +87,7 @@ pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<
             }
             Ok(post(app, req, client, texts).await)
         }
-        (_, "" | "/style.css" | "/app.js") => {
+        (_, "" | "/style.css" | "/app.js" | "/logo") => {
             Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
         }
         (_, "/code") => Err(ApiError::MethodNotAllowed {
@@ -292,6 +307,7 @@ fn frame<'a>(app: &'a App, texts: &'static texts::Texts, typed: &'a str) -> Fram
     Frame {
         texts,
         product,
+        logo: app.logo().is_some(),
         path: &config.web.path,
         typed_email: typed,
         ttl: texts.wait(config.recovery.code_ttl.as_secs()),
@@ -386,8 +402,8 @@ fn html(status: StatusCode, body: impl Into<Bytes>, retry_after_secs: Option<u64
     resp
 }
 
-/// Nothing but this page's own stylesheet, script and forms; nothing inline, no framing.
-const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Nothing but this page's own stylesheet, script, logo and forms; nothing inline, no framing.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The stylesheet, built once with the accent colour.
 fn stylesheet(app: &App) -> Resp {

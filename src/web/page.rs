@@ -26,6 +26,8 @@ pub struct Problem<'a> {
 pub struct Frame<'a> {
     pub texts: &'static Texts,
     pub product: &'a str,
+    /// Whether `web.logo_file` is set (the image is at `<path>/logo`).
+    pub logo: bool,
     /// `web.path`: the forms post below it, the stylesheet is there.
     pub path: &'a str,
     /// The address as typed (step 1 keeps it after an error).
@@ -88,11 +90,17 @@ pub fn render(frame: &Frame, step: &Step, problem: Option<&Problem>) -> String {
          <title>{title} · {product}</title>\n\
          <link rel=\"stylesheet\" href=\"{path}/style.css\">\n\
          <script src=\"{path}/app.js\" defer></script>\n</head>\n<body>\n<main>\n\
-         <p class=\"product\">{product}</p>\n<h1>{title}</h1>\n{body}</main>\n</body>\n</html>\n",
+         {logo}<p class=\"product\">{product}</p>\n<h1>{title}</h1>\n{body}</main>\n</body>\n</html>\n",
         lang = t.lang,
         title = escape(t.title),
         product = escape(frame.product),
         path = escape(frame.path),
+        // Decorative: the product's name follows as text.
+        logo = if frame.logo {
+            format!("<img class=\"logo\" src=\"{}/logo\" alt=\"\">\n", escape(frame.path))
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -270,6 +278,7 @@ mod tests {
         Frame {
             texts: super::super::texts::choose(None),
             product: "Acme <Corp>",
+            logo: false,
             path: "/reset",
             typed_email: typed,
             ttl: "15 minutes".into(),
