@@ -81,6 +81,15 @@ impl Config {
     }
 
     /// The admin socket through which the CLI talks to the running service.
+    /// Where the reset page's text files are: `web.templates_dir`, or `mail.templates_dir`.
+    pub fn page_templates(&self) -> &std::path::Path {
+        if self.web.templates_dir.as_os_str().is_empty() {
+            &self.mail.templates_dir
+        } else {
+            &self.web.templates_dir
+        }
+    }
+
     pub fn admin_socket(&self) -> PathBuf {
         self.storage.data_dir.join("admin.sock")
     }

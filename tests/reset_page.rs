@@ -427,3 +427,42 @@ fn without_a_logo_there_is_none() {
         404
     );
 }
+
+#[test]
+fn the_page_says_what_the_templates_directory_says() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("page.de.title"), "Kennwort vergessen?\n").unwrap();
+    std::fs::write(dir.path().join("page.send_code"), "Email me a code").unwrap();
+    // The mail's templates live in the same directory, as in mail.templates_dir.
+    std::fs::write(dir.path().join("otp.subject"), "Your code").unwrap();
+    let extra = format!("[mail]\ntemplates_dir = \"{}\"\n", dir.path().display());
+    let sink = SmtpSink::start();
+    let setup = Setup::new(&smtp_config(sink.port).replace("[mail]\n", &extra));
+    let service = setup.start();
+    let de = request(
+        service.public,
+        "GET",
+        "/reset",
+        &[("accept-language", "de")],
+        b"",
+    );
+    assert!(
+        de.raw_body.contains("<h1>Kennwort vergessen?</h1>"),
+        "{}",
+        de.raw_body
+    );
+    let en = request(service.public, "GET", "/reset", &[], b"");
+    assert!(en
+        .raw_body
+        .contains("<button type=\"submit\">Email me a code</button>"));
+    assert!(
+        en.raw_body.contains("<h1>Reset your password</h1>"),
+        "others stay"
+    );
+    drop(service);
+
+    std::fs::write(dir.path().join("page.de.nosuchtext"), "?").unwrap();
+    let out = setup.cli(&["check-config"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("page.de.nosuchtext"), "{out:?}");
+}

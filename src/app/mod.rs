@@ -55,6 +55,8 @@ struct Inner {
     catalog: Arc<Catalog>,
     /// The reset page's logo (`web.logo_file`), read at start-up.
     logo: Option<crate::web::Logo>,
+    /// The reset page's texts, with the overrides read at start-up.
+    page_texts: crate::web::PageTexts,
 }
 
 /// Why the service could not start, or had to stop.
@@ -109,6 +111,7 @@ impl App {
             readiness: Mutex::new(None),
             catalog: Arc::new(Catalog::load(&config.mail.templates_dir)?),
             logo: crate::web::load_logo(&config.web)?,
+            page_texts: crate::web::PageTexts::load(config.page_templates())?,
             db,
             config,
         };
@@ -151,6 +154,10 @@ impl App {
 
     pub fn logo(&self) -> Option<&crate::web::Logo> {
         self.inner.logo.as_ref()
+    }
+
+    pub fn page_texts(&self) -> &crate::web::PageTexts {
+        &self.inner.page_texts
     }
 
     /// What wakes the outbox worker: notify it once mail was queued (and is durable).

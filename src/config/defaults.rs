@@ -193,6 +193,7 @@ impl Default for Web {
             product_name: String::new(),
             accent_color: "#0b57d0".into(),
             logo_file: PathBuf::new(),
+            templates_dir: PathBuf::new(),
         }
     }
 }

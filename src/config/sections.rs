@@ -307,4 +307,5 @@ pub struct Web {
     pub product_name: String,
     pub accent_color: String,
     pub logo_file: PathBuf,
+    pub templates_dir: PathBuf,
 }

@@ -56,7 +56,8 @@ impl Catalog {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if name.starts_with('.') {
+            // Hidden files, and the reset page's texts (`page.*`, see `web::PageTexts`).
+            if name.starts_with('.') || name.starts_with("page.") {
                 continue;
             }
             let key = parse_name(name).ok_or_else(|| {

@@ -15,6 +15,7 @@ mod page;
 mod texts;
 
 pub use logo::{load as load_logo, Logo};
+pub use texts::PageTexts;
 
 use std::net::IpAddr;
 
@@ -45,7 +46,7 @@ pub fn serves(app: &App, path: &str) -> bool {
 pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
     let base = app.config().web.path.as_str();
     let rest = &req.uri().path()[base.len()..];
-    let texts = texts::choose(
+    let texts = app.page_texts().choose(
         req.headers()
             .get(hyper::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
@@ -100,12 +101,7 @@ pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<
 
 /// One form post: the step it names, answered with the next form, or the same one with
 /// the problem's sentence and what was typed.
-async fn post(
-    app: &App,
-    req: Request<Incoming>,
-    client: IpAddr,
-    texts: &'static texts::Texts,
-) -> Resp {
+async fn post(app: &App, req: Request<Incoming>, client: IpAddr, texts: &texts::Texts) -> Resp {
     let rest = req.uri().path()[app.config().web.path.len()..].to_string();
     let locale = app.catalog().choose(
         req.headers()
@@ -153,7 +149,7 @@ async fn post(
 async fn email_step(
     app: &App,
     client: IpAddr,
-    texts: &'static texts::Texts,
+    texts: &texts::Texts,
     locale: Option<String>,
     typed: &str,
 ) -> Resp {
@@ -185,7 +181,7 @@ async fn email_step(
 async fn code_step(
     app: &App,
     client: IpAddr,
-    texts: &'static texts::Texts,
+    texts: &texts::Texts,
     email: &str,
     code: &str,
 ) -> Resp {
@@ -218,7 +214,7 @@ async fn code_step(
 async fn password_step(
     app: &App,
     client: IpAddr,
-    texts: &'static texts::Texts,
+    texts: &texts::Texts,
     locale: Option<String>,
     form: &Form,
 ) -> Resp {
@@ -255,7 +251,7 @@ async fn password_step(
 /// there, and the API's status (with `Retry-After` where it has one).
 fn refused(
     app: &App,
-    texts: &'static texts::Texts,
+    texts: &texts::Texts,
     step: &Step,
     typed: &str,
     field: &'static str,
@@ -297,7 +293,7 @@ fn refused(
     html(status, body, retry)
 }
 
-fn frame<'a>(app: &'a App, texts: &'static texts::Texts, typed: &'a str) -> Frame<'a> {
+fn frame<'a>(app: &'a App, texts: &'a texts::Texts, typed: &'a str) -> Frame<'a> {
     let config = app.config();
     let product = if config.web.product_name.is_empty() {
         config.mail.product_name.as_str()
@@ -364,7 +360,7 @@ fn same_origin(req: &Request<Incoming>) -> bool {
 
 /// The pages a GET shows, step 1 or the code step with nothing typed: rendered once per
 /// language (they depend on the configuration only), then answered from memory.
-fn blank(app: &App, texts: &'static texts::Texts, code_step: bool) -> Bytes {
+fn blank(app: &App, texts: &texts::Texts, code_step: bool) -> Bytes {
     static RENDERED: [[std::sync::OnceLock<Bytes>; 2]; texts::LANGUAGES] =
         [const { [const { std::sync::OnceLock::new() }; 2] }; texts::LANGUAGES];
     let render = || {

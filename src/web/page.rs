@@ -24,7 +24,7 @@ pub struct Problem<'a> {
 
 /// What a page needs besides the step.
 pub struct Frame<'a> {
-    pub texts: &'static Texts,
+    pub texts: &'a Texts,
     pub product: &'a str,
     /// Whether `web.logo_file` is set (the image is at `<path>/logo`).
     pub logo: bool,
@@ -275,8 +275,13 @@ mod tests {
     use super::*;
 
     fn frame<'a>(typed: &'a str) -> Frame<'a> {
+        static TEXTS: std::sync::OnceLock<super::super::texts::PageTexts> =
+            std::sync::OnceLock::new();
+        let texts = TEXTS.get_or_init(|| {
+            super::super::texts::PageTexts::load(std::path::Path::new("")).unwrap()
+        });
         Frame {
-            texts: super::super::texts::choose(None),
+            texts: texts.choose(None),
             product: "Acme <Corp>",
             logo: false,
             path: "/reset",

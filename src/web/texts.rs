@@ -1,8 +1,11 @@
 //! The reset page's sentences in English, German and French, chosen like the mail's
-//! language: from `Accept-Language`, English when nothing else fits.
+//! language: from `Accept-Language`, English when nothing else fits. Any of them can be
+//! replaced by a file `page[.<locale>].<key>` in the templates directory (`web.templates_dir`,
+//! or `mail.templates_dir` when that is empty), named as the mail's templates are.
 
 /// Every sentence of the page in one language. `{email}`, `{ttl}`, `{min}` and `{wait}` are filled in
 /// when the page is rendered (escaped).
+#[derive(Clone)]
 pub struct Texts {
     pub lang: &'static str,
     /// Its place among the [`LANGUAGES`] built in.
@@ -125,9 +128,56 @@ const FR: Texts = Texts {
     minutes: ("minute", "minutes"),
 };
 
-/// The texts for the language `Accept-Language` prefers among English, German and French.
-pub fn choose(accept_language: Option<&str>) -> &'static Texts {
-    let mut best: (f32, &'static Texts) = (0.0, &EN);
+/// The page's texts in every language it speaks: the built-in ones, with the overrides.
+pub struct PageTexts([Texts; LANGUAGES]);
+
+impl PageTexts {
+    /// The built-in texts, overlaid with the `page.*` files of `dir` (if not empty).
+    pub fn load(dir: &std::path::Path) -> Result<PageTexts, crate::config::ConfigError> {
+        let mut texts = PageTexts([EN, DE, FR]);
+        if dir.as_os_str().is_empty() {
+            return Ok(texts);
+        }
+        let bad = |e: String| {
+            crate::config::ConfigError(format!("the page's texts in {}: {e}", dir.display()))
+        };
+        for entry in std::fs::read_dir(dir).map_err(|e| bad(e.to_string()))? {
+            let path = entry.map_err(|e| bad(e.to_string()))?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let Some(rest) = name.strip_prefix("page.") else {
+                continue;
+            };
+            let (lang, key) = rest.split_once('.').unwrap_or(("en", rest));
+            let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("{name}: {e}")))?;
+            let language = texts.0.iter_mut().find(|t| t.lang == lang);
+            let language =
+                language.ok_or_else(|| bad(format!("{name}: the page speaks en, de and fr")))?;
+            // Read once at start-up and kept for the life of the process.
+            let text: &'static str = Box::leak(
+                text.trim_end_matches(['\r', '\n'])
+                    .to_string()
+                    .into_boxed_str(),
+            );
+            if !language.set(key, text) {
+                return Err(bad(format!("{name}: no page text is called {key:?}")));
+            }
+        }
+        Ok(texts)
+    }
+
+    /// The texts for the language `Accept-Language` prefers among English, German and French.
+    pub fn choose(&self, accept_language: Option<&str>) -> &Texts {
+        &self.0[preferred(accept_language)]
+    }
+}
+
+/// The index of the language `Accept-Language` prefers among the built-in ones (English when
+/// none fits).
+fn preferred(accept_language: Option<&str>) -> usize {
+    let mut best: (f32, usize) = (0.0, 0);
     for item in accept_language.unwrap_or_default().split(',') {
         let mut parts = item.split(';');
         let tag = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -136,20 +186,51 @@ pub fn choose(accept_language: Option<&str>) -> &'static Texts {
             .and_then(|q| q.parse::<f32>().ok())
             .unwrap_or(1.0);
         let primary = tag.split('-').next().unwrap_or_default();
-        let texts = match primary {
-            "en" => &EN,
-            "de" => &DE,
-            "fr" => &FR,
-            _ => continue,
+        let Some(index) = [EN.lang, DE.lang, FR.lang]
+            .iter()
+            .position(|l| *l == primary)
+        else {
+            continue;
         };
         if q > best.0 {
-            best = (q, texts);
+            best = (q, index);
         }
     }
     best.1
 }
 
 impl Texts {
+    /// Replaces the text called `key`; false if there is none.
+    fn set(&mut self, key: &str, text: &'static str) -> bool {
+        let field = match key {
+            "title" => &mut self.title,
+            "intro" => &mut self.intro,
+            "email_label" => &mut self.email_label,
+            "send_code" => &mut self.send_code,
+            "code_sent" => &mut self.code_sent,
+            "code_label" => &mut self.code_label,
+            "confirm" => &mut self.confirm,
+            "password_label" => &mut self.password_label,
+            "password_hint" => &mut self.password_hint,
+            "password2_label" => &mut self.password2_label,
+            "set_password" => &mut self.set_password,
+            "done" => &mut self.done,
+            "start_over" => &mut self.start_over,
+            "no_account" => &mut self.no_account,
+            "bad_email" => &mut self.bad_email,
+            "invalid_code" => &mut self.invalid_code,
+            "mismatch" => &mut self.mismatch,
+            "too_many" => &mut self.too_many,
+            "busy" => &mut self.busy,
+            "expired_flow" => &mut self.expired_flow,
+            "refused" => &mut self.refused,
+            "unexpected" => &mut self.unexpected,
+            _ => return false,
+        };
+        *field = text;
+        true
+    }
+
     /// A wait in words: "45 seconds", "2 minutes" (rounded up).
     pub fn wait(&self, secs: u64) -> String {
         let (n, (one, many)) = if secs < 120 {
@@ -167,10 +248,11 @@ mod tests {
 
     #[test]
     fn the_preferred_supported_language_wins() {
-        assert_eq!(choose(None).lang, "en");
-        assert_eq!(choose(Some("de-CH, fr;q=0.8")).lang, "de");
-        assert_eq!(choose(Some("it, fr;q=0.5, de;q=0.4")).lang, "fr");
-        assert_eq!(choose(Some("it, es;q=0.5")).lang, "en");
+        let texts = PageTexts::load(std::path::Path::new("")).unwrap();
+        assert_eq!(texts.choose(None).lang, "en");
+        assert_eq!(texts.choose(Some("de-CH, fr;q=0.8")).lang, "de");
+        assert_eq!(texts.choose(Some("it, fr;q=0.5, de;q=0.4")).lang, "fr");
+        assert_eq!(texts.choose(Some("it, es;q=0.5")).lang, "en");
     }
 
     #[test]
