@@ -30,6 +30,9 @@ pub enum ApiError {
     /// A 400 whose text is safe and useful to show to the client.
     #[error("bad request: {0}")]
     BadRequest(Cow<'static, str>),
+    /// A new password the policy refuses: 400 with the policy's sentence.
+    #[error("weak password: {0}")]
+    WeakPassword(crate::recovery::policy::Weak),
     /// forgot-password's documented 404.
     #[error("no account")]
     NoAccount,
@@ -91,6 +94,7 @@ impl ApiError {
         match self {
             MissingParameters => (StatusCode::BAD_REQUEST, MISSING_PARAMETERS.into()),
             BadRequest(text) => (StatusCode::BAD_REQUEST, text.clone()),
+            WeakPassword(why) => (StatusCode::BAD_REQUEST, why.to_string().into()),
             NoAccount => (StatusCode::NOT_FOUND, NO_ACCOUNT.into()),
             NoAccountBadRequest => (StatusCode::BAD_REQUEST, NO_ACCOUNT.into()),
             InvalidOtp => (StatusCode::BAD_REQUEST, INVALID_OTP.into()),

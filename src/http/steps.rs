@@ -205,7 +205,7 @@ pub async fn reset(
             }
             Err(refused_reset(app, &body.email.key, outcome, client).await)
         }
-        Reset::Policy(why) => Err(ApiError::BadRequest(why.into())),
+        Reset::Policy(why) => Err(ApiError::WeakPassword(why)),
     }
 }
 

@@ -18,29 +18,54 @@ fn common() -> &'static HashSet<&'static str> {
     })
 }
 
-/// Checks a new password; the error is a sentence for the end user.
-pub fn check(password: &str, email: &str, config: &Passwords) -> Result<(), String> {
+/// Why a new password is refused. Its `Display` is the API's sentence for the end user
+/// (English); the reset page says it in the page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weak {
+    /// Shorter than this many characters.
+    TooShort(usize),
+    /// Longer than this many characters.
+    TooLong(usize),
+    /// On the list of common passwords, or a run of one or of consecutive characters.
+    Common,
+    /// The email address or its local part is in it.
+    HasEmail,
+}
+
+impl std::fmt::Display for Weak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Weak::TooShort(min) => write!(f, "Password must be at least {min} characters long"),
+            Weak::TooLong(max) => write!(f, "Password must be at most {max} characters long"),
+            Weak::Common => f.write_str("Password is too common; choose a less predictable one"),
+            Weak::HasEmail => f.write_str("Password must not contain the email address"),
+        }
+    }
+}
+
+impl From<Weak> for String {
+    fn from(weak: Weak) -> String {
+        weak.to_string()
+    }
+}
+
+/// Checks a new password.
+pub fn check(password: &str, email: &str, config: &Passwords) -> Result<(), Weak> {
     let length = password.chars().count();
     if length < config.min_length {
-        return Err(format!(
-            "Password must be at least {} characters long",
-            config.min_length
-        ));
+        return Err(Weak::TooShort(config.min_length));
     }
     if length > config.max_length {
-        return Err(format!(
-            "Password must be at most {} characters long",
-            config.max_length
-        ));
+        return Err(Weak::TooLong(config.max_length));
     }
     let lower = password.to_lowercase();
     if common().contains(lower.as_str()) || repetitive(&lower) {
-        return Err("Password is too common; choose a less predictable one".into());
+        return Err(Weak::Common);
     }
     let email = email.to_lowercase();
     let local = email.split('@').next().unwrap_or_default();
     if lower == email || lower == local || (local.len() >= 4 && lower.contains(local)) {
-        return Err("Password must not contain the email address".into());
+        return Err(Weak::HasEmail);
     }
     Ok(())
 }
@@ -68,13 +93,14 @@ mod tests {
 
     #[test]
     fn lengths_without_truncation() {
-        assert!(check("short", "a@b.org", &cfg())
-            .unwrap_err()
-            .contains("at least 8"));
+        assert_eq!(check("short", "a@b.org", &cfg()), Err(Weak::TooShort(8)));
+        assert_eq!(
+            Weak::TooShort(8).to_string(),
+            "Password must be at least 8 characters long",
+            "the API's sentence"
+        );
         let long = "x".repeat(256) + "yz";
-        assert!(check(&long, "a@b.org", &cfg())
-            .unwrap_err()
-            .contains("at most 256"));
+        assert_eq!(check(&long, "a@b.org", &cfg()), Err(Weak::TooLong(256)));
         assert!(
             check(&"wordy horse ".repeat(5), "a@b.org", &cfg()).is_ok(),
             "60 characters are fine"

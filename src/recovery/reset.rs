@@ -29,7 +29,7 @@ pub enum Reset {
     /// No live confirmation that this request may use.
     NotConfirmed,
     /// The password breaks the policy; the text is for the end user.
-    Policy(String),
+    Policy(super::policy::Weak),
 }
 
 /// What password-reset needs besides the store.

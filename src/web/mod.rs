@@ -261,8 +261,7 @@ fn refused(
     let (field, sentence, retry) = match e {
         ApiError::NoAccount => (field, texts.no_account.to_string(), None),
         ApiError::InvalidOtp => (field, texts.invalid_code.to_string(), None),
-        // A password the policy refuses: the policy's own sentence.
-        ApiError::BadRequest(why) if field == "password" => (field, why.to_string(), None),
+        ApiError::WeakPassword(why) => ("password", texts.weak(*why), None),
         ApiError::BadRequest(_) | ApiError::MissingParameters if field == "email" => {
             (field, texts.bad_email.to_string(), None)
         }

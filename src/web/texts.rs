@@ -32,6 +32,10 @@ pub struct Texts {
     pub expired_flow: &'static str,
     pub refused: &'static str,
     pub unexpected: &'static str,
+    pub too_short: &'static str,
+    pub too_long: &'static str,
+    pub too_common: &'static str,
+    pub has_email: &'static str,
     pub seconds: (&'static str, &'static str),
     pub minutes: (&'static str, &'static str),
 }
@@ -65,6 +69,10 @@ const EN: Texts = Texts {
     expired_flow: "This reset is no longer valid. Please start over.",
     refused: "This request was refused.",
     unexpected: "Something went wrong on our side. Please try again later.",
+    too_short: "The password must be at least {n} characters long.",
+    too_long: "The password must be at most {n} characters long.",
+    too_common: "This password is too common. Choose a less predictable one.",
+    has_email: "The password must not contain your email address.",
     seconds: ("second", "seconds"),
     minutes: ("minute", "minutes"),
 };
@@ -94,6 +102,10 @@ const DE: Texts = Texts {
     expired_flow: "Dieses Zurücksetzen ist nicht mehr gültig. Bitte beginnen Sie von vorn.",
     refused: "Diese Anfrage wurde abgelehnt.",
     unexpected: "Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut.",
+    too_short: "Das Passwort muss mindestens {n} Zeichen lang sein.",
+    too_long: "Das Passwort darf höchstens {n} Zeichen lang sein.",
+    too_common: "Dieses Passwort ist zu verbreitet. Wählen Sie ein weniger vorhersehbares.",
+    has_email: "Das Passwort darf Ihre E-Mail-Adresse nicht enthalten.",
     seconds: ("Sekunde", "Sekunden"),
     minutes: ("Minute", "Minuten"),
 };
@@ -124,6 +136,10 @@ const FR: Texts = Texts {
     expired_flow: "Cette réinitialisation n'est plus valable. Veuillez recommencer.",
     refused: "Cette demande a été refusée.",
     unexpected: "Une erreur s'est produite de notre côté. Veuillez réessayer plus tard.",
+    too_short: "Le mot de passe doit compter au moins {n} caractères.",
+    too_long: "Le mot de passe doit compter au plus {n} caractères.",
+    too_common: "Ce mot de passe est trop courant. Choisissez-en un moins prévisible.",
+    has_email: "Le mot de passe ne doit pas contenir votre adresse e-mail.",
     seconds: ("seconde", "secondes"),
     minutes: ("minute", "minutes"),
 };
@@ -225,10 +241,25 @@ impl Texts {
             "expired_flow" => &mut self.expired_flow,
             "refused" => &mut self.refused,
             "unexpected" => &mut self.unexpected,
+            "too_short" => &mut self.too_short,
+            "too_long" => &mut self.too_long,
+            "too_common" => &mut self.too_common,
+            "has_email" => &mut self.has_email,
             _ => return false,
         };
         *field = text;
         true
+    }
+
+    /// The sentence for a password the policy refuses.
+    pub fn weak(&self, why: crate::recovery::policy::Weak) -> String {
+        use crate::recovery::policy::Weak;
+        match why {
+            Weak::TooShort(n) => self.too_short.replace("{n}", &n.to_string()),
+            Weak::TooLong(n) => self.too_long.replace("{n}", &n.to_string()),
+            Weak::Common => self.too_common.into(),
+            Weak::HasEmail => self.has_email.into(),
+        }
     }
 
     /// A wait in words: "45 seconds", "2 minutes" (rounded up).
@@ -253,6 +284,30 @@ mod tests {
         assert_eq!(texts.choose(Some("de-CH, fr;q=0.8")).lang, "de");
         assert_eq!(texts.choose(Some("it, fr;q=0.5, de;q=0.4")).lang, "fr");
         assert_eq!(texts.choose(Some("it, es;q=0.5")).lang, "en");
+    }
+
+    #[test]
+    fn each_policy_refusal_has_a_sentence_in_each_language() {
+        use crate::recovery::policy::Weak;
+        let all = [
+            Weak::TooShort(15),
+            Weak::TooLong(256),
+            Weak::Common,
+            Weak::HasEmail,
+        ];
+        for texts in [&EN, &DE, &FR] {
+            let said: std::collections::HashSet<String> =
+                all.iter().map(|w| texts.weak(*w)).collect();
+            assert_eq!(said.len(), 4, "{}: four different sentences", texts.lang);
+        }
+        assert_eq!(
+            DE.weak(Weak::TooLong(256)),
+            "Das Passwort darf höchstens 256 Zeichen lang sein."
+        );
+        assert_eq!(
+            EN.weak(Weak::HasEmail),
+            "The password must not contain your email address."
+        );
     }
 
     #[test]
