@@ -70,7 +70,7 @@ fn run_browser(args: &[&str], sink: &SmtpSink) -> Result<(), String> {
     let mut said = Vec::new();
     for line in out.lines().map_while(Result::ok) {
         if line == "NEED_CODE" {
-            writeln!(stdin, "{}", sink.next_mail().code()).unwrap();
+            writeln!(stdin, "{}", sink.next_mail().code_in_any_language()).unwrap();
         }
         said.push(line);
     }
@@ -104,12 +104,26 @@ fn verify(service: &Service, setup: &Setup, email: &str) -> u16 {
 }
 
 #[test]
-fn a_person_resets_their_password_in_chromium_with_and_without_javascript() {
-    for (email, no_js) in [("ada@example.com", false), ("grace@example.com", true)] {
+fn a_person_resets_their_password_in_chromium_in_three_languages_with_and_without_javascript() {
+    let flows = [
+        ("ada@example.com", false, "en"),
+        ("grace@example.com", true, "de"),
+        ("lin@example.com", false, "fr"),
+    ];
+    for (email, no_js, lang) in flows {
         attempt_twice(|| {
             let (sink, setup, service) = setup(email, "");
             let base = format!("http://{}", service.public);
-            let mut args = vec!["--base", &base, "--email", email, "--password", PASSWORD];
+            let mut args = vec![
+                "--base",
+                &base,
+                "--email",
+                email,
+                "--password",
+                PASSWORD,
+                "--lang",
+                lang,
+            ];
             if no_js {
                 args.push("--no-js");
             }

@@ -50,14 +50,6 @@ fn encode(v: &str) -> String {
         .collect()
 }
 
-/// The code in a mail in any language: the line of digit groups.
-fn code_in(mail: &str) -> String {
-    mail.lines()
-        .map(|l| l.trim().replace(' ', ""))
-        .find(|l| l.len() >= 8 && l.bytes().all(|b| b.is_ascii_digit()))
-        .expect("a line with the code")
-}
-
 /// A quoted-printable body decoded as far as a link needs: soft line breaks and "=3D".
 fn quoted_printable(body: &str) -> String {
     body.replace("=\r\n", "")
@@ -145,7 +137,7 @@ fn a_person_resets_their_password_with_the_three_forms() {
         second.raw_body
     );
     assert_eq!(field(&second, "email").as_deref(), Some("ada@example.com"));
-    let code = code_in(&sink.next_mail().data);
+    let code = sink.next_mail().code_in_any_language();
 
     let third = post(
         &service,

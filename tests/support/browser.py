@@ -2,7 +2,7 @@
 """Drives Debian's Chromium over WebDriver (chromedriver, selenium) through resetgate's reset
 page, for tests/browser.rs.
 
-    browser.py --base URL --email ADDR --password PW --axe AXE_JS --shots DIR [--no-js]
+    browser.py --base URL --email ADDR --password PW --axe AXE_JS --shots DIR [--no-js] [--lang L]
     browser.py --link URL --axe AXE_JS --shots DIR
 
 Full flow: types the address, prints "NEED_CODE" and reads the code from stdin (the test
@@ -25,15 +25,27 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 
-def driver(javascript):
+# What each step says, per language: the title, the wrong code's sentence (a part), the
+# mismatch's sentence, the start of the last page's sentence.
+EXPECT = {
+    "en": ("Reset your password", "wrong or has expired", "The two passwords do not match.",
+           "Your password was changed"),
+    "de": ("Passwort zurücksetzen", "falsch oder abgelaufen",
+           "Die beiden Passwörter stimmen nicht überein.", "Ihr Passwort wurde geändert"),
+    "fr": ("Réinitialiser votre mot de passe", "faux ou a expiré",
+           "Les deux mots de passe ne correspondent pas.", "Votre mot de passe a été modifié"),
+}
+
+
+def driver(javascript, lang="en"):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]:
         options.add_argument(arg)
+    prefs = {"intl.accept_languages": lang}
     if not javascript:
-        options.add_experimental_option(
-            "prefs", {"profile.managed_default_content_settings.javascript": 2}
-        )
+        prefs["profile.managed_default_content_settings.javascript"] = 2
+    options.add_experimental_option("prefs", prefs)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
@@ -109,14 +121,16 @@ class Page:
 
 
 def full_flow(args):
-    b = driver(not args.no_js)
+    b = driver(not args.no_js, args.lang)
     b.set_script_timeout(30)
-    label = "nojs" if args.no_js else "js"
+    title, wrong_code, mismatch, done_start = EXPECT[args.lang]
+    label = ("nojs" if args.no_js else "js") + "-" + args.lang
     axe = None if args.no_js else open(args.axe).read()
     page = Page(b, axe, args.shots, label)
     try:
         b.get(args.base + "/reset")
-        assert b.find_element(By.TAG_NAME, "h1").text == "Reset your password"
+        assert b.find_element(By.TAG_NAME, "h1").text == title
+        assert b.find_element(By.TAG_NAME, "html").get_attribute("lang") == args.lang
         page.check("1-email")
         page.type_into("email", args.email)
         page.submit()
@@ -127,7 +141,7 @@ def full_flow(args):
 
         page.type_into("code", "000000000000")
         page.submit()
-        assert "wrong or has expired" in page.error("code"), b.page_source
+        assert wrong_code in page.error("code"), b.page_source
         assert page.focused() == "code", "focus goes to the field in error"
         assert b.find_element(By.NAME, "email").get_attribute("value") == args.email
         page.type_into("code", code)
@@ -137,14 +151,14 @@ def full_flow(args):
         page.type_into("password", args.password)
         page.type_into("password2", args.password + "!")
         page.submit()
-        assert page.error("password2") == "The two passwords do not match."
+        assert page.error("password2") == mismatch
         assert page.focused() == "password2"
         page.check("3-password-mismatch")
         page.type_into("password", args.password)
         page.type_into("password2", args.password)
         page.submit()
         done = b.find_element(By.CSS_SELECTOR, "p.done").text
-        assert done.startswith("Your password was changed"), done
+        assert done.startswith(done_start), done
         page.check("4-done")
         assert not b.get_cookies(), "the page sets no cookie"
     finally:
@@ -178,6 +192,7 @@ def main():
     parser.add_argument("--axe", required=True)
     parser.add_argument("--shots", required=True)
     parser.add_argument("--no-js", action="store_true")
+    parser.add_argument("--lang", default="en", choices=sorted(EXPECT))
     args = parser.parse_args()
     if args.link:
         link_flow(args)

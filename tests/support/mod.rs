@@ -55,6 +55,15 @@ impl Mail {
         self.shown_code().replace(' ', "")
     }
 
+    /// The one-time code of a mail in any language: its line of digit groups.
+    pub fn code_in_any_language(&self) -> String {
+        self.data
+            .lines()
+            .map(|l| l.trim().replace(' ', ""))
+            .find(|l| l.len() >= 8 && l.bytes().all(|b| b.is_ascii_digit()))
+            .expect("a line with the code")
+    }
+
     pub fn header(&self, name: &str) -> Option<String> {
         let prefix = format!("{}:", name.to_ascii_lowercase());
         self.data
