@@ -6,10 +6,12 @@ page, for tests/browser.rs.
     browser.py --link URL --axe AXE_JS --shots DIR
 
 Full flow: types the address, prints "NEED_CODE" and reads the code from stdin (the test
-takes it from the delivered mail), types it, first submits two different passwords and a
-wrong code to see their sentences, then sets the password. On each step axe-core runs
-(WCAG 2.x A and AA, in the run with JavaScript on) and must report no violation; screenshots at 320 and 1280 px wide are
-written to the shots directory. With --link it opens the mail's link and checks that the
+takes it from the delivered mail); submits a wrong code, then the code; a too-common
+password, then two different ones, then the password; and at the end asks for another code
+within the resend cooldown (429). Each refusal must show its sentence, take the focus
+where it is about a field, and keep the address. On each step axe-core runs (WCAG 2.x A
+and AA, in the runs with JavaScript on) and must report no violation; screenshots at 320
+and 1280 px wide are written to the shots directory. With --link it opens the mail's link and checks that the
 page landed on the code step with the code filled in and the fragment gone. Prints "OK" at
 the end; any failure raises (exit status 1).
 """
@@ -24,6 +26,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+
+# The start of the too-common password's sentence and of the 429's, per language.
+REFUSALS = {
+    "en": ("This password is too common.", "Too many attempts. Try again in "),
+    "de": ("Dieses Passwort ist zu verbreitet.", "Zu viele Versuche. Versuchen Sie es in "),
+    "fr": ("Ce mot de passe est trop courant.", "Trop de tentatives. Réessayez dans "),
+}
 
 # What each step says, per language: the title, the wrong code's sentence (a part), the
 # mismatch's sentence, the start of the last page's sentence.
@@ -148,6 +157,12 @@ def full_flow(args):
         page.submit()
         page.check("3-password")
 
+        too_common, too_many = REFUSALS[args.lang]
+        page.type_into("password", "abcdefghijklmnop")
+        page.type_into("password2", "abcdefghijklmnop")
+        page.submit()
+        assert page.error("password").startswith(too_common), page.error("password")
+        assert page.focused() == "password"
         page.type_into("password", args.password)
         page.type_into("password2", args.password + "!")
         page.submit()
@@ -161,6 +176,16 @@ def full_flow(args):
         assert done.startswith(done_start), done
         page.check("4-done")
         assert not b.get_cookies(), "the page sets no cookie"
+
+        # Another code for the same address within the resend cooldown: 429, said in words,
+        # the address kept.
+        b.get(args.base + "/reset")
+        page.type_into("email", args.email)
+        page.submit()
+        refusal = b.find_element(By.CSS_SELECTOR, "form p.error[role=alert]").text
+        assert refusal.startswith(too_many), refusal
+        assert b.find_element(By.NAME, "email").get_attribute("value") == args.email
+        page.check("1-email-429")
     finally:
         b.quit()
     print("OK", flush=True)
