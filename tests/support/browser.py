@@ -75,9 +75,9 @@ class Page:
         self.b, self.axe, self.shots, self.label = browser, axe, shots, label
 
     def check(self, step):
-        """axe-core on the page as it is (where scripts run: with JavaScript off, WebDriver
-        cannot run axe either, and the run with it on checks the same server-rendered
-        pages), and the two screenshots."""
+        """axe-core on the page as it is (in the runs with JavaScript on: with it off for
+        the page, axe's asynchronous run never completes, and the runs with it on check the
+        same server-rendered pages), and the two screenshots."""
         if self.axe is not None:
             self.run_axe(step)
         for width in (320, 1280):
