@@ -53,10 +53,8 @@ struct Inner {
     readiness: Mutex<Option<(Instant, Option<&'static str>)>>,
     /// The message texts, also used to choose a request's locale.
     catalog: Arc<Catalog>,
-    /// The reset page's logo (`web.logo_file`), read at start-up.
-    logo: Option<crate::web::Logo>,
-    /// The reset page's texts, with the overrides read at start-up.
-    page_texts: crate::web::PageTexts,
+    /// The reset page's texts, logo, stylesheet and fixed pages, made at start-up.
+    page: crate::web::Page,
 }
 
 /// Why the service could not start, or had to stop.
@@ -110,8 +108,7 @@ impl App {
             behind_warned: crate::throttle::Throttle::default(),
             readiness: Mutex::new(None),
             catalog: Arc::new(Catalog::load(&config.mail.templates_dir)?),
-            logo: crate::web::load_logo(&config.web)?,
-            page_texts: crate::web::PageTexts::load(config.page_templates())?,
+            page: crate::web::Page::new(&config)?,
             db,
             config,
         };
@@ -152,12 +149,8 @@ impl App {
         &self.inner.catalog
     }
 
-    pub fn logo(&self) -> Option<&crate::web::Logo> {
-        self.inner.logo.as_ref()
-    }
-
-    pub fn page_texts(&self) -> &crate::web::PageTexts {
-        &self.inner.page_texts
+    pub fn page(&self) -> &crate::web::Page {
+        &self.inner.page
     }
 
     /// What wakes the outbox worker: notify it once mail was queued (and is durable).

@@ -207,8 +207,7 @@ fn check(config: &Config) -> Result<(), Failure> {
     crate::outbox::Transport::from_config(config)?;
     crate::outbox::dkim::Signer::from_config(&config.mail.dkim)?;
     crate::outbox::catalog::Catalog::load(&config.mail.templates_dir)?;
-    crate::web::load_logo(&config.web)?;
-    crate::web::PageTexts::load(config.page_templates())?;
+    crate::web::Page::new(config)?;
     say("configuration OK", serde_json::json!({ "ok": true }));
     Ok(())
 }

@@ -109,7 +109,7 @@ fn ok(message: &str, fields: Value, next_step_secs: u64, retry_secs: u64, senten
 }
 
 /// The catalog locale that the request's `Accept-Language` asks for.
-fn locale(app: &App, req: &Request<Incoming>) -> Option<String> {
+pub(crate) fn locale(app: &App, req: &Request<Incoming>) -> Option<String> {
     let header = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
     app.catalog().choose(header.and_then(|v| v.to_str().ok()))
 }

@@ -10,12 +10,12 @@
 //! `same-origin` (or, from a browser that does not send it, whose `Origin` is not this
 //! host) is refused with 403.
 
+mod built;
 mod logo;
 mod page;
 mod texts;
 
-pub use logo::{load as load_logo, Logo};
-pub use texts::PageTexts;
+pub use built::Page;
 
 use std::net::IpAddr;
 
@@ -46,21 +46,23 @@ pub fn serves(app: &App, path: &str) -> bool {
 pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
     let base = app.config().web.path.as_str();
     let rest = &req.uri().path()[base.len()..];
-    let texts = app.page_texts().choose(
+    let texts = app.page().texts.choose(
         req.headers()
             .get(hyper::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
     match (req.method(), rest) {
         (&Method::GET | &Method::HEAD, "") => {
-            Ok(html(StatusCode::OK, blank(app, texts, false), None))
+            Ok(html(StatusCode::OK, app.page().blank(texts, false), None))
         }
         // Where the mail's link leads (its script comes here with the code).
         (&Method::GET | &Method::HEAD, "/code") => {
-            Ok(html(StatusCode::OK, blank(app, texts, true), None))
+            Ok(html(StatusCode::OK, app.page().blank(texts, true), None))
         }
-        (&Method::GET | &Method::HEAD, "/style.css") => Ok(stylesheet(app)),
-        (&Method::GET | &Method::HEAD, "/logo") => match app.logo() {
+        (&Method::GET | &Method::HEAD, "/style.css") => {
+            Ok(asset(app.page().css.clone(), "text/css; charset=utf-8"))
+        }
+        (&Method::GET | &Method::HEAD, "/logo") => match &app.page().logo {
             Some(logo) => {
                 let mut resp = asset(logo.bytes.clone(), logo.content_type);
                 // An SVG opened on its own runs nothing and loads nothing.
@@ -103,11 +105,7 @@ pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<
 /// the problem's sentence and what was typed.
 async fn post(app: &App, req: Request<Incoming>, client: IpAddr, texts: &texts::Texts) -> Resp {
     let rest = req.uri().path()[app.config().web.path.len()..].to_string();
-    let locale = app.catalog().choose(
-        req.headers()
-            .get(hyper::header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let locale = crate::http::public::locale(app, &req);
     let endpoint = match rest.as_str() {
         "/email" => Endpoint::Forgot,
         "/code" => Endpoint::Confirm,
@@ -293,21 +291,7 @@ fn refused(
 }
 
 fn frame<'a>(app: &'a App, texts: &'a texts::Texts, typed: &'a str) -> Frame<'a> {
-    let config = app.config();
-    let product = if config.web.product_name.is_empty() {
-        config.mail.product_name.as_str()
-    } else {
-        config.web.product_name.as_str()
-    };
-    Frame {
-        texts,
-        product,
-        logo: app.logo().is_some(),
-        path: &config.web.path,
-        typed_email: typed,
-        ttl: texts.wait(config.recovery.code_ttl.as_secs()),
-        min_length: config.passwords.min_length,
-    }
+    built::frame(app.config(), texts, app.page().logo.is_some(), typed)
 }
 
 /// A form post's fields: the first value of each name.
@@ -357,26 +341,6 @@ fn same_origin(req: &Request<Incoming>) -> bool {
     !host.is_empty() && own == Some(host)
 }
 
-/// The pages a GET shows, step 1 or the code step with nothing typed: rendered once per
-/// language (they depend on the configuration only), then answered from memory.
-fn blank(app: &App, texts: &texts::Texts, code_step: bool) -> Bytes {
-    static RENDERED: [[std::sync::OnceLock<Bytes>; 2]; texts::LANGUAGES] =
-        [const { [const { std::sync::OnceLock::new() }; 2] }; texts::LANGUAGES];
-    let render = || {
-        let step = match code_step {
-            true => Step::Code {
-                email: "",
-                sent: false,
-            },
-            false => Step::Email,
-        };
-        Bytes::from(page::render(&frame(app, texts, ""), &step, None))
-    };
-    RENDERED[texts.index][usize::from(code_step)]
-        .get_or_init(render)
-        .clone()
-}
-
 /// A page: HTML with the security headers every page answer carries.
 fn html(status: StatusCode, body: impl Into<Bytes>, retry_after_secs: Option<u64>) -> Resp {
     let mut resp = Response::new(Full::new(body.into()));
@@ -400,19 +364,7 @@ fn html(status: StatusCode, body: impl Into<Bytes>, retry_after_secs: Option<u64
 /// Nothing but this page's own stylesheet, script, logo and forms; nothing inline, no framing.
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The stylesheet, built once with the accent colour.
-fn stylesheet(app: &App) -> Resp {
-    static BUILT: std::sync::OnceLock<(String, Bytes)> = std::sync::OnceLock::new();
-    let accent = &app.config().web.accent_color;
-    let build = || (accent.clone(), Bytes::from(page::stylesheet(accent)));
-    let css = match BUILT.get_or_init(build) {
-        (a, css) if a == accent => css.clone(),
-        _ => build().1,
-    };
-    asset(css, "text/css; charset=utf-8")
-}
-
-/// A file of the page (stylesheet, script), cacheable for an hour.
+/// A file of the page (stylesheet, script, logo), cacheable for an hour.
 fn asset(body: Bytes, content_type: &'static str) -> Resp {
     let mut resp = Response::new(Full::new(body));
     let headers = resp.headers_mut();

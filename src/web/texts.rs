@@ -184,6 +184,11 @@ impl PageTexts {
         Ok(texts)
     }
 
+    /// Every language's texts, in the order of their `index`.
+    pub fn all(&self) -> &[Texts] {
+        &self.0
+    }
+
     /// The texts for the language `Accept-Language` prefers among English, German and French.
     pub fn choose(&self, accept_language: Option<&str>) -> &Texts {
         &self.0[preferred(accept_language)]
