@@ -8,6 +8,7 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
 
 use support::{smtp_config, Service, Setup, SmtpSink};
 
@@ -41,9 +42,14 @@ fn setup(email: &str, extra: &str) -> (SmtpSink, Setup, Service) {
 }
 
 /// Runs the browser script with `args`; answers its "NEED_CODE" with the code of the next
-/// mail. Ok when it said "OK"; its output otherwise. A failed check (AssertionError) panics
+/// mail, and its "NEED_EXPIRED_CODE" with that code once `code_ttl` has passed since the
+/// mail arrived (the code was issued before). Ok when it said "OK"; its output otherwise. A failed check (AssertionError) panics
 /// at once; anything else is the browser's trouble, for [`attempt_twice`].
 fn run_browser(args: &[&str], sink: &SmtpSink) -> Result<(), String> {
+    run_browser_with(args, sink, Duration::ZERO)
+}
+
+fn run_browser_with(args: &[&str], sink: &SmtpSink, code_ttl: Duration) -> Result<(), String> {
     // One browser at a time: two Chromiums and two services on two cores made the driver
     // race (an element found "does not belong to the document").
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -71,6 +77,14 @@ fn run_browser(args: &[&str], sink: &SmtpSink) -> Result<(), String> {
     for line in out.lines().map_while(Result::ok) {
         if line == "NEED_CODE" {
             writeln!(stdin, "{}", sink.next_mail().code_in_any_language()).unwrap();
+        }
+        if line == "NEED_EXPIRED_CODE" {
+            let code = sink.next_mail().code_in_any_language();
+            let expired = SystemTime::now() + code_ttl;
+            while let Ok(left) = expired.duration_since(SystemTime::now()) {
+                std::thread::sleep(left + Duration::from_millis(5));
+            }
+            writeln!(stdin, "{code}").unwrap();
         }
         said.push(line);
     }
@@ -159,4 +173,15 @@ fn the_mails_link_opens_the_code_step_with_the_code_filled_in() {
         &format!("http://{}", service.public),
     );
     attempt_twice(|| run_browser(&["--link", &here], &sink));
+}
+
+#[test]
+fn an_expired_code_shows_its_sentence_and_keeps_the_address() {
+    attempt_twice(|| {
+        let email = "ada@example.com";
+        let (sink, _setup, service) = setup(email, "[recovery]\ncode_ttl = \"2s\"\n");
+        let base = format!("http://{}", service.public);
+        let args = ["--base", &base, "--email", email, "--expired"];
+        run_browser_with(&args, &sink, Duration::from_secs(2))
+    });
 }

@@ -4,6 +4,7 @@ page, for tests/browser.rs.
 
     browser.py --base URL --email ADDR --password PW --axe AXE_JS --shots DIR [--no-js] [--lang L]
     browser.py --link URL --axe AXE_JS --shots DIR
+    browser.py --base URL --email ADDR --expired --axe AXE_JS --shots DIR
 
 Full flow: types the address, prints "NEED_CODE" and reads the code from stdin (the test
 takes it from the delivered mail); submits a wrong code, then the code; a too-common
@@ -12,7 +13,9 @@ within the resend cooldown (429). Each refusal must show its sentence, take the 
 where it is about a field, and keep the address. On each step axe-core runs (WCAG 2.x A
 and AA, in the runs with JavaScript on) and must report no violation; screenshots at 320
 and 1280 px wide are written to the shots directory. With --link it opens the mail's link and checks that the
-page landed on the code step with the code filled in and the fragment gone. Prints "OK" at
+page landed on the code step with the code filled in and the fragment gone. With --expired
+it asks for a code, prints "NEED_EXPIRED_CODE", reads a code the test has let expire, and
+checks the wrong-or-expired sentence, the focus and the kept address. Prints "OK" at
 the end; any failure raises (exit status 1).
 """
 import argparse
@@ -208,6 +211,27 @@ def link_flow(args):
     print("OK", flush=True)
 
 
+def expired_flow(args):
+    b = driver(True)
+    b.set_script_timeout(30)
+    page = Page(b, open(args.axe).read(), args.shots, "expired")
+    try:
+        b.get(args.base + "/reset")
+        page.type_into("email", args.email)
+        page.submit()
+        print("NEED_EXPIRED_CODE", flush=True)
+        code = sys.stdin.readline().strip()
+        page.type_into("code", code)
+        page.submit()
+        assert EXPECT["en"][1] in page.error("code"), b.page_source
+        assert page.focused() == "code", "focus goes to the field in error"
+        assert b.find_element(By.NAME, "email").get_attribute("value") == args.email
+        page.check("2-code-expired")
+    finally:
+        b.quit()
+    print("OK", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base")
@@ -217,10 +241,13 @@ def main():
     parser.add_argument("--axe", required=True)
     parser.add_argument("--shots", required=True)
     parser.add_argument("--no-js", action="store_true")
+    parser.add_argument("--expired", action="store_true")
     parser.add_argument("--lang", default="en", choices=sorted(EXPECT))
     args = parser.parse_args()
     if args.link:
         link_flow(args)
+    elif args.expired:
+        expired_flow(args)
     else:
         full_flow(args)
 
