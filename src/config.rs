@@ -124,6 +124,28 @@ impl Config {
         )
     }
 
+    /// The signing key of webhook `i`: its `secret` or `secret_file` (`whsec_` and the key
+    /// in base64), decoded.
+    pub fn webhook_key(&self, i: usize) -> Result<Vec<u8>, ConfigError> {
+        let w = &self.webhooks[i];
+        let file_key = format!("webhooks[{i}].secret_file");
+        let credential = format!("webhook_{}", w.name);
+        let secret = secret::resolve(
+            &file_key,
+            w.secret.as_ref(),
+            w.secret_file.as_deref(),
+            &credential,
+        )?;
+        let Some(secret) = secret else {
+            return Err(bad(
+                &format!("webhooks[{i}].secret"),
+                "is required (or secret_file): \"whsec_\" and a key in base64",
+            ));
+        };
+        crate::outbox::webhook::decode_secret(secret.expose())
+            .map_err(|e| bad(&format!("webhooks[{i}].secret"), e))
+    }
+
     /// The admin token from `admin.token` or `admin.token_file`, if configured.
     pub fn admin_token(&self) -> Result<Option<Secret>, ConfigError> {
         secret::resolve(

@@ -30,8 +30,21 @@ struct EndpointLabels {
     endpoint: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    endpoint: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookEndpoint {
+    endpoint: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    webhook_deliveries: Family<WebhookLabels, Counter>,
+    webhook_oldest: Family<WebhookEndpoint, Gauge<f64, AtomicU64>>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     pub codes_issued: Counter,
@@ -65,6 +78,8 @@ pub struct StoreGauges {
     pub free_bytes: u64,
     /// How long the oldest due code mail has waited for delivery.
     pub code_mail_wait: Duration,
+    /// Each configured webhook endpoint's oldest undelivered event's age (zero: none).
+    pub webhook_oldest: Vec<(String, Duration)>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -104,6 +119,8 @@ impl Metrics {
             store_bytes: Gauge::default(),
             store_free: Gauge::default(),
             code_mail_wait: Gauge::default(),
+            webhook_deliveries: Family::default(),
+            webhook_oldest: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -216,7 +233,50 @@ impl Metrics {
             "Free space on the data directory's file system (see storage.min_free)",
             m.store_free.clone(),
         );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by endpoint and outcome (delivered, retried, dead)",
+            m.webhook_deliveries.clone(),
+        );
+        registry.register(
+            "webhook_oldest_undelivered_seconds",
+            "Age of the oldest queued webhook delivery, by endpoint",
+            m.webhook_oldest.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// outcome: `delivered`, `retried` or `dead`.
+    pub fn webhook(&self, endpoint: &str, outcome: &'static str) {
+        let labels = WebhookLabels {
+            endpoint: endpoint.to_string(),
+            outcome,
+        };
+        self.webhook_deliveries.get_or_create(&labels).inc();
+    }
+
+    /// Every configured endpoint's series, at zero, so that they show before anything
+    /// happens.
+    pub fn webhook_endpoints(&self, names: &[String]) {
+        for endpoint in names {
+            for outcome in ["delivered", "retried", "dead"] {
+                let labels = WebhookLabels {
+                    endpoint: endpoint.clone(),
+                    outcome,
+                };
+                let _ = self.webhook_deliveries.get_or_create(&labels);
+            }
+            self.webhook_oldest_age(endpoint, Duration::ZERO);
+        }
+    }
+
+    fn webhook_oldest_age(&self, endpoint: &str, age: Duration) {
+        let labels = WebhookEndpoint {
+            endpoint: endpoint.to_string(),
+        };
+        self.webhook_oldest
+            .get_or_create(&labels)
+            .set(age.as_secs_f64());
     }
 
     pub fn request(
@@ -258,6 +318,9 @@ impl Metrics {
         self.store_bytes.set(store.store_bytes as i64);
         self.store_free.set(store.free_bytes as i64);
         self.code_mail_wait.set(store.code_mail_wait.as_secs_f64());
+        for (endpoint, age) in &store.webhook_oldest {
+            self.webhook_oldest_age(endpoint, *age);
+        }
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String does not fail");
         out
@@ -301,7 +364,9 @@ mod tests {
             store_bytes: 4096,
             free_bytes: 1 << 30,
             code_mail_wait: Duration::ZERO,
+            webhook_oldest: vec![("app".into(), Duration::from_millis(1500))],
         });
+        assert!(text.contains("resetgate_webhook_oldest_undelivered_seconds{endpoint=\"app\"} 1.5"));
         assert!(text.contains("resetgate_http_requests_total{listener=\"public\",endpoint=\"forgot-password\",status=\"200\"} 1"), "{text}");
         assert!(text.contains("resetgate_refusals_total{kind=\"per_email\"} 1"));
         assert!(text.contains("resetgate_codes_issued_total 1"));

@@ -94,10 +94,25 @@ impl Admin {
     /// The store's gauges for `/metrics`, read now (the size is a scan: off the async threads).
     pub async fn store_gauges(&self) -> Result<StoreGauges, AdminError> {
         let now = now_ms();
-        let (oldest, size) = self
+        let (oldest, size, webhooks) = self
             .db()
-            .blocking(move |db| Ok((db.oldest_queued_age_ms(now)?, db.size_on_disk()?)))
+            .blocking(move |db| {
+                let oldest = db.oldest_queued_age_ms(now)?;
+                Ok((oldest, db.size_on_disk()?, db.oldest_webhooks(now)?))
+            })
             .await?;
+        let configured = self.app().map_or(&[][..], |app| &app.config().webhooks[..]);
+        let webhook_oldest = configured
+            .iter()
+            .map(|w| w.name.clone())
+            .map(|name| {
+                let age = webhooks
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(0, |(_, a)| *a);
+                (name, Duration::from_millis(age))
+            })
+            .collect();
         Ok(StoreGauges {
             depth: self.db().outbox_len(),
             oldest_age: Duration::from_millis(oldest),
@@ -107,6 +122,7 @@ impl Admin {
                 Some(queued) if queued > 0 => Duration::from_millis(now.saturating_sub(queued)),
                 _ => Duration::ZERO,
             },
+            webhook_oldest,
         })
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{now_ms, Admin, AdminError};
 use crate::error::NO_SUCH_MESSAGE;
 use crate::metrics::Metrics;
-use crate::store::outbox::{Dead, Kind, Queued, RetryRefused};
+use crate::store::outbox::{Dead, Kind, Queue, Queued, RetryRefused};
 
 /// How many queued messages a listing shows (the count covers them all).
 const LISTED: usize = 1_000;
@@ -37,8 +37,11 @@ pub struct SinceStart {
 pub struct MessageView {
     pub id: u64,
     pub to: String,
-    /// `otp`, `password_changed` or `decoy`.
+    /// `otp`, `password_changed`, `decoy` or `webhook` (then `to` is the endpoint's name).
     pub kind: String,
+    /// A webhook delivery's event type (`password.changed`, …); its body is not shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
     pub last_error: Option<String>,
     pub attempts: u32,
     pub next_attempt_ms: u64,
@@ -83,15 +86,17 @@ pub struct Purged {
 
 impl MessageView {
     fn new(id: u64, m: &Queued) -> MessageView {
-        let kind = match m.kind {
-            Kind::Otp { .. } => "otp",
-            Kind::PasswordChanged { .. } => "password_changed",
-            Kind::Decoy => "decoy",
+        let (kind, event) = match &m.kind {
+            Kind::Otp { .. } => ("otp", None),
+            Kind::PasswordChanged { .. } => ("password_changed", None),
+            Kind::Decoy => ("decoy", None),
+            Kind::Webhook { event, .. } => ("webhook", Some(event.clone())),
         };
         MessageView {
             id,
             to: m.to.clone(),
             kind: kind.into(),
+            event,
             last_error: m.last_error.clone(),
             attempts: m.attempts,
             next_attempt_ms: m.next_attempt_ms,
@@ -130,10 +135,16 @@ impl Admin {
     pub async fn outbox(&self) -> Result<OutboxView, AdminError> {
         let (queued, dead) = self
             .db()
-            .blocking(|db| Ok((db.queued(LISTED)?, db.dead_letters()?)))
+            .blocking(|db| {
+                let mut queued = db.queued_in(Queue::Mail, LISTED)?;
+                queued.extend(db.queued_in(Queue::Webhooks, LISTED)?);
+                queued.sort_by_key(|(id, _)| *id);
+                queued.truncate(LISTED);
+                Ok((queued, db.dead_letters()?))
+            })
             .await?;
         Ok(OutboxView {
-            queued: self.db().outbox_len(),
+            queued: self.db().len_in(Queue::Mail) + self.db().len_in(Queue::Webhooks),
             messages: queued
                 .iter()
                 .map(|(id, m)| MessageView::new(*id, m))
@@ -167,6 +178,7 @@ impl Admin {
         self.db().durable().await?;
         if let Some(app) = self.app() {
             app.outbox().notify_one();
+            app.webhooks_queued();
         }
         Ok(Retried {
             id,

@@ -55,6 +55,10 @@ struct Inner {
     catalog: Arc<Catalog>,
     /// The reset page's texts, logo, stylesheet and fixed pages, made at start-up.
     page: crate::web::Page,
+    /// Which webhook endpoints want which events.
+    hooks: outbox::webhook::Hooks,
+    /// Changed once webhook deliveries were queued and are durable: wakes their tasks.
+    webhooks_queued: watch::Sender<u64>,
 }
 
 /// Why the service could not start, or had to stop.
@@ -109,6 +113,8 @@ impl App {
             readiness: Mutex::new(None),
             catalog: Arc::new(Catalog::load(&config.mail.templates_dir)?),
             page: crate::web::Page::new(&config)?,
+            hooks: outbox::webhook::Hooks::new(&config),
+            webhooks_queued: watch::channel(0).0,
             db,
             config,
         };
@@ -151,6 +157,19 @@ impl App {
 
     pub fn page(&self) -> &crate::web::Page {
         &self.inner.page
+    }
+
+    /// Which webhook endpoints want which events.
+    pub fn hooks(&self) -> &outbox::webhook::Hooks {
+        &self.inner.hooks
+    }
+
+    /// Wakes the webhook endpoints' tasks: call it once deliveries were queued and are
+    /// durable.
+    pub fn webhooks_queued(&self) {
+        self.inner
+            .webhooks_queued
+            .send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// What wakes the outbox worker: notify it once mail was queued (and is durable).
@@ -240,6 +259,7 @@ impl App {
     pub fn check_mail(&self) -> Result<(), StartError> {
         self.transports()?;
         self.worker()?;
+        outbox::webhook::Endpoint::all(&self.inner.config)?;
         Ok(())
     }
 
@@ -287,9 +307,26 @@ impl App {
                 tracing::warn!(error = %e, "the mail transport is not usable right now; mail stays queued until it is");
             }
         });
+        let endpoints = outbox::webhook::Endpoint::all(&self.inner.config)?;
+        for e in &endpoints {
+            let t = &e.target;
+            let scheme = if t.tls { "https" } else { "http" };
+            tracing::info!(
+                endpoint = e.name,
+                "webhook endpoint at {scheme}://{}:{}{}",
+                t.host,
+                t.port,
+                t.path
+            );
+        }
+        let shared = outbox::webhook::Webhooks {
+            db: self.inner.db.clone(),
+            metrics: self.inner.metrics.clone(),
+            wake: self.inner.webhooks_queued.subscribe(),
+        };
         let app = self.clone();
         let finished = move || app.inner.outbox_alive.store(false, Relaxed);
-        outbox::thread::spawn(worker, transports, stop, finished)
+        outbox::thread::spawn(worker, transports, (shared, endpoints), stop, finished)
             .map_err(|e| StartError::Io(format!("cannot start the outbox thread: {e}")))
     }
 

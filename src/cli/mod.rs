@@ -66,6 +66,9 @@ enum Command {
     Restore { file: PathBuf },
     /// Send one test message through the configured transport now, and report the outcome.
     SendTestMail { address: String },
+    /// Send a `test.ping` event to the `[[webhooks]]` endpoint NAME now, signed as every
+    /// event is (not through the outbox), and report its answer.
+    SendTestWebhook { name: String },
     /// Queued messages and dead letters; goes through the admin API when the service runs.
     Outbox {
         #[command(subcommand)]
@@ -177,6 +180,7 @@ pub fn main() -> ExitCode {
         Command::Blocks { command } => blocks::run(config, command),
         Command::Outbox { command } => outbox::run(config, command),
         Command::SendTestMail { address } => send_test::run(config, address),
+        Command::SendTestWebhook { name } => send_test::webhook(config, name),
         Command::Backup { file } => backup::backup(config, &file),
         Command::Restore { file } => backup::restore(config, &file),
     });

@@ -1,5 +1,6 @@
 //! `resetgate send-test-mail ADDRESS`: one message through the configured transport, now,
-//! with the outcome of the conversation (not through the outbox).
+//! with the outcome of the conversation (not through the outbox). `resetgate
+//! send-test-webhook NAME`: a `test.ping` event to one webhook endpoint, the same way.
 
 use super::Failure;
 use crate::config::Config;
@@ -43,6 +44,40 @@ pub fn run(config: Config, address: String) -> Result<(), Failure> {
             Err(SendError::Permanent(why)) => {
                 Err(Failure::runtime(format!("refused by the server: {why}")))
             }
+        }
+    })
+}
+
+pub fn webhook(config: Config, name: String) -> Result<(), Failure> {
+    use crate::outbox::webhook::{event, Answer, Endpoint, Event, PING};
+    let Some(i) = config.webhooks.iter().position(|w| w.name == name) else {
+        let known: Vec<&str> = config.webhooks.iter().map(|w| w.name.as_str()).collect();
+        return Err(Failure::refused(format!(
+            "no [[webhooks]] entry is named {name:?} (configured: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+    };
+    super::runtime()?.block_on(async move {
+        let mut endpoint = Endpoint::new(&config, i)?;
+        let now = crate::store::unix_ms(std::time::SystemTime::now());
+        let ping = Event::new(PING, event::new_id(), "", now).with("name", name.clone());
+        match endpoint.post(&ping.id, &ping.body(false)).await {
+            Answer::Status(status) if (200..300).contains(&status) => {
+                super::say(
+                    format!("{name}: test.ping {} answered {status}", ping.id),
+                    serde_json::json!({ "delivered": true, "status": status, "webhook_id": ping.id }),
+                );
+                Ok(())
+            }
+            Answer::Status(status) => Err(Failure::runtime(format!(
+                "{name}: the endpoint answered {status} to test.ping {}",
+                ping.id
+            ))),
+            Answer::None(why) => Err(Failure::runtime(format!("{name}: no answer: {why}"))),
         }
     })
 }

@@ -184,6 +184,27 @@ impl Default for Log {
     }
 }
 
+impl Default for Webhook {
+    fn default() -> Self {
+        Webhook {
+            name: String::new(),
+            url: String::new(),
+            secret: None,
+            secret_file: None,
+            events: crate::outbox::webhook::EVENTS
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
+            include_password_hash: false,
+            timeout: Duration::from_secs(10),
+            max_age: Duration::from_secs(3 * 24 * 3600),
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+            ca_file: PathBuf::new(),
+        }
+    }
+}
+
 impl Default for Web {
     fn default() -> Self {
         Web {

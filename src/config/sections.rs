@@ -21,6 +21,8 @@ pub struct Config {
     pub guard: Guard,
     pub web: Web,
     pub log: Log,
+    /// `[[webhooks]]`: where events go (none by default).
+    pub webhooks: Vec<Webhook>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -308,4 +310,26 @@ pub struct Web {
     pub accent_color: String,
     pub logo_file: PathBuf,
     pub templates_dir: PathBuf,
+}
+
+/// One `[[webhooks]]` endpoint: events signed as Standard Webhooks, through the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Webhook {
+    pub name: String,
+    pub url: String,
+    /// `whsec_` and the key in base64.
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+    pub events: Vec<String>,
+    pub include_password_hash: bool,
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    #[serde(with = "duration")]
+    pub max_age: Duration,
+    #[serde(with = "duration")]
+    pub retry_initial: Duration,
+    #[serde(with = "duration")]
+    pub retry_max: Duration,
+    pub ca_file: PathBuf,
 }

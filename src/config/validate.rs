@@ -16,6 +16,7 @@ impl Config {
         self.validate_limits()?;
         self.validate_guard()?;
         self.validate_web()?;
+        self.validate_webhooks()?;
         self.validate_log()
     }
 
@@ -46,6 +47,52 @@ impl Config {
         let colour = w.accent_color.strip_prefix('#').unwrap_or_default();
         if colour.len() != 6 || !colour.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad("web.accent_color", "must be a colour like \"#0b57d0\""));
+        }
+        Ok(())
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        for (i, w) in self.webhooks.iter().enumerate() {
+            let key = |k: &str| format!("webhooks[{i}].{k}");
+            let name_ok = (1..=32).contains(&w.name.len())
+                && w.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b));
+            if !name_ok {
+                return Err(bad(
+                    &key("name"),
+                    "must be 1 to 32 of a-z, 0-9, - and _ (it names the endpoint in metrics and commands)",
+                ));
+            }
+            if self.webhooks[..i].iter().any(|o| o.name == w.name) {
+                return Err(bad(&key("name"), format!("{:?} is used twice", w.name)));
+            }
+            crate::outbox::webhook::Target::parse(&w.url).map_err(|e| bad(&key("url"), e))?;
+            for event in &w.events {
+                if !crate::outbox::webhook::EVENTS.contains(&event.as_str()) {
+                    return Err(bad(
+                        &key("events"),
+                        format!(
+                            "{event:?} is not an event; the events are {}",
+                            crate::outbox::webhook::EVENTS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            for (k, value) in [
+                ("timeout", w.timeout),
+                ("max_age", w.max_age),
+                ("retry_initial", w.retry_initial),
+            ] {
+                nonzero(&key(k), value)?;
+            }
+            if w.retry_max < w.retry_initial {
+                return Err(bad(
+                    &key("retry_max"),
+                    "must not be shorter than retry_initial",
+                ));
+            }
+            self.webhook_key(i)?;
         }
         Ok(())
     }

@@ -74,6 +74,8 @@ pub struct Guard {
     forwarded_warned: crate::throttle::Throttle,
     /// Seconds after `started` when the spent budget's window ends (see `budget_spent`).
     budget_spent_until: std::sync::atomic::AtomicU64,
+    /// A spent budget not yet announced: its window's remaining seconds, plus one (0: none).
+    budget_news: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
 }
 
@@ -103,6 +105,7 @@ impl Guard {
             metrics,
             forwarded_warned: crate::throttle::Throttle::default(),
             budget_spent_until: std::sync::atomic::AtomicU64::new(0),
+            budget_news: std::sync::atomic::AtomicU64::new(0),
             started: std::time::Instant::now(),
         })
     }
@@ -291,11 +294,19 @@ impl Guard {
             .is_ok()
         {
             self.metrics.budget_exhausted.inc();
+            self.budget_news.store(retry_after_secs + 1, Relaxed);
             tracing::warn!(
                 window_ends_in_secs = retry_after_secs,
                 "the global budget of failed confirmations (recovery.failed_confirm_budget) is spent: code-only confirmations get 429 until its window ends; confirmations naming their email still work"
             );
         }
+    }
+
+    /// The seconds left in the window of a budget that was spent since the last call, once
+    /// (for the `recovery.budget_exhausted` event).
+    pub fn take_budget_spent(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.budget_news.swap(0, Relaxed).checked_sub(1)
     }
 
     /// A password-reset that found no usable confirmation: a ban strike for the client,

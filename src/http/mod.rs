@@ -22,6 +22,15 @@ use json::Resp;
 tokio::task_local! {
     /// The submitted address of the request being handled, masked, for its log line.
     static EMAIL: std::cell::RefCell<Option<String>>;
+    /// The request's id (its `x-request-id`), for the events it causes.
+    static REQUEST_ID: [u8; 16];
+}
+
+/// The id of the request being handled (16 hex digits); empty outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(|id| String::from_utf8_lossy(id).into_owned())
+        .unwrap_or_default()
 }
 
 /// Notes the request's address for its log line, masked (`a***@example.com`).
@@ -68,11 +77,14 @@ impl Logged {
     async fn around(self, handler: impl Future<Output = Resp>) -> Resp {
         let started = Instant::now();
         let id = request_id();
-        let (mut resp, email) = EMAIL
-            .scope(std::cell::RefCell::new(None), async {
-                let resp = handler.await;
-                (resp, EMAIL.with(|cell| cell.borrow_mut().take()))
-            })
+        let (mut resp, email) = REQUEST_ID
+            .scope(
+                id,
+                EMAIL.scope(std::cell::RefCell::new(None), async {
+                    let resp = handler.await;
+                    (resp, EMAIL.with(|cell| cell.borrow_mut().take()))
+                }),
+            )
             .await;
         let took = started.elapsed();
         let endpoint = crate::metrics::endpoint_label(self.uri.path());

@@ -116,6 +116,9 @@ pub async fn confirm(app: &App, client: IpAddr, body: ConfirmBody) -> Result<Con
         refunding(admitted, refund_client)?;
     }
     let admitted = app.guard().admit_confirm(client, body.email.is_some());
+    if let Some(left) = app.guard().take_budget_spent() {
+        announce_budget_spent(app, left).await;
+    }
     refunding(admitted, || {
         refund_client();
         if let Some(email) = &body.email {
@@ -133,11 +136,13 @@ pub async fn confirm(app: &App, client: IpAddr, body: ConfirmBody) -> Result<Con
     };
     let (db, key) = (app.db(), app.code_key());
     let session = crate::crypto::random_token;
-    let outcome = recovery::confirm(db, key, config, request, now, session).await?;
+    let announce = recovery::Announce::new(app.hooks(), client, &super::current_request_id());
+    let outcome = recovery::confirm(db, key, config, announce, request, now, session).await?;
     // Failures counted against an account (or the decoy) must survive a restart too; a
     // code-only failure wrote nothing and needs no flush.
     if claimed.is_some() || matches!(outcome, Confirm::Confirmed { .. }) {
         app.db().durable().await?;
+        app.webhooks_queued();
     }
     match outcome {
         Confirm::Confirmed { email, session } => {
@@ -157,6 +162,39 @@ pub async fn confirm(app: &App, client: IpAddr, body: ConfirmBody) -> Result<Con
     }
 }
 
+/// Queues the `recovery.budget_exhausted` event (once per spent window), durably.
+async fn announce_budget_spent(app: &App, left_secs: u64) {
+    const KIND: &str = "recovery.budget_exhausted";
+    if !app.hooks().wants(KIND) {
+        return;
+    }
+    let budget = app.config().recovery.failed_confirm_budget;
+    let now = crate::store::unix_ms(SystemTime::now());
+    let event =
+        crate::outbox::webhook::Event::new(KIND, crate::outbox::webhook::event::new_id(), "", now)
+            .with("budget", budget.requests)
+            .with("window_seconds", budget.window.as_secs())
+            .with(
+                "until",
+                crate::outbox::webhook::event::rfc3339(now + left_secs * 1000),
+            );
+    let deliveries = app.hooks().deliveries(&event, now);
+    let queued = app
+        .db()
+        .blocking(move |db| db.queue_webhooks(&deliveries).map(|_| ()))
+        .await;
+    match queued {
+        Ok(()) => {
+            if app.db().durable().await.is_ok() {
+                app.webhooks_queued();
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "queueing the recovery.budget_exhausted event failed")
+        }
+    }
+}
+
 /// password-reset, after the client's limits: the confirmation checked, the address's
 /// limits, the policy, the new password stored and flushed. Ok means the 200.
 pub async fn reset(
@@ -172,6 +210,7 @@ pub async fn reset(
         session: body.session.as_deref(),
         client,
         locale,
+        request_id: super::current_request_id(),
     };
     let (db, key, config) = (app.db(), app.code_key(), app.config());
     let now = SystemTime::now();
@@ -188,7 +227,8 @@ pub async fn reset(
             refunding(admitted, || {
                 app.guard().refund_client(client, Endpoint::Reset)
             })?;
-            recovery::reset_password(db, key, app.hasher(), config, request, now).await?
+            let hooks = app.hooks();
+            recovery::reset_password(db, key, app.hasher(), config, hooks, request, now).await?
         }
     };
     match outcome {
@@ -196,6 +236,7 @@ pub async fn reset(
             app.metrics().password_resets.inc();
             app.outbox().notify_one();
             app.db().durable().await?;
+            app.webhooks_queued();
             Ok(())
         }
         Reset::NoAccount | Reset::NotConfirmed => {

@@ -11,6 +11,8 @@ mod lane;
 mod smtp;
 pub mod templates;
 pub mod thread;
+pub mod tls;
+pub mod webhook;
 mod worker;
 
 use crate::config::{Config, ConfigError, Transport as Kind};

@@ -236,6 +236,7 @@ fn placeholders(
             ("password_changed", values)
         }
         Kind::Decoy => return Err(std::io::Error::other("a decoy is never sent")),
+        Kind::Webhook { .. } => return Err(std::io::Error::other("a webhook is not a mail")),
     })
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
+use super::webhook::{Endpoint, Webhooks};
 use super::{Transport, Worker};
 
 /// The outbox's thread, as the service's shutdown sees it.
@@ -18,10 +19,12 @@ pub struct Running {
     abort: oneshot::Sender<()>,
 }
 
-/// Starts `worker` on a new thread; `finished` runs there once it has stopped.
+/// Starts `worker` (mail) and the webhook endpoints' tasks on a new thread; `finished` runs
+/// there once both have stopped.
 pub fn spawn(
     worker: Worker,
     transports: Vec<Transport>,
+    hooks: (Webhooks, Vec<Endpoint>),
     stop: watch::Receiver<bool>,
     finished: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<Running> {
@@ -35,8 +38,11 @@ pub fn spawn(
         .name("resetgate-outbox".into())
         .spawn(move || {
             runtime.block_on(async {
+                let mail = super::run(worker, transports, stop.clone());
+                let (shared, endpoints) = hooks;
+                let webhooks = super::webhook::run(shared, endpoints, stop);
                 tokio::select! {
-                    () = super::run(worker, transports, stop) => {}
+                    _ = async { tokio::join!(mail, webhooks) } => {}
                     // Dropping the lanes cancels a send in flight: its entry stays queued.
                     _ = aborted => {}
                 }

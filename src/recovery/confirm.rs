@@ -46,6 +46,8 @@ pub struct Attempt {
     pub lockout: Lockout,
     /// Enumeration-safe mode: failures naming unknown addresses count on the decoy record.
     pub decoy: bool,
+    /// `code.confirmed` and `account.locked`.
+    pub announce: super::Announce,
 }
 
 /// The request: the code as typed, the optional `email` (normalized), the client.
@@ -102,9 +104,13 @@ pub fn decide(records: &Records, attempt: &Attempt, now_ms: u64) -> (Outcome, Ch
         session_only: polled || attempt.confirmation.session_only,
         ..attempt.confirmation.clone()
     });
+    let events = attempt
+        .announce
+        .deliveries("code.confirmed", owner, &user.email, now_ms, |e| e);
     let changes = Changes {
         retire: vec![owner.clone()],
         resets: vec![(owner.clone(), reset)],
+        events,
         ..Changes::default()
     };
     let email = user.email.clone();
@@ -122,9 +128,24 @@ fn count_failure(records: &Records, attempt: &Attempt, now_ms: u64) -> Changes {
         None => return Changes::default(),
     };
     let mut reset = records.reset(counted);
+    let was_locked = state::locked(&reset, now_ms, attempt.lockout);
     state::fail(&mut reset, now_ms, attempt.lockout);
+    let mut events = Vec::new();
+    if let (Some(user), false, true) = (
+        records.user(counted),
+        was_locked,
+        state::locked(&reset, now_ms, attempt.lockout),
+    ) {
+        let failures = reset.failures;
+        events = attempt
+            .announce
+            .deliveries("account.locked", counted, &user.email, now_ms, |e| {
+                e.with("failures", failures)
+            });
+    }
     Changes {
         resets: vec![(counted.to_string(), reset)],
+        events,
         ..Changes::default()
     }
 }
@@ -136,6 +157,7 @@ pub async fn confirm(
     db: &Db,
     key: &CodeKey,
     config: &Recovery,
+    announce: super::Announce,
     req: ConfirmRequest<'_>,
     now: SystemTime,
     session: impl FnOnce() -> String,
@@ -161,6 +183,7 @@ pub async fn confirm(
         },
         lockout: super::lockout(config),
         decoy: config.hide_unknown_accounts,
+        announce,
     };
     let now_ms = unix_ms(now);
     let outcome = db

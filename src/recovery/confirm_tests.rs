@@ -43,6 +43,7 @@ fn attempt(mac: u8, claimed: Option<&str>, decoy: bool) -> Attempt {
         },
         lockout: LOCKOUT,
         decoy,
+        announce: crate::recovery::Announce::unwanted(),
     }
 }
 

@@ -21,6 +21,61 @@ pub use forgot::{forgot, Forgot, ForgotRequest};
 pub use reset::{refused_reset, reset_password, reset_ready, Reset, ResetRequest};
 pub use state::Lockout;
 
+/// The events a step may cause: who wants them, the `webhook-id` the step's event gets,
+/// and what every account event tells (the client, the request's id).
+#[derive(Debug, Clone)]
+pub struct Announce {
+    hooks: crate::outbox::webhook::Hooks,
+    id: String,
+    client: String,
+    request_id: String,
+}
+
+impl Announce {
+    pub fn new(
+        hooks: &crate::outbox::webhook::Hooks,
+        client: std::net::IpAddr,
+        request_id: &str,
+    ) -> Announce {
+        Announce {
+            hooks: hooks.clone(),
+            id: crate::outbox::webhook::event::new_id(),
+            client: client.to_canonical().to_string(),
+            request_id: request_id.to_string(),
+        }
+    }
+
+    /// No endpoint wants anything (tests).
+    pub fn unwanted() -> Announce {
+        Announce {
+            hooks: Default::default(),
+            id: String::new(),
+            client: String::new(),
+            request_id: String::new(),
+        }
+    }
+
+    /// The deliveries of event `kind` about account `key` (stored address `email`): its
+    /// `email`, `client` and `request_id`, and what `more` adds.
+    pub fn deliveries(
+        &self,
+        kind: &'static str,
+        key: &str,
+        email: &str,
+        now_ms: u64,
+        more: impl FnOnce(crate::outbox::webhook::Event) -> crate::outbox::webhook::Event,
+    ) -> Vec<crate::store::outbox::Queued> {
+        if !self.hooks.wants(kind) {
+            return Vec::new();
+        }
+        let event = crate::outbox::webhook::Event::new(kind, self.id.clone(), key, now_ms)
+            .with("email", email)
+            .with("client", self.client.clone())
+            .with("request_id", self.request_id.clone());
+        self.hooks.deliveries(&more(event), now_ms)
+    }
+}
+
 /// The reset record on which enumeration-safe mode counts failed confirmations naming
 /// unknown addresses, and the prefix of the records it issues their codes to
 /// ([`decoy_key`]). It starts with NUL, which no valid address does, so no request can name

@@ -9,10 +9,12 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use super::{policy, state};
+use super::{policy, state, Announce};
 use crate::config::Config;
 use crate::crypto::{CodeKey, Hasher};
 use crate::mail_address::Email;
+use crate::outbox::webhook::event::rfc3339;
+use crate::outbox::webhook::Hooks;
 use crate::store::outbox::{Kind, Queued};
 use crate::store::records::{Confirmation, Reset as Record};
 use crate::store::resets::{Changes, Records};
@@ -40,6 +42,8 @@ pub struct ResetRequest<'a> {
     pub client: IpAddr,
     /// The catalog locale of the "password changed" notice.
     pub locale: Option<String>,
+    /// The request's id, named in the `password.changed` event.
+    pub request_id: String,
 }
 
 /// Who may use a confirmation.
@@ -117,13 +121,15 @@ pub fn reset_ready(
 }
 
 /// The change of step 3 over the records of account `key`: the new password hash, the
-/// confirmation used up, any outstanding code retired, and the notice queued.
+/// confirmation used up, any outstanding code retired, the notice queued, and the
+/// `password.changed` event's deliveries with it.
 pub fn set_password(
     records: &Records,
     key: &str,
     accept: &Acceptor,
     hash: &str,
     notice: &Queued,
+    changed: &Announce,
     now_ms: u64,
 ) -> (Reset, Changes) {
     let Some(user) = records.user(key) else {
@@ -147,6 +153,11 @@ pub fn set_password(
     let changes = Changes {
         retire: vec![key.to_string()],
         resets: vec![(key.to_string(), record)],
+        events: changed.deliveries("password.changed", key, &user.email, now_ms, |e| {
+            let mut e = e.with("changed_at", rfc3339(now_ms));
+            e.password_hash = Some(hash.to_string());
+            e
+        }),
         user: Some((key.to_string(), user)),
         queue: Some(queue),
     };
@@ -172,16 +183,18 @@ pub async fn reset_password(
     key: &CodeKey,
     hasher: &Hasher,
     config: &Config,
+    hooks: &Hooks,
     req: ResetRequest<'_>,
     now: SystemTime,
 ) -> Result<Reset> {
     let accept = Acceptor::new(key, config, &req);
     let k = req.email.key.clone();
     let notice = notice(&req, now);
+    let changed = Announce::new(hooks, req.client, &req.request_id);
     let hash = hasher.hash(req.password.to_string()).await;
     let now_ms = unix_ms(now);
     db.blocking(move |db| {
-        let decide = |r: &Records| set_password(r, &k, &accept, &hash, &notice, now_ms);
+        let decide = |r: &Records| set_password(r, &k, &accept, &hash, &notice, &changed, now_ms);
         db.transact(None, &[&k], decide)
     })
     .await

@@ -65,6 +65,7 @@ fn the_cheap_check_before_hashing() {
         session: None,
         client: "192.0.2.1".parse().unwrap(),
         locale: None,
+        request_id: String::new(),
     };
     let good = "purple elephant dances at noon";
     let open = confirmed(confirmation("192.0.2.1", false, 100));
@@ -96,7 +97,15 @@ fn setting_the_password_uses_the_confirmation_up_and_queues_the_notice() {
     let open = confirmed(confirmation("192.0.2.1", false, 100));
     let r = Records::new(None, vec![(A.into(), Some(user()), open)]);
     let notice = Queued::new(String::new(), Kind::Decoy, 10, None);
-    let (outcome, changes) = set_password(&r, A, &acceptor(None, false), "$h", &notice, 10);
+    let (outcome, changes) = set_password(
+        &r,
+        A,
+        &acceptor(None, false),
+        "$h",
+        &notice,
+        &Announce::unwanted(),
+        10,
+    );
     assert_eq!(outcome, Reset::Done);
     let (_, new_user) = changes.user.as_ref().unwrap();
     assert_eq!(
@@ -119,12 +128,28 @@ fn setting_the_password_uses_the_confirmation_up_and_queues_the_notice() {
         "to the stored address"
     );
 
-    let (outcome, changes) = set_password(&r, A, &acceptor(None, false), "$h", &notice, 100);
+    let (outcome, changes) = set_password(
+        &r,
+        A,
+        &acceptor(None, false),
+        "$h",
+        &notice,
+        &Announce::unwanted(),
+        100,
+    );
     assert_eq!(
         (outcome, changes),
         (Reset::NotConfirmed, Changes::default())
     );
     let nobody = Records::new(None, vec![]);
-    let (outcome, _) = set_password(&nobody, A, &acceptor(None, false), "$h", &notice, 10);
+    let (outcome, _) = set_password(
+        &nobody,
+        A,
+        &acceptor(None, false),
+        "$h",
+        &notice,
+        &Announce::unwanted(),
+        10,
+    );
     assert_eq!(outcome, Reset::NoAccount);
 }

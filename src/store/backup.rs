@@ -95,7 +95,7 @@ impl Db {
         let tree = v["tree"].as_str().unwrap_or_default();
         let (key, value) = (field("key")?, field("value")?);
         match tree {
-            "id_outbox" | "id_dead" => {
+            "id_outbox" | "id_dead" | "id_webhook" => {
                 let fresh = self.inner.db.generate_id()?;
                 load.renumbered.insert(key_id(&key)?, fresh);
                 self.inner

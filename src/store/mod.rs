@@ -4,7 +4,8 @@
 //! - `email_user`:    normalized email → [`users::User`] (JSON)
 //! - `email_reset`:   normalized email (or a decoy's NUL-prefixed key) → [`records::Reset`] (JSON)
 //! - `id_outbox`:     big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON)
-//! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON)
+//! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON), mail or webhook
+//! - `id_webhook`:    big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON), a webhook delivery
 //! - `cidr_block`:    network ("203.0.113.0/24") → [`blocks::Block`] (JSON), the runtime deny list
 //! - `meta`:          `schema_version` → big-endian u32; `instance_id` → 8 random bytes;
 //!   `ready_probe` → the time of the last readiness check
@@ -52,11 +53,12 @@ use crate::config::{Durability, Storage};
 pub(crate) use migrate::SCHEMA_VERSION;
 
 /// Every tree, by name (the layout is described above).
-const TREES: [&str; 6] = [
+const TREES: [&str; 7] = [
     "email_user",
     "email_reset",
     "id_outbox",
     "id_dead",
+    "id_webhook",
     "cidr_block",
     "meta",
 ];
@@ -92,6 +94,7 @@ struct Inner {
     codes: code_index::CodeIndex,
     outbox: sled::Tree,
     dead: sled::Tree,
+    webhooks: sled::Tree,
     blocks: sled::Tree,
     meta: sled::Tree,
     instance_id: String,
@@ -171,6 +174,7 @@ impl Db {
             codes,
             outbox: db.open_tree("id_outbox")?,
             dead: db.open_tree("id_dead")?,
+            webhooks: db.open_tree("id_webhook")?,
             blocks: db.open_tree("cidr_block")?,
             meta,
             db,

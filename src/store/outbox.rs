@@ -1,7 +1,10 @@
-//! The durable outbox (`id_outbox`) and the dead letters (`id_dead`).
+//! The durable outbox: mail (`id_outbox`), webhook deliveries (`id_webhook`), and the dead
+//! letters of both (`id_dead`).
 //!
 //! An entry is written in the same transaction as the state it announces, and removed only
 //! after the transport accepted it, so a crash can cause a duplicate but never a loss.
+//! The two queues have one shape ([`Queued`]) and one set of operations, named by [`Queue`];
+//! they are separate trees so that neither worker's scan reads the other's backlog.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -48,6 +51,22 @@ pub enum Kind {
     PasswordChanged { at_ms: u64, client: String },
     /// Queued for an unknown address in enumeration-safe mode: removed, never sent.
     Decoy,
+    /// An event for the webhook endpoint named in `to`. `body` is the exact JSON signed and
+    /// sent on every attempt; `id` its `webhook-id`; `account` the account it is about (its
+    /// events reach the endpoint in order), empty for none.
+    Webhook {
+        event: String,
+        id: String,
+        account: String,
+        body: String,
+    },
+}
+
+/// Which queue: mail or webhook deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Mail,
+    Webhooks,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -88,6 +107,23 @@ impl Queued {
     pub fn expired(&self, now_ms: u64) -> bool {
         self.expires_ms.is_some_and(|e| e <= now_ms)
     }
+
+    /// What must be delivered before this entry: an earlier event for the same account
+    /// and endpoint (`(endpoint, account)`); mail has no order.
+    fn in_order_after(&self) -> Option<(&str, &str)> {
+        match &self.kind {
+            Kind::Webhook { account, .. } if !account.is_empty() => Some((&self.to, account)),
+            _ => None,
+        }
+    }
+
+    /// The queue an entry of this kind lives in.
+    pub fn queue(&self) -> Queue {
+        match self.kind {
+            Kind::Webhook { .. } => Queue::Webhooks,
+            _ => Queue::Mail,
+        }
+    }
 }
 
 /// A message that could not be delivered, kept for an operator with the last error.
@@ -105,15 +141,39 @@ pub struct Due {
 }
 
 impl Db {
-    /// A scan of the outbox: run it off the async threads when the outbox may be large.
+    fn queue_tree(&self, queue: Queue) -> &sled::Tree {
+        match queue {
+            Queue::Mail => &self.inner.outbox,
+            Queue::Webhooks => &self.inner.webhooks,
+        }
+    }
+
+    /// A scan of the mail outbox: run it off the async threads when the outbox may be large.
     pub fn outbox_due(&self, now_ms: u64, limit: usize) -> Result<Due> {
+        self.due_in(Queue::Mail, now_ms, limit, None)
+    }
+
+    /// The entries of `queue` (only those to `to`, when given) due now (at most `limit`,
+    /// oldest first), and when the next later one is due. A webhook delivery waits while an
+    /// earlier one for the same account and endpoint is still queued. A scan: run it off
+    /// the async threads.
+    pub fn due_in(&self, queue: Queue, now_ms: u64, limit: usize, to: Option<&str>) -> Result<Due> {
         let mut due = Due {
             entries: Vec::new(),
             next_ms: None,
         };
-        for entry in self.inner.outbox.iter() {
+        let mut waiting: std::collections::HashSet<(String, String)> = Default::default();
+        for entry in self.queue_tree(queue).iter() {
             let (key, value) = entry?;
             let message: Queued = decode("outbox entry", &value)?;
+            if to.is_some_and(|to| to != message.to) {
+                continue;
+            }
+            if let Some((to, account)) = message.in_order_after() {
+                if !waiting.insert((to.to_string(), account.to_string())) {
+                    continue;
+                }
+            }
             if message.next_attempt_ms <= now_ms || message.expired(now_ms) {
                 if due.entries.len() == limit {
                     due.next_ms = Some(now_ms);
@@ -131,8 +191,12 @@ impl Db {
     }
 
     pub fn outbox_remove(&self, id: u64) -> Result<()> {
+        self.remove_in(Queue::Mail, id)
+    }
+
+    pub fn remove_in(&self, queue: Queue, id: u64) -> Result<()> {
         let _gate = self.writing();
-        self.inner.outbox.remove(id_key(id))?;
+        self.queue_tree(queue).remove(id_key(id))?;
         Ok(())
     }
 
@@ -141,8 +205,7 @@ impl Db {
         let _gate = self.writing();
         let key = id_key(id);
         let bytes = encode(message);
-        self.inner
-            .outbox
+        self.queue_tree(message.queue())
             .fetch_and_update(key, |old| old.map(|_| bytes.clone()))?;
         Ok(())
     }
@@ -151,10 +214,10 @@ impl Db {
     pub fn outbox_bury(&self, id: u64, dead: &Dead) -> Result<()> {
         let _gate = self.writing();
         let key = id_key(id);
-        let i = &self.inner;
-        let moved = (&i.outbox, &i.dead).transaction(|(outbox, dead_tree)| {
+        let queue = self.queue_tree(dead.message.queue());
+        let moved = (queue, &self.inner.dead).transaction(|(queue, dead_tree)| {
             // Only if it is still queued: a replaced or used code took its mail away.
-            if outbox.remove(&key[..])?.is_some() {
+            if queue.remove(&key[..])?.is_some() {
                 dead_tree.insert(&key[..], encode(dead))?;
             }
             Ok::<_, ConflictableTransactionError<()>>(())
@@ -163,6 +226,21 @@ impl Db {
             TransactionError::Abort(()) => StoreError::Corrupt("bury aborted".into()),
             TransactionError::Storage(e) => StoreError::Sled(e),
         })
+    }
+
+    /// Queues webhook deliveries that no other change goes with (an event of the service
+    /// as a whole, such as a spent budget); returns their ids.
+    pub fn queue_webhooks(&self, deliveries: &[Queued]) -> Result<Vec<u64>> {
+        let _gate = self.writing();
+        let mut batch = sled::Batch::default();
+        let mut ids = Vec::new();
+        for delivery in deliveries {
+            let id = self.inner.db.generate_id()?;
+            batch.insert(&id_key(id), encode(delivery));
+            ids.push(id);
+        }
+        self.inner.webhooks.apply_batch(batch)?;
+        Ok(ids)
     }
 
     /// Age of the oldest queued message (ids grow, so it is the first).
@@ -175,14 +253,37 @@ impl Db {
         }
     }
 
+    /// Each endpoint's oldest queued webhook delivery's age (endpoints with none are not
+    /// named). A scan: run it off the async threads.
+    pub fn oldest_webhooks(&self, now_ms: u64) -> Result<Vec<(String, u64)>> {
+        let mut oldest: Vec<(String, u64)> = Vec::new();
+        for entry in self.inner.webhooks.iter() {
+            let (_, value) = entry?;
+            let m: Queued = decode("outbox entry", &value)?;
+            let age = now_ms.saturating_sub(m.created_ms);
+            match oldest.iter_mut().find(|(to, _)| *to == m.to) {
+                Some((_, a)) => *a = (*a).max(age),
+                None => oldest.push((m.to, age)),
+            }
+        }
+        Ok(oldest)
+    }
+
     pub fn outbox_len(&self) -> usize {
         self.inner.outbox.len()
     }
 
+    pub fn len_in(&self, queue: Queue) -> usize {
+        self.queue_tree(queue).len()
+    }
+
     /// Queued messages, oldest first, at most `limit`.
     pub fn queued(&self, limit: usize) -> Result<Vec<(u64, Queued)>> {
-        self.inner
-            .outbox
+        self.queued_in(Queue::Mail, limit)
+    }
+
+    pub fn queued_in(&self, queue: Queue, limit: usize) -> Result<Vec<(u64, Queued)>> {
+        self.queue_tree(queue)
             .iter()
             .take(limit)
             .map(|entry| {
@@ -192,11 +293,14 @@ impl Db {
             .collect()
     }
 
+    /// Entry `id`, in whichever queue holds it.
     pub fn queued_message(&self, id: u64) -> Result<Option<Queued>> {
-        match self.inner.outbox.get(id_key(id))? {
-            Some(v) => Ok(Some(decode("outbox entry", &v)?)),
-            None => Ok(None),
+        for queue in [Queue::Mail, Queue::Webhooks] {
+            if let Some(v) = self.queue_tree(queue).get(id_key(id))? {
+                return Ok(Some(decode("outbox entry", &v)?));
+            }
         }
+        Ok(None)
     }
 
     pub fn dead_letter(&self, id: u64) -> Result<Option<Dead>> {
@@ -206,8 +310,9 @@ impl Db {
         }
     }
 
-    /// Moves a dead letter back into the outbox, due now, with its attempts reset. A code
-    /// that has expired is not sent again; a notice gets a fresh day to be delivered.
+    /// Moves a dead letter back into its queue, due now, with its attempts reset. A code
+    /// that has expired is not sent again; a notice gets a fresh day to be delivered, and a
+    /// webhook delivery its endpoint's `max_age` afresh.
     pub fn retry_dead(
         &self,
         id: u64,
@@ -217,7 +322,8 @@ impl Db {
         let key = id_key(id);
         let i = &self.inner;
         let corrupt = |e: serde_json::Error| ConflictableTransactionError::Abort(e.to_string());
-        let moved = (&i.outbox, &i.dead, &i.resets).transaction(|(outbox, dead_tree, resets)| {
+        let trees = (&i.outbox, &i.dead, &i.resets, &i.webhooks);
+        let moved = trees.transaction(|(outbox, dead_tree, resets, webhooks)| {
             let Some(bytes) = dead_tree.get(&key[..])? else {
                 return Ok(Err(RetryRefused::NotFound));
             };
@@ -246,13 +352,20 @@ impl Db {
                         return Ok(Err(RetryRefused::Superseded));
                     }
                 }
+                Kind::Webhook { .. } => {
+                    let span = message.expires_ms.unwrap_or(now_ms) - message.created_ms;
+                    message.expires_ms = Some(now_ms + span);
+                }
                 _ => message.expires_ms = Some(now_ms + NOTICE_RETRY_MS),
             }
             message.attempts = 0;
             message.next_attempt_ms = now_ms;
             message.last_error = None;
             dead_tree.remove(&key[..])?;
-            outbox.insert(&key[..], encode(&message))?;
+            match message.queue() {
+                Queue::Mail => outbox.insert(&key[..], encode(&message))?,
+                Queue::Webhooks => webhooks.insert(&key[..], encode(&message))?,
+            };
             Ok(Ok(()))
         });
         moved.map_err(|e| match e {

@@ -7,9 +7,12 @@ use sled::Transactional;
 
 use super::outbox::Queued;
 use super::records::Reset;
-use super::tx::{parse, read_reset, retire_code, settle, write_reset, Retired, TxResult};
+use super::tx::{
+    parse, read_reset, retire_code, settle, write_reset, Abortable, Retired, TxAbort, TxResult,
+};
 use super::users::User;
 use super::{decode, encode, id_key, Db, Result};
+use sled::transaction::TransactionError;
 
 /// What a step reads: the records it names (each with its user, if one exists, and its
 /// reset record, empty when absent) and, when it looked a code up, the record that the
@@ -55,6 +58,8 @@ pub struct Changes {
     pub user: Option<(String, User)>,
     /// A message to queue.
     pub queue: Option<Queued>,
+    /// Webhook deliveries to queue (events of this change, one per endpoint).
+    pub events: Vec<Queued>,
 }
 
 impl Db {
@@ -75,42 +80,58 @@ impl Db {
     ) -> Result<T> {
         let _gate = self.writing();
         let i = &self.inner;
-        // An id for a message the step may queue: taken before the transaction, which may
-        // not call sled outside itself (its global lock is held meanwhile).
-        let id = i.db.generate_id()?;
+        // Ids for what the step may queue: taken before the transaction, which may not call
+        // sled outside itself (its global lock is held meanwhile). A step that queues more
+        // than there are ids gives up and runs again with enough.
+        let mut ids = vec![i.db.generate_id()?];
         // The index is read before: its owner's record, read inside, is what counts.
         let owner = mac.and_then(|mac| i.codes.owner(mac));
-        let trees = (&i.users, &i.resets, &i.outbox);
-        let outcome = trees.transaction(|(users, resets, outbox)| {
-            let owner = owner.clone();
-            let mut accounts = Vec::new();
-            for key in keys.iter().copied().chain(owner.as_deref()) {
-                if accounts.iter().any(|(k, _, _): &(String, _, _)| k == key) {
-                    continue;
+        let trees = (&i.users, &i.resets, &i.outbox, &i.webhooks);
+        loop {
+            let outcome = trees.transaction(|(users, resets, outbox, webhooks)| {
+                let owner = owner.clone();
+                let mut accounts = Vec::new();
+                for key in keys.iter().copied().chain(owner.as_deref()) {
+                    if accounts.iter().any(|(k, _, _): &(String, _, _)| k == key) {
+                        continue;
+                    }
+                    let user = users.get(key)?.map(|v| parse::<User>(&v)).transpose()?;
+                    accounts.push((key.to_string(), user, read_reset(resets, key.as_bytes())?));
                 }
-                let user = users.get(key)?.map(|v| parse::<User>(&v)).transpose()?;
-                accounts.push((key.to_string(), user, read_reset(resets, key.as_bytes())?));
+                let records = Records { owner, accounts };
+                let (answer, changes) = decide(&records);
+                let wanted = 1 + changes.events.len();
+                if wanted > ids.len() {
+                    return Err(Abortable::Abort(TxAbort::NeedIds(wanted)));
+                }
+                let mut retired = Retired::default();
+                for key in &changes.retire {
+                    retired.add(retire_code(outbox, key.as_bytes(), &records.reset(key))?);
+                }
+                for (key, reset) in &changes.resets {
+                    write_reset(resets, key.as_bytes(), reset)?;
+                }
+                if let Some((key, user)) = &changes.user {
+                    users.insert(key.as_bytes(), encode(user))?;
+                }
+                if let Some(message) = &changes.queue {
+                    outbox.insert(&id_key(ids[0]), encode(message))?;
+                }
+                for (event, id) in changes.events.iter().zip(&ids[1..]) {
+                    webhooks.insert(&id_key(*id), encode(event))?;
+                }
+                TxResult::<(T, Retired)>::Ok((answer, retired))
+            });
+            if let Err(TransactionError::Abort(TxAbort::NeedIds(n))) = outcome {
+                while ids.len() < n {
+                    ids.push(i.db.generate_id()?);
+                }
+                continue;
             }
-            let records = Records { owner, accounts };
-            let (answer, changes) = decide(&records);
-            let mut retired = Retired::default();
-            for key in &changes.retire {
-                retired.add(retire_code(outbox, key.as_bytes(), &records.reset(key))?);
-            }
-            for (key, reset) in &changes.resets {
-                write_reset(resets, key.as_bytes(), reset)?;
-            }
-            if let Some((key, user)) = &changes.user {
-                users.insert(key.as_bytes(), encode(user))?;
-            }
-            if let Some(message) = &changes.queue {
-                outbox.insert(&id_key(id), encode(message))?;
-            }
-            TxResult::<(T, Retired)>::Ok((answer, retired))
-        });
-        let (answer, retired) = settle(outcome)?;
-        retired.release(&i.codes);
-        Ok(answer)
+            let (answer, retired) = settle(outcome)?;
+            retired.release(&i.codes);
+            return Ok(answer);
+        }
     }
 
     /// Applies `change` to record `k` with compare-and-swap, redoing it on the newer record

@@ -1,4 +1,15 @@
 use super::*;
+use crate::store::outbox::{Kind, Queue};
+
+fn hook(to: &str) -> Queued {
+    let kind = Kind::Webhook {
+        event: "password.changed".into(),
+        id: "msg_1".into(),
+        account: "a@example.com".into(),
+        body: "{}".into(),
+    };
+    Queued::new(to.into(), kind, 1, Some(1_000))
+}
 use crate::store::test_support::{code, db_with, issue, message};
 
 #[test]
@@ -32,10 +43,21 @@ fn a_steps_changes_land_together() {
             resets: vec![("a@example.com".into(), Reset::default())],
             user: Some(("a@example.com".into(), user)),
             queue: Some(message()),
+            // More than the one id taken first: the step runs again with enough.
+            events: ["app", "ops"].map(hook).to_vec(),
         };
         ((), changes)
     })
     .unwrap();
+    let hooks = db.queued_in(Queue::Webhooks, 10).unwrap();
+    let targets: Vec<&str> = hooks.iter().map(|(_, m)| m.to.as_str()).collect();
+    assert_eq!(targets, ["app", "ops"], "both deliveries, in order");
+    let mail = db.queued(10).unwrap();
+    assert_eq!(mail.len(), 1);
+    assert!(
+        hooks.iter().all(|(id, _)| *id != mail[0].0),
+        "ids are distinct"
+    );
     assert_eq!(
         db.code_owner(&[1; 32]).unwrap(),
         None,

@@ -1,21 +1,24 @@
 //! Helpers for sled transactions over the trees: typed reads and writes of reset records,
 //! retiring a code's unsent mail, and mapping a transaction's outcome.
 
-use sled::transaction::{
-    ConflictableTransactionError as Abortable, TransactionError, TransactionalTree,
-};
+pub(super) use sled::transaction::ConflictableTransactionError as Abortable;
+use sled::transaction::{TransactionError, TransactionalTree};
 
 use super::records::Reset;
 use super::{encode, id_key, Result, StoreError};
 
-/// A transaction's way out: a corrupt record, which commits nothing.
+/// A transaction's way out, which commits nothing: a corrupt record, or a step that
+/// queues more than the ids taken for it (run it again with this many).
 #[derive(Debug)]
-pub(super) struct Corrupt(String);
+pub(super) enum TxAbort {
+    Corrupt(String),
+    NeedIds(usize),
+}
 
-pub(super) type TxResult<T> = std::result::Result<T, Abortable<Corrupt>>;
+pub(super) type TxResult<T> = std::result::Result<T, Abortable<TxAbort>>;
 
 pub(super) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| Abortable::Abort(Corrupt(e.to_string())))
+    serde_json::from_slice(bytes).map_err(|e| Abortable::Abort(TxAbort::Corrupt(e.to_string())))
 }
 
 /// The reset record of `key` inside a transaction (default when absent).
@@ -70,10 +73,13 @@ impl Retired {
 }
 
 /// Maps a transaction's outcome to the store's errors.
-pub(super) fn settle<T>(outcome: std::result::Result<T, TransactionError<Corrupt>>) -> Result<T> {
+pub(super) fn settle<T>(outcome: std::result::Result<T, TransactionError<TxAbort>>) -> Result<T> {
     match outcome {
         Ok(v) => Ok(v),
-        Err(TransactionError::Abort(Corrupt(msg))) => Err(StoreError::Corrupt(msg)),
+        Err(TransactionError::Abort(TxAbort::Corrupt(msg))) => Err(StoreError::Corrupt(msg)),
+        Err(TransactionError::Abort(TxAbort::NeedIds(_))) => Err(StoreError::Corrupt(
+            "a step queued more than it took ids for".into(),
+        )),
         Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
     }
 }

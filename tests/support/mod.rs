@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod openapi;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

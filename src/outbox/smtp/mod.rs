@@ -193,29 +193,7 @@ impl Smtp {
 
 /// The system's trust roots, or only the CAs in `mail.smtp.ca_file` (a private relay).
 fn tls_connector(settings: &Settings) -> Result<TlsConnector, ConfigError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    let bad = |e: String| ConfigError(format!("`mail.smtp.ca_file`: {e}"));
-    if settings.ca_file.as_os_str().is_empty() {
-        return mail_send::smtp::tls::build_tls_connector(false).map_err(bad);
-    }
-    let path = &settings.ca_file;
-    let mut roots = rustls::RootCertStore::empty();
-    let certs =
-        CertificateDer::pem_file_iter(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| bad(format!("{}: {e}", path.display())))?;
-        roots
-            .add(cert)
-            .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    }
-    if roots.is_empty() {
-        return Err(bad(format!("{} holds no certificate", path.display())));
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(std::sync::Arc::new(config)))
+    crate::outbox::tls::connector(&settings.ca_file, "mail.smtp.ca_file")
 }
 
 impl Conn {

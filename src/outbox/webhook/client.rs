@@ -1,0 +1,239 @@
+//! One webhook endpoint as the outbox reaches it: the URL from the configuration (never from
+//! a request), the signing key, TLS with the system's roots or `ca_file`, and one HTTP/1.1
+//! connection (hyper's own client connection) kept open between deliveries.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{Config, ConfigError};
+
+/// An endpoint's answer bodies are read (so the connection can serve the next delivery) up
+/// to this size; a longer one closes the connection.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Where an endpoint is: `http://` or `https://`, host, port, path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// The path and query, "/" at least.
+    pub path: String,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let uri: hyper::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(format!("{url:?} must start with http:// or https://")),
+        };
+        let authority = uri.authority().ok_or(format!("{url:?} names no host"))?;
+        if authority.as_str().contains('@') {
+            return Err("must not carry a user name or password".into());
+        }
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("{url:?} names no host"));
+        }
+        Ok(Target {
+            tls,
+            host: host.to_string(),
+            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+        })
+    }
+
+    /// The `Host` header.
+    fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match (self.tls, self.port) {
+            (true, 443) | (false, 80) => host,
+            _ => format!("{host}:{}", self.port),
+        }
+    }
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The endpoint answered with this status.
+    Status(u16),
+    /// No answer: connection, TLS or timeout; the reason.
+    None(String),
+}
+
+/// One configured endpoint.
+pub struct Endpoint {
+    pub name: String,
+    pub target: Target,
+    key: Vec<u8>,
+    tls: Option<TlsConnector>,
+    pub timeout: Duration,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    conn: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Endpoint {
+    /// Endpoint `i` of the configuration: its key decoded and its TLS roots read.
+    pub fn new(config: &Config, i: usize) -> Result<Endpoint, ConfigError> {
+        let w = &config.webhooks[i];
+        let target =
+            Target::parse(&w.url).map_err(|e| ConfigError(format!("`webhooks[{i}].url`: {e}")))?;
+        let tls = match target.tls {
+            true => Some(crate::outbox::tls::connector(
+                &w.ca_file,
+                &format!("webhooks[{i}].ca_file"),
+            )?),
+            false => None,
+        };
+        Ok(Endpoint {
+            name: w.name.clone(),
+            target,
+            key: config.webhook_key(i)?,
+            tls,
+            timeout: w.timeout,
+            retry_initial: w.retry_initial,
+            retry_max: w.retry_max,
+            conn: None,
+        })
+    }
+
+    /// Every configured endpoint.
+    pub fn all(config: &Config) -> Result<Vec<Endpoint>, ConfigError> {
+        (0..config.webhooks.len())
+            .map(|i| Endpoint::new(config, i))
+            .collect()
+    }
+
+    /// POSTs `body` as event `id`, signed now, within `timeout`.
+    pub async fn post(&mut self, id: &str, body: &str) -> Answer {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.attempt(id, body)).await {
+            Ok(Ok(status)) => Answer::Status(status),
+            Ok(Err(reason)) => {
+                self.conn = None;
+                Answer::None(reason)
+            }
+            Err(_) => {
+                self.conn = None;
+                Answer::None(format!(
+                    "no answer within {}",
+                    humantime::format_duration(timeout)
+                ))
+            }
+        }
+    }
+
+    async fn attempt(&mut self, id: &str, body: &str) -> Result<u16, String> {
+        let mut conn = match self.conn.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.connect().await?,
+        };
+        conn.ready().await.map_err(|e| format!("connection: {e}"))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let request = hyper::Request::post(self.target.path.as_str())
+            .header(hyper::header::HOST, self.target.authority())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("resetgate/", env!("CARGO_PKG_VERSION")),
+            )
+            .header("webhook-id", id)
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", super::sign(&self.key, id, now, body))
+            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+            .map_err(|e| format!("request: {e}"))?;
+        let answer = conn
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        let status = answer.status().as_u16();
+        // Read the answer's body so the connection can carry the next delivery.
+        let limited = http_body_util::Limited::new(answer.into_body(), MAX_ANSWER);
+        if limited.collect().await.is_ok() {
+            self.conn = Some(conn);
+        }
+        Ok(status)
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        let t = &self.target;
+        let tcp = TcpStream::connect((t.host.as_str(), t.port))
+            .await
+            .map_err(|e| format!("connecting to {}:{}: {e}", t.host, t.port))?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => handshake(tcp).await,
+            Some(tls) => {
+                let name = rustls_pki_types::ServerName::try_from(t.host.clone())
+                    .map_err(|e| format!("TLS name {}: {e}", t.host))?;
+                let stream = tls
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS with {}: {e}", t.host))?;
+                handshake(stream).await
+            }
+        }
+    }
+}
+
+async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_http_or_https_with_a_host() {
+        let t = Target::parse("https://app.example.com/hooks?x=1").unwrap();
+        assert_eq!((t.tls, t.port, t.path.as_str()), (true, 443, "/hooks?x=1"));
+        assert_eq!(t.authority(), "app.example.com");
+        let t = Target::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!((t.tls, t.port, t.path.as_str()), (false, 8080, "/"));
+        assert_eq!(t.authority(), "127.0.0.1:8080");
+        let t = Target::parse("http://[::1]:81/x").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.authority()),
+            ("::1", "[::1]:81".to_string())
+        );
+        for bad in [
+            "ftp://x/",
+            "app.example.com/hooks",
+            "https:///x",
+            "http://u:p@h/",
+            "",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Webhooks: events for the application, delivered through the durable outbox as Standard
+//! Webhooks (standardwebhooks.com): `webhook-id`, `webhook-timestamp` and
+//! `webhook-signature` (`v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`).
+//!
+//! - `event`: what happened, and its deliveries (one per endpoint that wants it), which the
+//!   caller queues in the same store transaction as the change they announce.
+//! - `client`: one endpoint: its URL, key, TLS roots, and an HTTP/1.1 connection (hyper).
+//! - `worker`: one task per endpoint drains its deliveries, in order per account.
+
+mod client;
+pub mod event;
+mod worker;
+
+pub use client::{Answer, Endpoint, Target};
+pub use event::{Event, Hooks, EVENTS, PING};
+pub use worker::{run, Webhooks};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+/// The key in a Standard Webhooks secret: `whsec_` and the key bytes in base64.
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+    let encoded = secret
+        .strip_prefix("whsec_")
+        .ok_or("must start with \"whsec_\" (a Standard Webhooks secret)")?;
+    let key = B64
+        .decode(encoded)
+        .map_err(|_| "must be \"whsec_\" followed by base64")?;
+    if !(24..=64).contains(&key.len()) {
+        return Err(format!(
+            "the key must be 24 to 64 bytes (this one has {})",
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
+/// `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` under `key`.
+pub fn sign(key: &[u8], id: &str, timestamp: u64, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let signed = format!("{id}.{timestamp}.{body}");
+    let tag = ring::hmac::sign(&key, signed.as_bytes());
+    format!("v1,{}", B64.encode(tag.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_the_specifications_example() {
+        // The example in the Standard Webhooks specification.
+        let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = r#"{"test": 2432232314}"#;
+        let got = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn secrets_must_be_whsec_base64_of_a_real_key() {
+        assert!(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err());
+        assert!(decode_secret("whsec_not base64!").is_err());
+        assert!(decode_secret("whsec_c2hvcnQ=").is_err(), "5 bytes");
+        assert_eq!(
+            decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap()
+                .len(),
+            24
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! Delivery of webhook events: one task per endpoint drains that endpoint's deliveries from
+//! `id_webhook`, one at a time, oldest first. A delivery waits while an earlier one for the
+//! same account and endpoint is queued (the store's scan skips it), so one account's events
+//! arrive in order, and an endpoint that keeps failing one account's event delays no other
+//! account's.
+//!
+//! A 2xx answer is success: the delivery is removed and the removal flushed before the next
+//! one, so a crash repeats at most the delivery in flight (with the same `webhook-id`).
+//! 5xx, 408, 429, timeouts and connection failures are retried with backoff until the
+//! endpoint's `max_age`; any other answer (another 4xx, a redirect, which is not followed)
+//! at most [`CLIENT_ERROR_TRIES`] times in all. Then the
+//! delivery is a dead letter, which `resetgate outbox retry` queues again.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{Answer, Endpoint};
+use crate::metrics::Metrics;
+use crate::outbox::worker::backoff;
+use crate::store::outbox::{Dead, Kind, Queue, Queued};
+use crate::store::{unix_ms, Db};
+
+/// Attempts a delivery refused with a 3xx or 4xx (other than 408 and 429) gets in all.
+pub const CLIENT_ERROR_TRIES: u32 = 3;
+
+/// How many due deliveries one scan takes.
+const BATCH: usize = 64;
+
+/// The longest an endpoint's task sleeps without looking at the queue.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// What the endpoints' tasks share.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub db: Db,
+    pub metrics: Arc<Metrics>,
+    /// Changed whenever deliveries were queued (and are durable).
+    pub wake: watch::Receiver<u64>,
+}
+
+/// Runs one task per endpoint until `stop` turns true.
+pub async fn run(shared: Webhooks, endpoints: Vec<Endpoint>, stop: watch::Receiver<bool>) {
+    let names: Vec<String> = endpoints.iter().map(|e| e.name.clone()).collect();
+    shared.metrics.webhook_endpoints(&names);
+    let mut tasks = JoinSet::new();
+    for endpoint in endpoints {
+        tasks.spawn(drain(shared.clone(), endpoint, stop.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn drain(mut shared: Webhooks, mut endpoint: Endpoint, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let now = unix_ms(SystemTime::now());
+        if shared.db.fault().is_some() {
+            let _ = stop.wait_for(|stop| *stop).await;
+            break;
+        }
+        // Seen before the scan: a delivery queued during it changes the value again.
+        shared.wake.borrow_and_update();
+        let name = endpoint.name.clone();
+        let due = shared
+            .db
+            .blocking(move |db| db.due_in(Queue::Webhooks, now, BATCH, Some(&name)))
+            .await;
+        let due = match due {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the webhook queue failed");
+                pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if due.entries.is_empty() {
+            let sleep = due.next_ms.map_or(IDLE, |t| {
+                Duration::from_millis(t.saturating_sub(now).max(10)).min(IDLE)
+            });
+            pause(&mut shared.wake, &mut stop, sleep).await;
+            continue;
+        }
+        for (id, delivery) in due.entries {
+            if *stop.borrow() {
+                break;
+            }
+            deliver(&shared, &mut endpoint, id, delivery).await;
+        }
+    }
+}
+
+async fn pause(wake: &mut watch::Receiver<u64>, stop: &mut watch::Receiver<bool>, d: Duration) {
+    tokio::select! {
+        _ = wake.changed() => {}
+        _ = stop.changed() => {}
+        () = tokio::time::sleep(d) => {}
+    }
+}
+
+/// What an answer means for the delivery.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Delivered,
+    /// Retried until `max_age`.
+    Retry(String),
+    /// Retried at most [`CLIENT_ERROR_TRIES`] times in all.
+    Refused(String),
+}
+
+fn verdict(answer: &Answer) -> Verdict {
+    match answer {
+        Answer::Status(s) if (200..300).contains(s) => Verdict::Delivered,
+        Answer::Status(s @ (408 | 429)) => Verdict::Retry(format!("HTTP {s}")),
+        Answer::Status(s) if (300..500).contains(s) => Verdict::Refused(format!("HTTP {s}")),
+        Answer::Status(s) => Verdict::Retry(format!("HTTP {s}")),
+        Answer::None(reason) => Verdict::Retry(reason.clone()),
+    }
+}
+
+async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delivery: Queued) {
+    let Kind::Webhook {
+        event,
+        id: hook_id,
+        body,
+        ..
+    } = delivery.kind.clone()
+    else {
+        return;
+    };
+    let answer = endpoint.post(&hook_id, &body).await;
+    let now = unix_ms(SystemTime::now());
+    let name = endpoint.name.as_str();
+    if answer == Answer::Status(410) {
+        tracing::warn!(endpoint = name, event, "the webhook endpoint answered 410 Gone; it stays configured, and this delivery is retried as a refusal");
+    }
+    let db = &shared.db;
+    delivery.attempts += 1;
+    let (reason, last_try) = match verdict(&answer) {
+        Verdict::Delivered => {
+            let removed = db
+                .blocking(move |db| db.remove_in(Queue::Webhooks, id))
+                .await;
+            // Made durable before the next delivery: a crash repeats at most this one.
+            let removed = match removed {
+                Ok(()) => db.durable().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = removed {
+                tracing::error!(error = %e, "recording a webhook delivery failed");
+            }
+            shared.metrics.webhook(name, "delivered");
+            tracing::info!(
+                endpoint = name,
+                event,
+                webhook_id = hook_id,
+                attempts = delivery.attempts,
+                "webhook delivered"
+            );
+            return;
+        }
+        Verdict::Retry(reason) => (reason, delivery.expired(now)),
+        Verdict::Refused(reason) => (reason, delivery.attempts >= CLIENT_ERROR_TRIES),
+    };
+    if last_try {
+        let dead = Dead {
+            message: delivery,
+            error: reason.clone(),
+            failed_ms: now,
+        };
+        let buried = db.blocking(move |db| db.outbox_bury(id, &dead)).await;
+        if let Err(e) = buried.and(db.durable().await) {
+            tracing::error!(error = %e, "setting a webhook delivery aside failed");
+        }
+        shared.metrics.webhook(name, "dead");
+        tracing::error!(
+            endpoint = name,
+            event,
+            webhook_id = hook_id,
+            error = reason,
+            "webhook delivery failed for good; kept as a dead letter"
+        );
+        return;
+    }
+    let delay = backoff(
+        endpoint.retry_initial,
+        endpoint.retry_max,
+        delivery.attempts,
+    );
+    delivery.next_attempt_ms = now + delay.as_millis() as u64;
+    delivery.last_error = Some(reason.clone());
+    let rescheduled = db
+        .blocking(move |db| db.outbox_reschedule(id, &delivery))
+        .await;
+    if let Err(e) = rescheduled {
+        tracing::error!(error = %e, "rescheduling a webhook delivery failed");
+    }
+    shared.metrics.webhook(name, "retried");
+    tracing::warn!(
+        endpoint = name,
+        event,
+        webhook_id = hook_id,
+        retry_in_ms = delay.as_millis() as u64,
+        error = reason,
+        "webhook delivery failed; will retry"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_mean_delivered_retried_or_refused() {
+        let s = |code| verdict(&Answer::Status(code));
+        assert_eq!(s(200), Verdict::Delivered);
+        assert_eq!(s(204), Verdict::Delivered);
+        for code in [500, 503, 408, 429] {
+            assert!(matches!(s(code), Verdict::Retry(_)), "{code}");
+        }
+        for code in [301, 400, 401, 404, 410, 422] {
+            assert!(matches!(s(code), Verdict::Refused(_)), "{code}");
+        }
+        assert!(matches!(
+            verdict(&Answer::None("timeout".into())),
+            Verdict::Retry(_)
+        ));
+    }
+}

@@ -1,0 +1,373 @@
+//! Webhooks against a real receiver (tests/support/webhook_receiver.py), which checks every
+//! delivery with the reference `standardwebhooks` package: the real binary, a real SMTP
+//! server for the codes, and the events a password change causes.
+
+mod support;
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use support::webhook::{webhook_config, Delivery, WebhookReceiver, TEST_SECRET};
+use support::{private_ca, smtp_config, Service, Setup, SmtpSink};
+
+const FORGOT: &str = "/api/v1/user/forgot-password";
+const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
+const RESET: &str = "/api/v1/user/password-reset";
+const PASSWORD: &str = "purple elephant dances at noon";
+
+struct Flow {
+    sink: SmtpSink,
+    setup: Setup,
+    service: Service,
+}
+
+impl Flow {
+    /// A service with `users`, the SMTP server, and `webhooks` (TOML, last in the file).
+    fn start(webhooks: &str, users: &[&str]) -> Flow {
+        let sink = SmtpSink::start();
+        let setup = Setup::new(&format!("{}{webhooks}", smtp_config(sink.port)));
+        for user in users {
+            assert_eq!(setup.cli(&["users", "add", user]).code, Some(0));
+        }
+        let service = setup.start();
+        Flow {
+            sink,
+            setup,
+            service,
+        }
+    }
+
+    /// forgot-password, the code from the mail, confirm-otp-reset: the `resetSession`.
+    fn confirm(&self, email: &str) -> String {
+        let r = self
+            .service
+            .post(FORGOT, &json!({ "email": email }).to_string());
+        assert_eq!(r.status, 200, "{r:?}");
+        // Skipping an earlier recovery's "password changed" notice.
+        let mail = loop {
+            let mail = self.sink.next_mail();
+            if mail.rcpt_tos == [email] && !mail.data.contains("was changed") {
+                break mail;
+            }
+        };
+        let body = json!({ "resetToken": mail.code() }).to_string();
+        let r = self.service.post(CONFIRM, &body);
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json()["resetSession"].as_str().unwrap().to_string()
+    }
+
+    /// The whole recovery of `email`; the password-reset's `x-request-id`.
+    fn recover(&self, email: &str) -> String {
+        let session = self.confirm(email);
+        let body = json!({
+            "email": email, "password": PASSWORD, "confirmPassword": PASSWORD,
+            "resetSession": session,
+        });
+        let r = self.service.post(RESET, &body.to_string());
+        assert_eq!(r.status, 200, "{r:?}");
+        r.header("x-request-id").unwrap().to_string()
+    }
+
+    fn outbox(&self) -> Value {
+        let r = self
+            .service
+            .admin_call(&self.setup, "GET", "/admin/v1/outbox", b"");
+        assert_eq!(r.status, 200);
+        r.json()
+    }
+
+    fn metrics(&self) -> String {
+        let r = self.service.admin_call(&self.setup, "GET", "/metrics", b"");
+        assert_eq!(r.status, 200);
+        r.raw_body
+    }
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Every delivery the receiver checks: signed (the reference library accepts it, and
+/// rejects it tampered with or unsigned), an id `msg_` + 32 hex digits, a timestamp in
+/// whole seconds, JSON.
+fn assert_signed(d: &Delivery) {
+    assert!(d.verified, "the reference library accepts it: {d:?}");
+    assert!(d.tamper_rejected, "a tampered body is rejected: {d:?}");
+    assert!(
+        d.unsigned_rejected,
+        "an unsigned delivery is rejected: {d:?}"
+    );
+    let id = d.id.strip_prefix("msg_").unwrap_or_default();
+    assert!(is_hex(id, 32), "webhook-id {:?}", d.id);
+    assert!(d.timestamp.bytes().all(|b| b.is_ascii_digit()), "{d:?}");
+    assert_eq!(d.content_type, "application/json");
+    assert_eq!(d.path, "/hooks");
+}
+
+#[test]
+fn a_password_change_reaches_the_receiver_signed_and_as_documented() {
+    let receiver = WebhookReceiver::start(TEST_SECRET);
+    let hooks = webhook_config(
+        "app",
+        &receiver.url(),
+        TEST_SECRET,
+        "include_password_hash = true\n",
+    );
+    let mut f = Flow::start(&hooks, &["Ada@Example.com"]);
+    let request_id = f.recover("Ada@Example.com");
+
+    let confirmed = receiver.next_delivery();
+    assert_signed(&confirmed);
+    assert_eq!(confirmed.event_type(), "code.confirmed");
+    assert_eq!(confirmed.data()["email"], "Ada@Example.com");
+    assert_eq!(confirmed.data()["client"], "127.0.0.1");
+
+    let changed = receiver.next_delivery();
+    assert_signed(&changed);
+    assert!(!changed.duplicate && changed.status == 200);
+    assert_ne!(changed.id, confirmed.id, "one id per event");
+    let body = &changed.body;
+    assert_eq!(body["type"], "password.changed");
+    let data = changed.data();
+    assert_eq!(data["email"], "Ada@Example.com", "the stored address");
+    assert_eq!(data["client"], "127.0.0.1");
+    assert_eq!(
+        data["request_id"],
+        request_id.as_str(),
+        "the request's x-request-id"
+    );
+    let at = data["changed_at"].as_str().unwrap();
+    assert_eq!(body["timestamp"], at);
+    assert!(
+        at.ends_with('Z') && at.len() == 24,
+        "RFC 3339 with ms: {at}"
+    );
+    assert_eq!(
+        body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["data", "timestamp", "type"]
+    );
+    let hash = data["password_hash"].as_str().unwrap();
+    assert!(hash.starts_with("$pbkdf2-sha256$i=10000$"), "{hash}");
+
+    // The hash is the one stored: the new password verifies against the service.
+    let verify = json!({ "email": "Ada@Example.com", "password": PASSWORD }).to_string();
+    let r = f.service.admin_call(
+        &f.setup,
+        "POST",
+        "/admin/v1/users/verify",
+        verify.as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        receiver.pending().is_empty(),
+        "nothing else: {:?}",
+        receiver.pending()
+    );
+    // Counted once recorded (after the answer came).
+    f.service.wait_for_log("webhook delivered");
+    f.service.wait_for_log("webhook delivered");
+    let metrics = f.metrics();
+    assert!(
+        metrics.contains(
+            r#"resetgate_webhook_deliveries_total{endpoint="app",outcome="delivered"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"resetgate_webhook_oldest_undelivered_seconds{endpoint="app"} 0"#));
+}
+
+#[test]
+fn without_include_password_hash_no_hash_leaves_and_only_the_chosen_events_go() {
+    let receiver = WebhookReceiver::start(TEST_SECRET);
+    let hooks = webhook_config(
+        "app",
+        &receiver.url(),
+        TEST_SECRET,
+        "events = [\"password.changed\"]\n",
+    );
+    let f = Flow::start(&hooks, &["ada@example.com"]);
+    f.recover("ada@example.com");
+    let changed = receiver.next_delivery();
+    assert_signed(&changed);
+    assert_eq!(
+        changed.event_type(),
+        "password.changed",
+        "code.confirmed was not chosen"
+    );
+    assert!(
+        changed.data().get("password_hash").is_none(),
+        "{:?}",
+        changed.body
+    );
+}
+
+#[test]
+fn a_failing_receiver_gets_every_event_in_order_per_account() {
+    // 500 for the first five deliveries, then 200.
+    let receiver = WebhookReceiver::start_with(TEST_SECRET, &["--fail-first", "5"]);
+    let hooks = webhook_config("app", &receiver.url(), TEST_SECRET, "");
+    let users = ["a@example.com", "b@example.com"];
+    let mut f = Flow::start(&hooks, &users);
+    for user in users {
+        f.recover(user);
+    }
+    // Each account: code.confirmed, then password.changed, each delivered once.
+    let mut seen: Vec<Delivery> = Vec::new();
+    while seen.iter().filter(|d| d.status == 200).count() < 4 {
+        let d = receiver.next_delivery();
+        assert_signed(&d);
+        seen.push(d);
+    }
+    assert!(seen.iter().filter(|d| d.status == 500).count() == 5);
+    let mut per_account: HashMap<String, Vec<(String, u16)>> = HashMap::new();
+    for d in &seen {
+        let email = d.data()["email"].as_str().unwrap().to_string();
+        let entry = (d.event_type().to_string(), d.status);
+        per_account.entry(email).or_default().push(entry);
+    }
+    for user in users {
+        let attempts = &per_account[user];
+        let first_change = attempts
+            .iter()
+            .position(|(e, _)| e == "password.changed")
+            .unwrap();
+        let confirmed_ok = attempts
+            .iter()
+            .position(|(e, s)| e == "code.confirmed" && *s == 200)
+            .unwrap();
+        assert!(
+            confirmed_ok < first_change,
+            "{user}: password.changed went out only after code.confirmed was delivered: {attempts:?}"
+        );
+    }
+    // The same event keeps its id on every attempt.
+    let mut ids: HashMap<&str, Vec<&str>> = HashMap::new();
+    for d in &seen {
+        ids.entry(&d.id)
+            .or_default()
+            .push(d.body["type"].as_str().unwrap());
+    }
+    assert_eq!(ids.len(), 4, "four events: {ids:?}");
+    assert!(seen.iter().all(|d| !d.duplicate));
+    for _ in 0..4 {
+        f.service.wait_for_log("webhook delivered");
+    }
+    let metrics = f.metrics();
+    assert!(
+        metrics
+            .contains(r#"resetgate_webhook_deliveries_total{endpoint="app",outcome="retried"} 5"#),
+        "{metrics}"
+    );
+    assert_eq!(f.outbox()["queued"], 0);
+}
+
+#[test]
+fn a_refused_event_is_a_dead_letter_until_retried() {
+    // 400 for the first three deliveries: the event is refused three times, set aside.
+    let receiver =
+        WebhookReceiver::start_with(TEST_SECRET, &["--fail-first", "3", "--fail-status", "400"]);
+    let hooks = webhook_config(
+        "app",
+        &receiver.url(),
+        TEST_SECRET,
+        "events = [\"code.confirmed\"]\n",
+    );
+    let mut f = Flow::start(&hooks, &["ada@example.com"]);
+    f.confirm("ada@example.com");
+    let first = receiver.next_delivery();
+    for _ in 0..2 {
+        let again = receiver.next_delivery();
+        assert_eq!((again.id.as_str(), again.status), (first.id.as_str(), 400));
+    }
+    f.service.wait_for_log("kept as a dead letter");
+    let view = f.outbox();
+    assert_eq!(view["queued"], 0);
+    let dead = &view["dead"][0];
+    assert_eq!(dead["kind"], "webhook");
+    assert_eq!(dead["event"], "code.confirmed");
+    assert_eq!(dead["to"], "app");
+    assert_eq!(dead["error"], "HTTP 400");
+    assert!(dead.get("body").is_none(), "the body is not shown");
+    let id = dead["id"].as_u64().unwrap().to_string();
+
+    let listed = f.setup.cli(&["outbox", "list"]);
+    assert!(
+        listed.stdout.contains("\tdead\twebhook\tapp\t"),
+        "{listed:?}"
+    );
+    let retried = f.setup.cli(&["outbox", "retry", &id]);
+    assert_eq!(retried.code, Some(0), "{retried:?}");
+    let delivered = receiver.next_delivery();
+    assert_signed(&delivered);
+    assert_eq!(
+        (delivered.id.as_str(), delivered.status),
+        (first.id.as_str(), 200)
+    );
+    f.service.wait_for_log("webhook delivered");
+    assert_eq!(f.outbox()["dead"], json!([]));
+    assert!(f
+        .metrics()
+        .contains(r#"resetgate_webhook_deliveries_total{endpoint="app",outcome="dead"} 1"#));
+}
+
+#[test]
+fn https_to_a_receiver_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(dir.path(), "hooks");
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let receiver =
+        WebhookReceiver::start_with(TEST_SECRET, &["--tls-cert", cert, "--tls-key", key]);
+    assert!(receiver.url().starts_with("https://127.0.0.1:"));
+    let extra = format!("ca_file = \"{}\"\n", ca.display());
+    let hooks = webhook_config("app", &receiver.url(), TEST_SECRET, &extra);
+    let f = Flow::start(&hooks, &["ada@example.com"]);
+
+    // resetgate send-test-webhook: a signed test.ping, now.
+    let sent = f.setup.cli(&["send-test-webhook", "app"]);
+    assert_eq!(sent.code, Some(0), "{sent:?}");
+    let ping = receiver.next_delivery();
+    assert_signed(&ping);
+    assert_eq!(ping.event_type(), "test.ping");
+    assert_eq!(ping.data()["name"], "app");
+
+    // And an event through the outbox.
+    f.confirm("ada@example.com");
+    let confirmed = receiver.next_delivery();
+    assert_signed(&confirmed);
+    assert_eq!(confirmed.event_type(), "code.confirmed");
+
+    // Without the CA the receiver is not trusted.
+    let untrusted = Setup::new(&webhook_config("app", &receiver.url(), TEST_SECRET, ""));
+    let refused = untrusted.cli(&["send-test-webhook", "app"]);
+    assert_ne!(refused.code, Some(0), "{refused:?}");
+    assert!(refused.stderr.contains("TLS"), "{refused:?}");
+    let unknown = untrusted.cli(&["send-test-webhook", "nobody"]);
+    assert!(
+        unknown
+            .stderr
+            .contains("no [[webhooks]] entry is named \"nobody\""),
+        "{unknown:?}"
+    );
+}
+
+#[test]
+fn a_bad_webhook_configuration_names_its_key() {
+    let cases = [
+        ("name = \"App\"\nurl = \"http://127.0.0.1:1/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", "webhooks[0].name"),
+        ("name = \"app\"\nurl = \"ftp://x/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", "webhooks[0].url"),
+        ("name = \"app\"\nurl = \"http://127.0.0.1:1/\"\nsecret = \"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", "webhooks[0].secret"),
+        ("name = \"app\"\nurl = \"http://127.0.0.1:1/\"\n", "webhooks[0].secret"),
+        ("name = \"app\"\nurl = \"http://127.0.0.1:1/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nevents = [\"password.chnged\"]\n", "webhooks[0].events"),
+    ];
+    for (table, key) in cases {
+        let setup = Setup::new(&format!("[[webhooks]]\n{table}"));
+        let checked = setup.cli(&["check-config"]);
+        assert_ne!(checked.code, Some(0), "{table}");
+        assert!(
+            checked.stderr.contains(&format!("`{key}`")),
+            "{key}: {checked:?}"
+        );
+    }
+}
