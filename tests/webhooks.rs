@@ -371,3 +371,51 @@ fn a_bad_webhook_configuration_names_its_key() {
         );
     }
 }
+
+#[test]
+fn a_locked_account_and_a_spent_budget_are_announced() {
+    let receiver = WebhookReceiver::start(TEST_SECRET);
+    let hooks = webhook_config(
+        "ops",
+        &receiver.url(),
+        TEST_SECRET,
+        "events = [\"account.locked\", \"recovery.budget_exhausted\"]\n",
+    );
+    let extra = format!(
+        "[recovery]\nmax_account_failures = 3\nfailed_confirm_budget = {{ requests = 5, window = \"1h\" }}\n{hooks}"
+    );
+    let f = Flow::start(&extra, &["ada@example.com"]);
+    let wrong = |email: Option<&str>| {
+        let mut body = json!({ "resetToken": "000000000000" });
+        if let Some(email) = email {
+            body["email"] = email.into();
+        }
+        f.service.post(CONFIRM, &body.to_string()).status
+    };
+    // Three failures naming the account lock it; the third is announced, once.
+    for _ in 0..4 {
+        assert_eq!(wrong(Some("ada@example.com")), 400);
+    }
+    let locked = receiver.next_delivery();
+    assert_signed(&locked);
+    assert_eq!(locked.event_type(), "account.locked");
+    assert_eq!(locked.data()["email"], "ada@example.com");
+    assert_eq!(locked.data()["failures"], 3);
+    assert_eq!(locked.data()["client"], "127.0.0.1");
+
+    // The budget (5 failures, the four above counted) runs out for code-only guesses.
+    assert_eq!(wrong(None), 400);
+    assert_eq!(wrong(None), 429);
+    assert_eq!(wrong(None), 429);
+    let spent = receiver.next_delivery();
+    assert_signed(&spent);
+    assert_eq!(spent.event_type(), "recovery.budget_exhausted");
+    assert_eq!(spent.data()["budget"], 5);
+    assert_eq!(spent.data()["window_seconds"], 3600);
+    assert!(spent.data()["until"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        receiver.pending().is_empty(),
+        "each announced once: {:?}",
+        receiver.pending()
+    );
+}

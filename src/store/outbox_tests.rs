@@ -112,3 +112,70 @@ fn bury_moves_to_dead_letters() {
     db.outbox_reschedule(7, &queued(9)).unwrap();
     assert_eq!(db.outbox_len(), 0);
 }
+
+fn delivery(to: &str, account: &str, next: u64) -> Queued {
+    let kind = Kind::Webhook {
+        event: "password.changed".into(),
+        id: format!("msg_{to}_{account}_{next}"),
+        account: account.into(),
+        body: "{}".into(),
+    };
+    let mut q = Queued::new(to.into(), kind, 0, Some(1_000_000));
+    q.next_attempt_ms = next;
+    q
+}
+
+#[test]
+fn a_webhook_delivery_waits_for_the_earlier_ones_of_its_account_and_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    let entries = [
+        delivery("app", "a", 500), // in its backoff: a's later events wait
+        delivery("app", "a", 0),
+        delivery("app", "b", 0),
+        delivery("ops", "a", 0), // another endpoint does not wait for app
+        delivery("app", "", 0),  // about no account: waits for nothing
+        delivery("app", "b", 0), // after b's first
+    ];
+    let ids = db.queue_webhooks(&entries).unwrap();
+    let due = db.due_in(Queue::Webhooks, 100, 10, Some("app")).unwrap();
+    let got: Vec<u64> = due.entries.iter().map(|(id, _)| *id).collect();
+    assert_eq!(got, vec![ids[2], ids[4]]);
+    assert_eq!(due.next_ms, Some(500));
+    let ops = db.due_in(Queue::Webhooks, 100, 10, Some("ops")).unwrap();
+    assert_eq!(ops.entries.len(), 1);
+    assert_eq!(db.outbox_due(100, 10).unwrap().entries.len(), 0, "not mail");
+
+    // Once a's first is delivered, its second is due.
+    db.remove_in(Queue::Webhooks, ids[0]).unwrap();
+    let due = db.due_in(Queue::Webhooks, 100, 10, Some("app")).unwrap();
+    let got: Vec<u64> = due.entries.iter().map(|(id, _)| *id).collect();
+    assert_eq!(got, vec![ids[1], ids[2], ids[4]]);
+    let oldest = db.oldest_webhooks(100).unwrap();
+    assert_eq!(
+        oldest,
+        vec![("app".to_string(), 100), ("ops".to_string(), 100)]
+    );
+}
+
+#[test]
+fn a_dead_webhook_delivery_goes_back_to_its_queue_for_a_fresh_max_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    let ids = db.queue_webhooks(&[delivery("app", "a", 0)]).unwrap();
+    let message = db.queued_message(ids[0]).unwrap().unwrap();
+    let dead = Dead {
+        message,
+        error: "HTTP 400".into(),
+        failed_ms: 50,
+    };
+    db.outbox_bury(ids[0], &dead).unwrap();
+    assert_eq!(db.len_in(Queue::Webhooks), 0);
+    assert_eq!(db.dead_len(), 1);
+    assert_eq!(db.retry_dead(ids[0], 5_000).unwrap(), Ok(()));
+    let back = db.queued_in(Queue::Webhooks, 10).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].1.expires_ms, Some(5_000 + 1_000_000));
+    assert_eq!((back[0].1.attempts, back[0].1.next_attempt_ms), (0, 5_000));
+    assert_eq!(db.outbox_len(), 0, "not into the mail queue");
+}
