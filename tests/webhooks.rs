@@ -83,6 +83,58 @@ impl Flow {
     }
 }
 
+/// README "Keep your own copy": `$pbkdf2-sha256$i=<n>$<salt>$<hash>`, salt (16 bytes) and
+/// hash (32 bytes) in standard base64 without padding, PBKDF2-HMAC-SHA256 of the UTF-8
+/// password.
+fn phc_verifies(phc: &str, password: &str) -> bool {
+    use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+    use base64::Engine;
+    let parts: Vec<&str> = phc.split('$').collect();
+    let ["", "pbkdf2-sha256", iterations, salt, hash] = parts[..] else {
+        panic!("not the documented layout: {phc}")
+    };
+    let iterations: u32 = iterations.strip_prefix("i=").unwrap().parse().unwrap();
+    let (salt, hash) = (B64.decode(salt).unwrap(), B64.decode(hash).unwrap());
+    assert_eq!((salt.len(), hash.len()), (16, 32));
+    let iterations = std::num::NonZeroU32::new(iterations).unwrap();
+    let algorithm = ring::pbkdf2::PBKDF2_HMAC_SHA256;
+    ring::pbkdf2::verify(algorithm, iterations, &salt, password.as_bytes(), &hash).is_ok()
+}
+
+/// Runs README's code block in `lang` that defines `function` on `(phc, password)`; what
+/// it printed ("True" or "False").
+fn readme_verifier(lang: &str, function: &str, phc: &str, password: &str) -> String {
+    let readme = include_str!("../README.md");
+    let fence = format!("```{lang}\n");
+    let block = readme
+        .split(&fence)
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .find(|code| code.contains(&format!(" {function}(")))
+        .unwrap_or_else(|| panic!("README has no {lang} block defining {function}"));
+    let out = match lang {
+        "python" => std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!("{block}\nimport sys\nprint({function}(sys.argv[1], sys.argv[2]))"))
+            .args([phc, password])
+            .output(),
+        _ => std::process::Command::new("node")
+            .args(["--input-type=module", "-e"])
+            .arg(format!(
+                "{block}\nconsole.log(String({function}(process.argv[1], process.argv[2])) === 'true' ? 'True' : 'False');"
+            ))
+            .args([phc, password])
+            .output(),
+    }
+    .expect("python3 and node run");
+    assert!(
+        out.status.success(),
+        "{lang}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len
         && s.bytes()
@@ -91,8 +143,9 @@ fn is_hex(s: &str, len: usize) -> bool {
 
 /// Every delivery the receiver checks: signed (the reference library accepts it, and
 /// rejects it tampered with or unsigned), an id `msg_` + 32 hex digits, a timestamp in
-/// whole seconds, JSON.
+/// whole seconds, JSON as the OpenAPI document's `webhooks` section describes it.
 fn assert_signed(d: &Delivery) {
+    support::openapi::Spec::load().check_webhook(&d.body);
     assert!(d.verified, "the reference library accepts it: {d:?}");
     assert!(d.tamper_rejected, "a tampered body is rejected: {d:?}");
     assert!(
@@ -150,6 +203,22 @@ fn a_password_change_reaches_the_receiver_signed_and_as_documented() {
     );
     let hash = data["password_hash"].as_str().unwrap();
     assert!(hash.starts_with("$pbkdf2-sha256$i=10000$"), "{hash}");
+    assert!(
+        phc_verifies(hash, PASSWORD),
+        "README's reading of the hash: {hash}"
+    );
+    assert!(!phc_verifies(hash, "another password entirely"));
+    // README's Python and JavaScript functions read it the same way.
+    for (lang, name) in [
+        ("python", "verify_resetgate_hash"),
+        ("js", "verifyResetgateHash"),
+    ] {
+        assert_eq!(readme_verifier(lang, name, hash, PASSWORD), "True");
+        assert_eq!(
+            readme_verifier(lang, name, hash, "another password"),
+            "False"
+        );
+    }
 
     // The hash is the one stored: the new password verifies against the service.
     let verify = json!({ "email": "Ada@Example.com", "password": PASSWORD }).to_string();
@@ -341,9 +410,10 @@ fn https_to_a_receiver_with_a_private_ca() {
     // Without the CA the receiver is not trusted.
     let untrusted = Setup::new(&webhook_config("app", &receiver.url(), TEST_SECRET, ""));
     let refused = untrusted.cli(&["send-test-webhook", "app"]);
-    assert_ne!(refused.code, Some(0), "{refused:?}");
+    assert_eq!(refused.code, Some(1), "{refused:?}");
     assert!(refused.stderr.contains("TLS"), "{refused:?}");
     let unknown = untrusted.cli(&["send-test-webhook", "nobody"]);
+    assert_eq!(unknown.code, Some(3), "{unknown:?}");
     assert!(
         unknown
             .stderr

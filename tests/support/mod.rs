@@ -158,6 +158,11 @@ impl SmtpSink {
             .expect("a message reached the SMTP server in time")
     }
 
+    /// The next accepted message, if one arrives within `wait`.
+    pub fn mail_within(&self, wait: Duration) -> Option<Mail> {
+        self.mails.recv_timeout(wait).ok()
+    }
+
     /// Messages already received and not yet taken.
     pub fn pending(&self) -> Vec<Mail> {
         self.mails.try_iter().collect()

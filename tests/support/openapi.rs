@@ -1,5 +1,6 @@
-//! Checks real responses against the checked-in OpenAPI document (the subset of JSON
-//! Schema it uses: $ref, type, properties, required, items, additionalProperties).
+//! Checks real responses, and the webhooks' bodies, against the checked-in OpenAPI document
+//! (the subset of JSON Schema it uses: $ref, type, const, properties, required, items,
+//! additionalProperties).
 
 use serde_json::Value;
 
@@ -48,6 +49,47 @@ impl Spec {
         }
     }
 
+    /// Panics unless the document's `webhooks` section describes event `body` (by its
+    /// `type`) with the three Standard Webhooks headers, and the body fits its schema.
+    pub fn check_webhook(&self, body: &Value) {
+        let kind = body["type"].as_str().unwrap_or_default();
+        let op = &self.0["webhooks"][kind]["post"];
+        assert!(
+            op.is_object(),
+            "webhook {kind} is not in the OpenAPI document"
+        );
+        let headers: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                self.resolve_parameter(p)["name"]
+                    .as_str()
+                    .unwrap_or_default()
+            })
+            .collect();
+        for header in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            assert!(
+                headers.contains(&header),
+                "{kind}: header {header} not described"
+            );
+        }
+        let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+        if let Err(e) = self.validate(schema, body, "body") {
+            panic!("webhook {kind}: {e}\nbody: {body}");
+        }
+    }
+
+    fn resolve_parameter<'a>(&'a self, p: &'a Value) -> &'a Value {
+        match p["$ref"].as_str() {
+            Some(r) => {
+                &self.0["components"]["parameters"]
+                    [r.trim_start_matches("#/components/parameters/")]
+            }
+            None => p,
+        }
+    }
+
     fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
         match schema["$ref"].as_str() {
             Some(r) => {
@@ -72,6 +114,11 @@ impl Spec {
         };
         if !fits {
             return Err(format!("{at}: {value} is not of type {}", schema["type"]));
+        }
+        if let Some(constant) = schema.get("const") {
+            if constant != value {
+                return Err(format!("{at}: {value} is not {constant}"));
+            }
         }
         for field in schema["required"].as_array().into_iter().flatten() {
             let field = field.as_str().unwrap_or_default();

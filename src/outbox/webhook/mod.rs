@@ -18,12 +18,17 @@ pub use worker::{run, Webhooks};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-/// The key in a Standard Webhooks secret: `whsec_` and the key bytes in base64.
+/// The key in a Standard Webhooks secret: `whsec_` and the key bytes in base64, with or
+/// without its `=` padding (the libraries accept both).
 pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let lenient = general_purpose::GeneralPurpose::new(&base64::alphabet::STANDARD, config);
     let encoded = secret
         .strip_prefix("whsec_")
         .ok_or("must start with \"whsec_\" (a Standard Webhooks secret)")?;
-    let key = B64
+    let key = lenient
         .decode(encoded)
         .map_err(|_| "must be \"whsec_\" followed by base64")?;
     if !(24..=64).contains(&key.len()) {
@@ -66,6 +71,13 @@ mod tests {
                 .unwrap()
                 .len(),
             24
+        );
+        let padded = decode_secret("whsec_EMjg+VvePl/wr3Kzx8CtNyK37fF7XUhhUivhUYtxQTU=");
+        let bare = decode_secret("whsec_EMjg+VvePl/wr3Kzx8CtNyK37fF7XUhhUivhUYtxQTU");
+        assert_eq!(
+            padded.unwrap(),
+            bare.unwrap(),
+            "padding or not, the same key"
         );
     }
 }

@@ -59,6 +59,12 @@ async fn drain(mut shared: Webhooks, mut endpoint: Endpoint, mut stop: watch::Re
             let _ = stop.wait_for(|stop| *stop).await;
             break;
         }
+        if shared.db.low_on_space().is_some() {
+            // Below storage.min_free a delivery might not be recorded, and would be repeated:
+            // wait for room, as the mail does.
+            pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
+            continue;
+        }
         // Seen before the scan: a delivery queued during it changes the value again.
         shared.wake.borrow_and_update();
         let name = endpoint.name.clone();
