@@ -521,3 +521,65 @@ while True:
     let _ = child.wait();
     assert_eq!(line.trim(), "received 0", "the impostor got nothing");
 }
+
+#[test]
+fn the_version_names_the_git_revision_it_was_built_from() {
+    let out = std::process::Command::new(support::BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8(out.stdout).unwrap();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    let want = format!(
+        "resetgate {} ({})\n",
+        env!("CARGO_PKG_VERSION"),
+        head.trim()
+    );
+    assert_eq!(version, want);
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish_name_every_command() {
+    let complete = |shell: &str| {
+        let out = std::process::Command::new(support::BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let script = complete(shell);
+        for command in [
+            "serve",
+            "check-config",
+            "send-test-webhook",
+            "users",
+            "outbox",
+        ] {
+            assert!(script.contains(command), "{shell}: {command}");
+        }
+    }
+    // Sourced in bash, it completes resetgate's commands.
+    let script = complete("bash");
+    let bash = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{script}\nCOMP_WORDS=(resetgate send-test-w); COMP_CWORD=1; _resetgate resetgate send-test-w resetgate; echo \"${{COMPREPLY[@]}}\"; complete -p resetgate"
+        ))
+        .output()
+        .unwrap();
+    let said = String::from_utf8(bash.stdout).unwrap();
+    assert!(said.starts_with("send-test-webhook\n"), "{said}");
+    assert!(said.contains("-F _resetgate resetgate"), "{said}");
+    let refused = std::process::Command::new(support::BIN)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}

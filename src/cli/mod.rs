@@ -1,5 +1,6 @@
 //! The command line: `serve`, `check-config`, `users …`, `blocks …`, `outbox …`,
-//! `send-test-mail`.
+//! `send-test-mail`, `send-test-webhook`, `backup`, `restore`, and `completions SHELL`,
+//! made from these same clap definitions (as the man pages are, by `resetgate-man`).
 //!
 //! Exit codes: 0 success; 1 a runtime failure (store, network, I/O); 2 bad configuration or
 //! usage; 3 the request was refused (the account exists or does not, a bad import line);
@@ -9,6 +10,7 @@ mod admin_client;
 mod backup;
 mod blocks;
 mod calls;
+mod docs;
 mod log_format;
 mod log_sink;
 mod outbox;
@@ -20,16 +22,24 @@ mod users;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::admin::AdminError;
 use crate::config::{self, Config};
 
+/// `resetgate --version`: the version and the git revision built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("RESETGATE_GIT_REV"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "resetgate",
-    version,
+    version = VERSION,
     about = "Self-hosted password-recovery service"
 )]
 struct Cli {
@@ -74,6 +84,14 @@ enum Command {
         #[command(subcommand)]
         command: outbox::OutboxCommand,
     },
+    /// Print the tab-completion script for SHELL (bash, zsh or fish) to stdout.
+    Completions { shell: docs::Shell },
+}
+
+/// The command line's definition, as `--help` shows it: for the completions and, in the
+/// packaging tool `resetgate-man`, the man pages.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// The exit code after a store write fault (EX_TEMPFAIL): a fresh process may work.
@@ -173,16 +191,24 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = JSON.set(cli.json);
     serve::install_crypto_provider();
-    let result = load(&cli).and_then(|config| match cli.command {
-        Command::Serve => serve::serve(config),
-        Command::CheckConfig => check(&config),
-        Command::Users { command } => users::run(config, command),
-        Command::Blocks { command } => blocks::run(config, command),
-        Command::Outbox { command } => outbox::run(config, command),
-        Command::SendTestMail { address } => send_test::run(config, address),
-        Command::SendTestWebhook { name } => send_test::webhook(config, name),
-        Command::Backup { file } => backup::backup(config, &file),
-        Command::Restore { file } => backup::restore(config, &file),
+    // These read no configuration.
+    let result = match &cli.command {
+        Command::Completions { shell } => Some(docs::completions(*shell)),
+        _ => None,
+    };
+    let result = result.unwrap_or_else(|| {
+        load(&cli).and_then(|config| match cli.command {
+            Command::Serve => serve::serve(config),
+            Command::CheckConfig => check(&config),
+            Command::Users { command } => users::run(config, command),
+            Command::Blocks { command } => blocks::run(config, command),
+            Command::Outbox { command } => outbox::run(config, command),
+            Command::SendTestMail { address } => send_test::run(config, address),
+            Command::SendTestWebhook { name } => send_test::webhook(config, name),
+            Command::Backup { file } => backup::backup(config, &file),
+            Command::Restore { file } => backup::restore(config, &file),
+            Command::Completions { .. } => Ok(()),
+        })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -212,6 +238,7 @@ fn check(config: &Config) -> Result<(), Failure> {
     crate::outbox::dkim::Signer::from_config(&config.mail.dkim)?;
     crate::outbox::catalog::Catalog::load(&config.mail.templates_dir)?;
     crate::web::Page::new(config)?;
+    crate::outbox::webhook::Endpoint::all(config)?;
     say("configuration OK", serde_json::json!({ "ok": true }));
     Ok(())
 }
