@@ -1,18 +1,18 @@
 //! Records the git revision the binary is built from, for `resetgate --version`:
-//! `RESETGATE_GIT_REV` from the environment if set (a build outside a checkout), else
+//! `BUILD_GIT_REVISION` from the environment if set (a build outside a checkout), else
 //! `git rev-parse --short=12 HEAD`, else "unknown".
 
 use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=RESETGATE_GIT_REV");
-    let rev = std::env::var("RESETGATE_GIT_REV")
+    println!("cargo:rerun-if-env-changed=BUILD_GIT_REVISION");
+    let rev = std::env::var("BUILD_GIT_REVISION")
         .ok()
         .filter(|r| !r.is_empty())
         .or_else(git_rev)
         .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=RESETGATE_GIT_REV={rev}");
+    println!("cargo:rustc-env=BUILD_GIT_REVISION={rev}");
 }
 
 fn git_rev() -> Option<String> {

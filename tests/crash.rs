@@ -30,6 +30,12 @@ const USERS: usize = 8_000;
 struct Rng(u64);
 
 impl Rng {
+    /// Seeded from the clock: the kill moments differ from run to run.
+    fn from_clock() -> Rng {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        Rng(now.as_nanos() as u64 | 1)
+    }
+
     fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -54,12 +60,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_mail() {
     let setup = Setup::new(&extra);
     setup.import(USERS, user);
 
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_clock();
     let mut acknowledged: HashSet<String> = HashSet::new();
     let mut next = 0usize;
     for _ in 0..KILLS {
@@ -241,12 +242,7 @@ fn sigkill_during_password_changes_loses_no_acknowledged_event() {
     let setup = Setup::new(&extra);
     setup.import(ACCOUNTS, account);
 
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_clock();
     let mut acknowledged: HashSet<String> = HashSet::new();
     let mut next = 0usize;
     let mut sink = Some(sink);

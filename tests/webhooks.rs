@@ -489,3 +489,34 @@ fn a_locked_account_and_a_spent_budget_are_announced() {
         receiver.pending()
     );
 }
+
+#[test]
+fn a_connection_the_receiver_closed_while_idle_costs_no_retry() {
+    let receiver = WebhookReceiver::start_with(TEST_SECRET, &["--close-after-answer"]);
+    let hooks = webhook_config(
+        "app",
+        &receiver.url(),
+        TEST_SECRET,
+        "events = [\"code.confirmed\"]\n",
+    );
+    let users = [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+    ];
+    let mut f = Flow::start(&hooks, &users);
+    for user in users {
+        f.confirm(user);
+        let d = receiver.next_delivery();
+        assert_signed(&d);
+        assert_eq!(d.data()["email"], user);
+        f.service.wait_for_log("webhook delivered");
+    }
+    let metrics = f.metrics();
+    assert!(
+        metrics
+            .contains(r#"resetgate_webhook_deliveries_total{endpoint="app",outcome="retried"} 0"#),
+        "each delivery went out at once on a fresh connection: {metrics}"
+    );
+}

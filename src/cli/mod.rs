@@ -32,7 +32,7 @@ use crate::config::{self, Config};
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
-    env!("RESETGATE_GIT_REV"),
+    env!("BUILD_GIT_REVISION"),
     ")"
 );
 

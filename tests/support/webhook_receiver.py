@@ -9,7 +9,9 @@ per POST request: {"id", "timestamp" (the webhook-id and webhook-timestamp heade
 (this webhook-id was answered 2xx before), "status" (the answer), "body" (the parsed JSON or
 null), "path", "content_type"}. A delivery that fails verification is answered 401. With
 --fail-first N the first N verified deliveries are answered --fail-status (default 500), then
-200. With --tls-cert/--tls-key it speaks https. It exits when its standard input closes.
+200. With --tls-cert/--tls-key it speaks https. With --close-after-answer it closes each
+connection after its answer, without saying so (no "Connection: close"), as a server whose
+idle keep-alive timeout ran out does. It exits when its standard input closes.
 """
 import argparse
 import json
@@ -85,6 +87,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+        if self.server.close_after_answer:
+            self.close_connection = True
 
     def log_message(self, format, *args):
         pass  # stdout is for the JSON lines; the test's output needs no access log
@@ -104,6 +108,7 @@ def main():
     parser.add_argument("--fail-status", type=int, default=500)
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
+    parser.add_argument("--close-after-answer", action="store_true")
     args = parser.parse_args()
     server = Server(("127.0.0.1", args.port), Handler)
     server.webhook = Webhook(args.secret)
@@ -111,6 +116,7 @@ def main():
     server.fail_left = args.fail_first
     server.fail_status = args.fail_status
     server.delivered = set()
+    server.close_after_answer = args.close_after_answer
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)

@@ -68,6 +68,21 @@ impl Target {
     }
 }
 
+/// How one exchange failed: before the request left (the connection was already closed),
+/// or after.
+enum Exchange {
+    Unsent(String),
+    Failed(String),
+}
+
+impl Exchange {
+    fn reason(self) -> String {
+        match self {
+            Exchange::Unsent(r) | Exchange::Failed(r) => r,
+        }
+    }
+}
+
 /// What one delivery attempt came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -141,11 +156,30 @@ impl Endpoint {
     }
 
     async fn attempt(&mut self, id: &str, body: &str) -> Result<u16, String> {
-        let mut conn = match self.conn.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => self.connect().await?,
-        };
-        conn.ready().await.map_err(|e| format!("connection: {e}"))?;
+        // A kept connection the endpoint closed while idle fails before any answer: that
+        // delivery goes again at once on a fresh connection, not after a backoff.
+        if let Some(conn) = self.conn.take().filter(|c| !c.is_closed()) {
+            match self.exchange(conn, id, body).await {
+                Err(Exchange::Unsent(_)) => {}
+                other => return other.map_err(Exchange::reason),
+            }
+        }
+        let conn = self.connect().await?;
+        self.exchange(conn, id, body)
+            .await
+            .map_err(Exchange::reason)
+    }
+
+    /// One request on `conn`, signed now; the connection is kept if the answer was read.
+    async fn exchange(
+        &mut self,
+        mut conn: SendRequest<Full<Bytes>>,
+        id: &str,
+        body: &str,
+    ) -> Result<u16, Exchange> {
+        conn.ready()
+            .await
+            .map_err(|e| Exchange::Unsent(format!("connection: {e}")))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -161,11 +195,16 @@ impl Endpoint {
             .header("webhook-timestamp", now.to_string())
             .header("webhook-signature", super::sign(&self.key, id, now, body))
             .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-            .map_err(|e| format!("request: {e}"))?;
-        let answer = conn
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request: {e}"))?;
+            .map_err(|e| Exchange::Failed(format!("request: {e}")))?;
+        let answer = conn.send_request(request).await.map_err(|e| {
+            let text = format!("request: {e}");
+            // Closed or cancelled before the request went out: nothing reached the endpoint.
+            if e.is_canceled() || e.is_closed() {
+                Exchange::Unsent(text)
+            } else {
+                Exchange::Failed(text)
+            }
+        })?;
         let status = answer.status().as_u16();
         // Read the answer's body so the connection can carry the next delivery.
         let limited = http_body_util::Limited::new(answer.into_body(), MAX_ANSWER);
