@@ -12,7 +12,8 @@
 //! - `store`: sled trees, typed records, atomic read-modify-write, durability; no rules.
 //! - `admin`: the operator's operations (users, blocks, outbox, backup), for the admin API
 //!   and the CLI alike.
-//! - `outbox`: the delivery task and its transports.
+//! - `outbox`: the delivery tasks (mail and webhooks) and their transports.
+//! - `breach`: the optional online check of a new password (Have I Been Pwned's range API).
 //! - `config`, `crypto`, `mail_address`, `metrics`, `secrets`, `error`: shared pieces;
 //!   `cli`: the command line.
 //!
@@ -22,6 +23,7 @@
 
 pub mod admin;
 mod app;
+pub mod breach;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -44,6 +44,7 @@ struct WebhookEndpoint {
 pub struct Metrics {
     registry: Registry,
     webhook_deliveries: Family<WebhookLabels, Counter>,
+    breach_checks: Family<Labels, Counter>,
     webhook_oldest: Family<WebhookEndpoint, Gauge<f64, AtomicU64>>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
@@ -120,6 +121,7 @@ impl Metrics {
             store_free: Gauge::default(),
             code_mail_wait: Gauge::default(),
             webhook_deliveries: Family::default(),
+            breach_checks: Family::default(),
             webhook_oldest: Family::default(),
             registry: Registry::default(),
         };
@@ -243,7 +245,19 @@ impl Metrics {
             "Age of the oldest queued webhook delivery, by endpoint",
             m.webhook_oldest.clone(),
         );
+        registry.register(
+            "breach_checks",
+            "Online password checks (passwords.breach_api) by outcome: listed, clear, skipped",
+            m.breach_checks.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// outcome: `listed`, `clear` or `skipped`.
+    pub fn breach_check(&self, outcome: &'static str) {
+        self.breach_checks
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
     }
 
     /// outcome: `delivered`, `retried` or `dead`.

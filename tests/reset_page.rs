@@ -190,6 +190,21 @@ fn a_person_resets_their_password_with_the_three_forms() {
         "{r:?}"
     );
 
+    // A guessable one: the policy's sentence under the password field, in French.
+    let guessable = [
+        ("email", "ada@example.com"),
+        ("resetSession", session.as_str()),
+        ("password", "password1234567"),
+        ("password2", "password1234567"),
+    ];
+    let r = post(&service, "/reset/password", &guessable, "fr");
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        error(&r, "password").as_deref(),
+        Some("Ce mot de passe est trop facile à deviner. Ajoutez quelques mots sans rapport."),
+        "{r:?}"
+    );
+
     let good = fields(PASSWORD);
     let pairs: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let done = post(&service, "/reset/password", &pairs, "fr");

@@ -57,6 +57,8 @@ struct Inner {
     page: crate::web::Page,
     /// Which webhook endpoints want which events.
     hooks: outbox::webhook::Hooks,
+    /// The online password check, when `passwords.breach_api` is set.
+    breach: Option<crate::breach::Breach>,
     /// Changed once webhook deliveries were queued and are durable: wakes their tasks.
     webhooks_queued: watch::Sender<u64>,
 }
@@ -99,6 +101,7 @@ impl App {
         let server_secret = secrets::server_secret(&config)?;
         let admin_token = secrets::admin_token(&config)?;
         let p = &config.passwords;
+        let breach = crate::breach::Breach::new(&config, metrics.clone())?;
         let inner = Inner {
             code_key: CodeKey::new(server_secret.expose().as_bytes()),
             guard,
@@ -114,6 +117,7 @@ impl App {
             catalog: Arc::new(Catalog::load(&config.mail.templates_dir)?),
             page: crate::web::Page::new(&config)?,
             hooks: outbox::webhook::Hooks::new(&config),
+            breach,
             webhooks_queued: watch::channel(0).0,
             db,
             config,
@@ -157,6 +161,11 @@ impl App {
 
     pub fn page(&self) -> &crate::web::Page {
         &self.inner.page
+    }
+
+    /// The online password check, if configured.
+    pub fn breach(&self) -> Option<&crate::breach::Breach> {
+        self.inner.breach.as_ref()
     }
 
     /// Which webhook endpoints want which events.

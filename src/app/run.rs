@@ -51,6 +51,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     app.hasher().warm_up();
+    if app.config().passwords.min_guess_score > 0 {
+        tokio::task::spawn_blocking(crate::recovery::policy::warm_up);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker_task = app.spawn_outbox(stop_rx.clone())?;
     if let Some(period) = sd_notify::watchdog_enabled() {

@@ -123,6 +123,9 @@ impl Default for Passwords {
             min_length: 15,
             max_length: 256,
             max_concurrent_hashes: 2,
+            min_guess_score: 3,
+            breach_api: String::new(),
+            breach_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -193,6 +193,12 @@ pub struct Passwords {
     pub min_length: usize,
     pub max_length: usize,
     pub max_concurrent_hashes: usize,
+    /// zxcvbn's score (0–4) a new password must reach; 0 turns the estimate off.
+    pub min_guess_score: u8,
+    /// The Have I Been Pwned range API's base URL; empty: no online check.
+    pub breach_api: String,
+    #[serde(with = "duration")]
+    pub breach_timeout: Duration,
 }
 
 /// `requests` per fixed `window`; `requests = 0` switches the limit off.

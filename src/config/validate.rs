@@ -302,6 +302,17 @@ impl Config {
         if p.max_concurrent_hashes == 0 {
             return Err(bad("passwords.max_concurrent_hashes", "must be at least 1"));
         }
+        if p.min_guess_score > 4 {
+            return Err(bad(
+                "passwords.min_guess_score",
+                "must be between 0 (off) and 4 (zxcvbn's scores)",
+            ));
+        }
+        if !p.breach_api.is_empty() {
+            crate::outbox::webhook::Target::parse(&p.breach_api)
+                .map_err(|e| bad("passwords.breach_api", e))?;
+        }
+        nonzero("passwords.breach_timeout", p.breach_timeout)?;
         Ok(())
     }
 

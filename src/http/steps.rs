@@ -227,8 +227,12 @@ pub async fn reset(
             refunding(admitted, || {
                 app.guard().refund_client(client, Endpoint::Reset)
             })?;
-            let hooks = app.hooks();
-            recovery::reset_password(db, key, app.hasher(), config, hooks, request, now).await?
+            if breached(app, &body.password).await {
+                Reset::Policy(recovery::policy::Weak::Breached)
+            } else {
+                let hooks = app.hooks();
+                recovery::reset_password(db, key, app.hasher(), config, hooks, request, now).await?
+            }
         }
     };
     match outcome {
@@ -247,6 +251,16 @@ pub async fn reset(
             Err(refused_reset(app, &body.email.key, outcome, client).await)
         }
         Reset::Policy(why) => Err(ApiError::WeakPassword(why)),
+    }
+}
+
+/// The online check (`passwords.breach_api`), if configured: whether the range API lists the
+/// password. It runs after the confirmation and the offline policy passed, before the hash;
+/// a failure or timeout skips it (availability wins).
+async fn breached(app: &App, password: &str) -> bool {
+    match app.breach() {
+        Some(breach) => breach.check(password).await == crate::breach::Verdict::Listed,
+        None => false,
     }
 }
 

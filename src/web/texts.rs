@@ -35,6 +35,8 @@ pub struct Texts {
     pub too_short: &'static str,
     pub too_long: &'static str,
     pub too_common: &'static str,
+    pub guessable: &'static str,
+    pub breached: &'static str,
     pub has_email: &'static str,
     pub seconds: (&'static str, &'static str),
     pub minutes: (&'static str, &'static str),
@@ -72,6 +74,8 @@ const EN: Texts = Texts {
     too_short: "The password must be at least {n} characters long.",
     too_long: "The password must be at most {n} characters long.",
     too_common: "This password is too common. Choose a less predictable one.",
+    guessable: "This password is too easy to guess. Add a few unrelated words.",
+    breached: "This password has appeared in a data breach. Choose one you have not used before.",
     has_email: "The password must not contain your email address.",
     seconds: ("second", "seconds"),
     minutes: ("minute", "minutes"),
@@ -105,6 +109,8 @@ const DE: Texts = Texts {
     too_short: "Das Passwort muss mindestens {n} Zeichen lang sein.",
     too_long: "Das Passwort darf höchstens {n} Zeichen lang sein.",
     too_common: "Dieses Passwort ist zu verbreitet. Wählen Sie ein weniger vorhersehbares.",
+    guessable: "Dieses Passwort ist zu leicht zu erraten. Fügen Sie ein paar unabhängige Wörter hinzu.",
+    breached: "Dieses Passwort ist bei einem Datenleck bekannt geworden. Wählen Sie eines, das Sie noch nicht verwendet haben.",
     has_email: "Das Passwort darf Ihre E-Mail-Adresse nicht enthalten.",
     seconds: ("Sekunde", "Sekunden"),
     minutes: ("Minute", "Minuten"),
@@ -139,6 +145,8 @@ const FR: Texts = Texts {
     too_short: "Le mot de passe doit compter au moins {n} caractères.",
     too_long: "Le mot de passe doit compter au plus {n} caractères.",
     too_common: "Ce mot de passe est trop courant. Choisissez-en un moins prévisible.",
+    guessable: "Ce mot de passe est trop facile à deviner. Ajoutez quelques mots sans rapport.",
+    breached: "Ce mot de passe a figuré dans une fuite de données. Choisissez-en un que vous n'avez jamais utilisé.",
     has_email: "Le mot de passe ne doit pas contenir votre adresse e-mail.",
     seconds: ("seconde", "secondes"),
     minutes: ("minute", "minutes"),
@@ -249,6 +257,8 @@ impl Texts {
             "too_short" => &mut self.too_short,
             "too_long" => &mut self.too_long,
             "too_common" => &mut self.too_common,
+            "guessable" => &mut self.guessable,
+            "breached" => &mut self.breached,
             "has_email" => &mut self.has_email,
             _ => return false,
         };
@@ -264,6 +274,8 @@ impl Texts {
             Weak::TooLong(n) => self.too_long.replace("{n}", &n.to_string()),
             Weak::Common => self.too_common.into(),
             Weak::HasEmail => self.has_email.into(),
+            Weak::Guessable(_) => self.guessable.into(),
+            Weak::Breached => self.breached.into(),
         }
     }
 
@@ -299,11 +311,13 @@ mod tests {
             Weak::TooLong(256),
             Weak::Common,
             Weak::HasEmail,
+            Weak::Guessable(None),
+            Weak::Breached,
         ];
         for texts in [&EN, &DE, &FR] {
             let said: std::collections::HashSet<String> =
                 all.iter().map(|w| texts.weak(*w)).collect();
-            assert_eq!(said.len(), 4, "{}: four different sentences", texts.lang);
+            assert_eq!(said.len(), 6, "{}: six different sentences", texts.lang);
         }
         assert_eq!(
             DE.weak(Weak::TooLong(256)),

@@ -55,7 +55,7 @@ impl Target {
     }
 
     /// The `Host` header.
-    fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
@@ -215,22 +215,31 @@ impl Endpoint {
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        let t = &self.target;
-        let tcp = TcpStream::connect((t.host.as_str(), t.port))
-            .await
-            .map_err(|e| format!("connecting to {}:{}: {e}", t.host, t.port))?;
-        let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => handshake(tcp).await,
-            Some(tls) => {
-                let name = rustls_pki_types::ServerName::try_from(t.host.clone())
-                    .map_err(|e| format!("TLS name {}: {e}", t.host))?;
-                let stream = tls
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("TLS with {}: {e}", t.host))?;
-                handshake(stream).await
-            }
+        connect(&self.target, self.tls.as_ref()).await
+    }
+}
+
+/// A fresh HTTP/1.1 connection to `target`, over TLS when it is https (also used by the
+/// online password check, `crate::breach`).
+pub(crate) async fn connect(
+    target: &Target,
+    tls: Option<&TlsConnector>,
+) -> Result<SendRequest<Full<Bytes>>, String> {
+    let t = target;
+    let tcp = TcpStream::connect((t.host.as_str(), t.port))
+        .await
+        .map_err(|e| format!("connecting to {}:{}: {e}", t.host, t.port))?;
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => handshake(tcp).await,
+        Some(tls) => {
+            let name = rustls_pki_types::ServerName::try_from(t.host.clone())
+                .map_err(|e| format!("TLS name {}: {e}", t.host))?;
+            let stream = tls
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS with {}: {e}", t.host))?;
+            handshake(stream).await
         }
     }
 }

@@ -7,7 +7,7 @@
 //! - `client`: one endpoint: its URL, key, TLS roots, and an HTTP/1.1 connection (hyper).
 //! - `worker`: one task per endpoint drains its deliveries, in order per account.
 
-mod client;
+pub(crate) mod client;
 pub mod event;
 mod worker;
 
