@@ -20,6 +20,7 @@ fn git_rev() -> Option<String> {
     if git.is_dir() {
         // A new commit moves HEAD's branch (or HEAD itself, detached).
         println!("cargo:rerun-if-changed=.git/HEAD");
+        println!("cargo:rerun-if-changed=.git/packed-refs");
         if let Ok(head) = std::fs::read_to_string(git.join("HEAD")) {
             if let Some(branch) = head.trim().strip_prefix("ref: ") {
                 println!("cargo:rerun-if-changed=.git/{branch}");

@@ -320,12 +320,13 @@ impl App {
         for e in &endpoints {
             let t = &e.target;
             let scheme = if t.tls { "https" } else { "http" };
+            // The path without its query, which may carry a token.
+            let path = t.path.split('?').next().unwrap_or("/");
             tracing::info!(
                 endpoint = e.name,
-                "webhook endpoint at {scheme}://{}:{}{}",
+                "webhook endpoint at {scheme}://{}:{}{path}",
                 t.host,
                 t.port,
-                t.path
             );
         }
         let shared = outbox::webhook::Webhooks {

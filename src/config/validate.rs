@@ -92,7 +92,13 @@ impl Config {
                     "must not be shorter than retry_initial",
                 ));
             }
-            self.webhook_key(i)?;
+            // The secret itself is read where it is used (serve, check-config,
+            // send-test-webhook): a systemd credential exists only for the service, and the
+            // other commands need none. An inline one is checked here.
+            if let Some(secret) = w.secret.as_ref().filter(|s| !s.expose().is_empty()) {
+                crate::outbox::webhook::decode_secret(secret.expose())
+                    .map_err(|e| bad(&key("secret"), e))?;
+            }
         }
         Ok(())
     }

@@ -309,6 +309,12 @@ impl Guard {
         self.budget_news.swap(0, Relaxed).checked_sub(1)
     }
 
+    /// Puts back what [`Guard::take_budget_spent`] took, when it could not be announced.
+    pub fn budget_spent_again(&self, left_secs: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.budget_news.store(left_secs + 1, Relaxed);
+    }
+
     /// A password-reset that found no usable confirmation: a ban strike for the client,
     /// like any refusal, and one of its failures (`limits.reset_failures_per_client`, 429
     /// once spent). It also counts against the address (`limits.reset_failures_per_email`,

@@ -190,7 +190,9 @@ async fn announce_budget_spent(app: &App, left_secs: u64) {
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, "queueing the recovery.budget_exhausted event failed")
+            // Told again with the next refusal, rather than lost.
+            app.guard().budget_spent_again(left_secs);
+            tracing::error!(error = %e, "queueing the recovery.budget_exhausted event failed");
         }
     }
 }
@@ -228,6 +230,9 @@ pub async fn reset(
                 app.guard().refund_client(client, Endpoint::Reset)
             })?;
             if breached(app, &body.password).await {
+                // Refused as the offline policy's refusals are: not charged to the address.
+                app.guard()
+                    .refund_email(client, Endpoint::Reset, &body.email.key);
                 Reset::Policy(recovery::policy::Weak::Breached)
             } else {
                 let hooks = app.hooks();

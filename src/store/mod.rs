@@ -104,6 +104,9 @@ struct Inner {
     /// Writers share it; a backup takes it alone, so that its copy of all trees is
     /// consistent (sled has no snapshot across trees).
     gate: std::sync::RwLock<()>,
+    /// Held from taking a step's ids to its commit ([`Db::transact`]): ids, and so the order
+    /// of webhook deliveries, follow the order in which the changes committed.
+    commit_order: std::sync::Mutex<()>,
     /// What opening did to an older store.
     migrated: Option<migrate::Migrated>,
     /// Striped per-account locks: see [`Db::account`].
@@ -182,6 +185,7 @@ impl Db {
             flusher,
             background,
             gate: std::sync::RwLock::new(()),
+            commit_order: std::sync::Mutex::new(()),
             migrated,
             accounts: (0..ACCOUNT_STRIPES)
                 .map(|_| std::sync::Mutex::new(()))

@@ -80,6 +80,9 @@ impl Db {
     ) -> Result<T> {
         let _gate = self.writing();
         let i = &self.inner;
+        // sled runs transactions one at a time anyway; holding this from the ids to the
+        // commit makes a later change's ids larger, so one account's events keep its order.
+        let _order = i.commit_order.lock().unwrap_or_else(|p| p.into_inner());
         // Ids for what the step may queue: taken before the transaction, which may not call
         // sled outside itself (its global lock is held meanwhile). A step that queues more
         // than there are ids gives up and runs again with enough.

@@ -29,13 +29,13 @@ pub struct Target {
 
 impl Target {
     pub fn parse(url: &str) -> Result<Target, String> {
-        let uri: hyper::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
+        let uri: hyper::Uri = url.parse().map_err(|_| "is not a URL".to_string())?;
         let tls = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            _ => return Err(format!("{url:?} must start with http:// or https://")),
+            _ => return Err("must start with http:// or https://".into()),
         };
-        let authority = uri.authority().ok_or(format!("{url:?} names no host"))?;
+        let authority = uri.authority().ok_or("names no host")?;
         if authority.as_str().contains('@') {
             return Err("must not carry a user name or password".into());
         }
@@ -44,7 +44,7 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']');
         if host.is_empty() {
-            return Err(format!("{url:?} names no host"));
+            return Err("names no host".into());
         }
         Ok(Target {
             tls,

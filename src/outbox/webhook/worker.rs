@@ -87,11 +87,23 @@ async fn drain(mut shared: Webhooks, mut endpoint: Endpoint, mut stop: watch::Re
             pause(&mut shared.wake, &mut stop, sleep).await;
             continue;
         }
+        // The scan may see a change that is committed but not yet on disk (its request
+        // still waits for the group flush): nothing goes out that a crash could take back.
+        if let Err(e) = shared.db.durable().await {
+            tracing::error!(error = %e, "flushing before webhook deliveries failed");
+            pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
+            continue;
+        }
         for (id, delivery) in due.entries {
             if *stop.borrow() {
                 break;
             }
-            deliver(&shared, &mut endpoint, id, delivery).await;
+            if !deliver(&shared, &mut endpoint, id, delivery).await {
+                // A delivery whose outcome could not be recorded: no other goes out until
+                // the store takes writes again, or a crash would repeat more than one.
+                pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
+                break;
+            }
         }
     }
 }
@@ -124,7 +136,13 @@ fn verdict(answer: &Answer) -> Verdict {
     }
 }
 
-async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delivery: Queued) {
+/// One attempt at one delivery; false if its outcome could not be recorded.
+async fn deliver(
+    shared: &Webhooks,
+    endpoint: &mut Endpoint,
+    id: u64,
+    mut delivery: Queued,
+) -> bool {
     let Kind::Webhook {
         event,
         id: hook_id,
@@ -132,7 +150,7 @@ async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delive
         ..
     } = delivery.kind.clone()
     else {
-        return;
+        return true;
     };
     let answer = endpoint.post(&hook_id, &body).await;
     let now = unix_ms(SystemTime::now());
@@ -152,10 +170,11 @@ async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delive
                 Ok(()) => db.durable().await,
                 Err(e) => Err(e),
             };
+            shared.metrics.webhook(name, "delivered");
             if let Err(e) = removed {
                 tracing::error!(error = %e, "recording a webhook delivery failed");
+                return false;
             }
-            shared.metrics.webhook(name, "delivered");
             tracing::info!(
                 endpoint = name,
                 event,
@@ -163,7 +182,7 @@ async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delive
                 attempts = delivery.attempts,
                 "webhook delivered"
             );
-            return;
+            return true;
         }
         Verdict::Retry(reason) => (reason, delivery.expired(now)),
         Verdict::Refused(reason) => (reason, delivery.attempts >= CLIENT_ERROR_TRIES),
@@ -175,10 +194,11 @@ async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delive
             failed_ms: now,
         };
         let buried = db.blocking(move |db| db.outbox_bury(id, &dead)).await;
+        shared.metrics.webhook(name, "dead");
         if let Err(e) = buried.and(db.durable().await) {
             tracing::error!(error = %e, "setting a webhook delivery aside failed");
+            return false;
         }
-        shared.metrics.webhook(name, "dead");
         tracing::error!(
             endpoint = name,
             event,
@@ -186,7 +206,7 @@ async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delive
             error = reason,
             "webhook delivery failed for good; kept as a dead letter"
         );
-        return;
+        return true;
     }
     let delay = backoff(
         endpoint.retry_initial,
@@ -198,10 +218,11 @@ async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delive
     let rescheduled = db
         .blocking(move |db| db.outbox_reschedule(id, &delivery))
         .await;
+    shared.metrics.webhook(name, "retried");
     if let Err(e) = rescheduled {
         tracing::error!(error = %e, "rescheduling a webhook delivery failed");
+        return false;
     }
-    shared.metrics.webhook(name, "retried");
     tracing::warn!(
         endpoint = name,
         event,
@@ -210,6 +231,7 @@ async fn deliver(shared: &Webhooks, endpoint: &mut Endpoint, id: u64, mut delive
         error = reason,
         "webhook delivery failed; will retry"
     );
+    true
 }
 
 #[cfg(test)]
