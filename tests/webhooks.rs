@@ -520,3 +520,49 @@ fn a_connection_the_receiver_closed_while_idle_costs_no_retry() {
         "each delivery went out at once on a fresh connection: {metrics}"
     );
 }
+
+#[test]
+fn deliveries_to_an_endpoint_no_longer_configured_become_dead_letters() {
+    // A receiver that refuses everything with 503 (retried): the event stays queued.
+    let receiver = WebhookReceiver::start_with(
+        TEST_SECRET,
+        &["--fail-first", "1000", "--fail-status", "503"],
+    );
+    let hooks = webhook_config(
+        "old",
+        &receiver.url(),
+        TEST_SECRET,
+        "events = [\"code.confirmed\"]\n",
+    );
+    let mut f = Flow::start(&hooks, &["ada@example.com"]);
+    f.confirm("ada@example.com");
+    assert_eq!(receiver.next_delivery().status, 503);
+    f.service.wait_for_log("will retry");
+    let (status, _) = f.service.stop();
+    assert!(status.success());
+
+    // The endpoint renamed: its queued delivery has no task any more.
+    let config = std::fs::read_to_string(&f.setup.config).unwrap();
+    std::fs::write(
+        &f.setup.config,
+        config.replace("name = \"old\"", "name = \"new\""),
+    )
+    .unwrap();
+    f.service = f.setup.start();
+    f.service
+        .wait_for_log("no longer configured were set aside as dead letters");
+    let view = f.outbox();
+    assert_eq!(view["queued"], 0);
+    let dead = &view["dead"][0];
+    assert_eq!(
+        (dead["to"].as_str(), dead["error"].as_str()),
+        (Some("old"), Some("the endpoint is no longer configured"))
+    );
+    let id = dead["id"].as_u64().unwrap().to_string();
+    let retried = f.setup.cli(&["outbox", "retry", &id]);
+    assert_eq!(retried.code, Some(3), "{retried:?}");
+    assert!(
+        retried.stderr.contains("no longer configured"),
+        "{retried:?}"
+    );
+}

@@ -170,6 +170,19 @@ impl Admin {
     /// and wakes the service's outbox for it.
     pub async fn outbox_retry(&self, id: u64) -> Result<Retried, AdminError> {
         let now = now_ms();
+        if let Some(app) = self.app() {
+            // A delivery to an endpoint that is no longer configured would wait for ever.
+            let dead = self.db().blocking(move |db| db.dead_letter(id)).await?;
+            if let Some(Dead { message, .. }) = dead {
+                let to = &message.to;
+                let gone = matches!(message.kind, Kind::Webhook { .. })
+                    && !app.config().webhooks.iter().any(|w| &w.name == to);
+                if gone {
+                    let why = format!("The webhook endpoint {to:?} is no longer configured");
+                    return Err(AdminError::Conflict(why.into()));
+                }
+            }
+        }
         match self.db().blocking(move |db| db.retry_dead(id, now)).await? {
             Ok(()) => {}
             Err(RetryRefused::NotFound) => return Err(no_message()),

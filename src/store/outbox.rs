@@ -228,6 +228,26 @@ impl Db {
         })
     }
 
+    /// Sets aside, as dead letters with `error`, the queued webhook deliveries to endpoints
+    /// not in `configured` (removed or renamed since); how many. A scan: run it off the
+    /// async threads.
+    pub fn bury_unrouted(&self, configured: &[String], now_ms: u64, error: &str) -> Result<usize> {
+        let mut buried = 0;
+        for (id, message) in self.queued_in(Queue::Webhooks, usize::MAX)? {
+            if configured.contains(&message.to) {
+                continue;
+            }
+            let dead = Dead {
+                message,
+                error: error.to_string(),
+                failed_ms: now_ms,
+            };
+            self.outbox_bury(id, &dead)?;
+            buried += 1;
+        }
+        Ok(buried)
+    }
+
     /// Queues webhook deliveries that no other change goes with (an event of the service
     /// as a whole, such as a spent budget); returns their ids.
     pub fn queue_webhooks(&self, deliveries: &[Queued]) -> Result<Vec<u64>> {

@@ -23,6 +23,9 @@ use crate::outbox::worker::backoff;
 use crate::store::outbox::{Dead, Kind, Queue, Queued};
 use crate::store::{unix_ms, Db};
 
+/// The dead letter's error for a delivery whose endpoint is no longer configured.
+pub const UNROUTED: &str = "the endpoint is no longer configured";
+
 /// Attempts a delivery refused with a 3xx or 4xx (other than 408 and 429) gets in all.
 pub const CLIENT_ERROR_TRIES: u32 = 3;
 
@@ -45,6 +48,24 @@ pub struct Webhooks {
 pub async fn run(shared: Webhooks, endpoints: Vec<Endpoint>, stop: watch::Receiver<bool>) {
     let names: Vec<String> = endpoints.iter().map(|e| e.name.clone()).collect();
     shared.metrics.webhook_endpoints(&names);
+    // Deliveries to an endpoint removed or renamed since they were queued: no task would
+    // ever take them, so an operator sees them as dead letters instead.
+    let configured = names.clone();
+    let now = unix_ms(SystemTime::now());
+    let orphans = shared
+        .db
+        .blocking(move |db| db.bury_unrouted(&configured, now, UNROUTED))
+        .await;
+    match orphans.map(|n| (n, n > 0)) {
+        Ok((n, true)) => {
+            let _ = shared.db.durable().await;
+            tracing::warn!(deliveries = n, "webhook deliveries to endpoints no longer configured were set aside as dead letters");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "checking the webhook queue for removed endpoints failed")
+        }
+    }
     let mut tasks = JoinSet::new();
     for endpoint in endpoints {
         tasks.spawn(drain(shared.clone(), endpoint, stop.clone()));
