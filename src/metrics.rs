@@ -269,8 +269,8 @@ impl Metrics {
         self.webhook_deliveries.get_or_create(&labels).inc();
     }
 
-    /// Every configured endpoint's series, at zero, so that they show before anything
-    /// happens.
+    /// Every configured endpoint's delivery counters, at zero, so that they show before
+    /// anything happens (the oldest-age gauge is set for each at every scrape).
     pub fn webhook_endpoints(&self, names: &[String]) {
         for endpoint in names {
             for outcome in ["delivered", "retried", "dead"] {
@@ -280,7 +280,6 @@ impl Metrics {
                 };
                 let _ = self.webhook_deliveries.get_or_create(&labels);
             }
-            self.webhook_oldest_age(endpoint, Duration::ZERO);
         }
     }
 

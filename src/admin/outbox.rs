@@ -191,7 +191,6 @@ impl Admin {
         self.db().durable().await?;
         if let Some(app) = self.app() {
             app.outbox().notify_one();
-            app.webhooks_queued();
         }
         Ok(Retried {
             id,

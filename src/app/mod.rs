@@ -59,8 +59,6 @@ struct Inner {
     hooks: outbox::webhook::Hooks,
     /// The online password check, when `passwords.breach_api` is set.
     breach: Option<crate::breach::Breach>,
-    /// Changed once webhook deliveries were queued and are durable: wakes their tasks.
-    webhooks_queued: watch::Sender<u64>,
 }
 
 /// Why the service could not start, or had to stop.
@@ -118,7 +116,6 @@ impl App {
             page: crate::web::Page::new(&config)?,
             hooks: outbox::webhook::Hooks::new(&config),
             breach,
-            webhooks_queued: watch::channel(0).0,
             db,
             config,
         };
@@ -171,14 +168,6 @@ impl App {
     /// Which webhook endpoints want which events.
     pub fn hooks(&self) -> &outbox::webhook::Hooks {
         &self.inner.hooks
-    }
-
-    /// Wakes the webhook endpoints' tasks: call it once deliveries were queued and are
-    /// durable.
-    pub fn webhooks_queued(&self) {
-        self.inner
-            .webhooks_queued
-            .send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// What wakes the outbox worker: notify it once mail was queued (and is durable).
@@ -332,7 +321,7 @@ impl App {
         let shared = outbox::webhook::Webhooks {
             db: self.inner.db.clone(),
             metrics: self.inner.metrics.clone(),
-            wake: self.inner.webhooks_queued.subscribe(),
+            wake: self.inner.db.webhooks_queued(),
         };
         let app = self.clone();
         let finished = move || app.inner.outbox_alive.store(false, Relaxed);

@@ -142,7 +142,6 @@ pub async fn confirm(app: &App, client: IpAddr, body: ConfirmBody) -> Result<Con
     // code-only failure wrote nothing and needs no flush.
     if claimed.is_some() || matches!(outcome, Confirm::Confirmed { .. }) {
         app.db().durable().await?;
-        app.webhooks_queued();
     }
     match outcome {
         Confirm::Confirmed { email, session } => {
@@ -183,12 +182,8 @@ async fn announce_budget_spent(app: &App, left_secs: u64) {
         .db()
         .blocking(move |db| db.queue_webhooks(&deliveries).map(|_| ()))
         .await;
-    match queued {
-        Ok(()) => {
-            if app.db().durable().await.is_ok() {
-                app.webhooks_queued();
-            }
-        }
+    match queued.and(app.db().durable().await) {
+        Ok(()) => {}
         Err(e) => {
             // Told again with the next refusal, rather than lost.
             app.guard().budget_spent_again(left_secs);
@@ -245,7 +240,6 @@ pub async fn reset(
             app.metrics().password_resets.inc();
             app.outbox().notify_one();
             app.db().durable().await?;
-            app.webhooks_queued();
             Ok(())
         }
         Reset::NoAccount | Reset::NotConfirmed => {

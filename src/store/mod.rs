@@ -107,6 +107,8 @@ struct Inner {
     /// Held from taking a step's ids to its commit ([`Db::transact`]): ids, and so the order
     /// of webhook deliveries, follow the order in which the changes committed.
     commit_order: std::sync::Mutex<()>,
+    /// Changed after each commit that queued webhook deliveries: wakes their tasks.
+    webhooks_queued: tokio::sync::watch::Sender<u64>,
     /// What opening did to an older store.
     migrated: Option<migrate::Migrated>,
     /// Striped per-account locks: see [`Db::account`].
@@ -186,6 +188,7 @@ impl Db {
             background,
             gate: std::sync::RwLock::new(()),
             commit_order: std::sync::Mutex::new(()),
+            webhooks_queued: tokio::sync::watch::channel(0).0,
             migrated,
             accounts: (0..ACCOUNT_STRIPES)
                 .map(|_| std::sync::Mutex::new(()))
@@ -263,6 +266,18 @@ impl Db {
     }
 
     /// Held by every write: see `Inner::gate`.
+    /// Changes after each commit that queued webhook deliveries (the delivery tasks flush
+    /// before they send, so they may look at once).
+    pub fn webhooks_queued(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.webhooks_queued.subscribe()
+    }
+
+    pub(crate) fn note_webhooks_queued(&self) {
+        self.inner
+            .webhooks_queued
+            .send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     pub(crate) fn writing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
         self.inner.gate.read().unwrap_or_else(|p| p.into_inner())
     }

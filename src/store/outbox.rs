@@ -260,6 +260,7 @@ impl Db {
             ids.push(id);
         }
         self.inner.webhooks.apply_batch(batch)?;
+        self.note_webhooks_queued();
         Ok(ids)
     }
 
@@ -388,10 +389,15 @@ impl Db {
             };
             Ok(Ok(()))
         });
-        moved.map_err(|e| match e {
+        let moved = moved.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Corrupt(msg),
             TransactionError::Storage(e) => StoreError::Sled(e),
-        })
+        })?;
+        if moved.is_ok() {
+            // Perhaps mail; a needless wake costs the webhook tasks one scan.
+            self.note_webhooks_queued();
+        }
+        Ok(moved)
     }
 
     /// Removes one dead letter, or all of them; returns how many.

@@ -123,7 +123,7 @@ impl Db {
                 for (event, id) in changes.events.iter().zip(&ids[1..]) {
                     webhooks.insert(&id_key(*id), encode(event))?;
                 }
-                TxResult::<(T, Retired)>::Ok((answer, retired))
+                TxResult::<(T, Retired, bool)>::Ok((answer, retired, !changes.events.is_empty()))
             });
             if let Err(TransactionError::Abort(TxAbort::NeedIds(n))) = outcome {
                 while ids.len() < n {
@@ -131,8 +131,11 @@ impl Db {
                 }
                 continue;
             }
-            let (answer, retired) = settle(outcome)?;
+            let (answer, retired, announced) = settle(outcome)?;
             retired.release(&i.codes);
+            if announced {
+                self.note_webhooks_queued();
+            }
             return Ok(answer);
         }
     }

@@ -40,7 +40,8 @@ const IDLE: Duration = Duration::from_secs(60);
 pub struct Webhooks {
     pub db: Db,
     pub metrics: Arc<Metrics>,
-    /// Changed whenever deliveries were queued (and are durable).
+    /// Changed whenever deliveries were queued (`Db::webhooks_queued`); each scan flushes
+    /// before it sends, so a change not yet on disk never goes out.
     pub wake: watch::Receiver<u64>,
 }
 
