@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use support::{smtp_config, Service, Setup, SmtpSink};
+use support::{Service, Setup, SmtpSink};
 
 const PASSWORD: &str = "purple elephant dances at noon";
 
@@ -34,11 +34,7 @@ fn shots() -> PathBuf {
 }
 
 fn setup(email: &str, extra: &str) -> (SmtpSink, Setup, Service) {
-    let sink = SmtpSink::start();
-    let setup = Setup::new(&format!("{}{extra}", smtp_config(sink.port)));
-    assert_eq!(setup.cli(&["users", "add", email]).code, Some(0));
-    let service = setup.start();
-    (sink, setup, service)
+    support::started(extra, &[email])
 }
 
 /// Runs the browser script with `args`; answers its "NEED_CODE" with the code of the next

@@ -4,13 +4,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::io::BufRead;
 use std::sync::mpsc::{channel, Receiver};
 
 use serde_json::{json, Value};
-use support::{smtp_config, Service, Setup, SmtpSink, PATIENCE};
+use support::{Python, Service, Setup, SmtpSink, PATIENCE};
 
 const FORGOT: &str = "/api/v1/user/forgot-password";
 const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
@@ -20,25 +18,15 @@ const FRESH: &str = "purple elephant dances at noon";
 
 /// The range API server; each request it got, as it reported it.
 struct RangeApi {
-    child: Child,
+    /// Stops the server when dropped.
+    _child: Python,
     port: u16,
     requests: Receiver<Value>,
 }
 
 impl RangeApi {
     fn start(args: &[&str]) -> RangeApi {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/range_api.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        out.read_line(&mut first).unwrap();
-        let port = first.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
+        let (child, port, out) = Python::start("range_api.py", args, "python3");
         let (tx, requests) = channel();
         std::thread::spawn(move || {
             for line in out.lines().map_while(Result::ok) {
@@ -46,7 +34,7 @@ impl RangeApi {
             }
         });
         RangeApi {
-            child,
+            _child: child,
             port,
             requests,
         }
@@ -56,14 +44,6 @@ impl RangeApi {
         self.requests
             .recv_timeout(PATIENCE)
             .expect("a request reached the range API")
-    }
-}
-
-impl Drop for RangeApi {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -81,13 +61,7 @@ struct Flow {
 
 impl Flow {
     fn start(extra: &str) -> Flow {
-        let sink = SmtpSink::start();
-        let setup = Setup::new(&format!("{}{extra}", smtp_config(sink.port)));
-        assert_eq!(
-            setup.cli(&["users", "add", "ada@example.com"]).code,
-            Some(0)
-        );
-        let service = setup.start();
+        let (sink, setup, service) = support::started(extra, &["ada@example.com"]);
         Flow {
             sink,
             setup,

@@ -9,14 +9,7 @@ const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded")
 const PASSWORD: &str = "purple elephant dances at noon";
 
 fn setup(extra: &str) -> (SmtpSink, Setup, Service) {
-    let sink = SmtpSink::start();
-    let setup = Setup::new(&format!("{}{extra}", smtp_config(sink.port)));
-    assert_eq!(
-        setup.cli(&["users", "add", "ada@example.com"]).code,
-        Some(0)
-    );
-    let service = setup.start();
-    (sink, setup, service)
+    support::started(extra, &["ada@example.com"])
 }
 
 /// A form post as a browser sends it from the page: same origin, `fields` encoded.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use support::webhook::{webhook_config, Delivery, WebhookReceiver, TEST_SECRET};
-use support::{private_ca, smtp_config, Service, Setup, SmtpSink};
+use support::{private_ca, Service, Setup, SmtpSink};
 
 const FORGOT: &str = "/api/v1/user/forgot-password";
 const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
@@ -24,12 +24,7 @@ struct Flow {
 impl Flow {
     /// A service with `users`, the SMTP server, and `webhooks` (TOML, last in the file).
     fn start(webhooks: &str, users: &[&str]) -> Flow {
-        let sink = SmtpSink::start();
-        let setup = Setup::new(&format!("{}{webhooks}", smtp_config(sink.port)));
-        for user in users {
-            assert_eq!(setup.cli(&["users", "add", user]).code, Some(0));
-        }
-        let service = setup.start();
+        let (sink, setup, service) = support::started(webhooks, users);
         Flow {
             sink,
             setup,

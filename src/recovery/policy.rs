@@ -99,7 +99,7 @@ pub fn check(password: &str, email: &str, config: &Passwords) -> Result<(), Weak
 /// The characters of a password that zxcvbn scores.
 const GUESS_PREFIX: usize = 100;
 
-/// Builds zxcvbn's dictionaries (about 25 ms and 8 MB) now, at start-up, rather than in
+/// Builds zxcvbn's dictionaries (11–13 ms and 7.7 MB, `cargo bench --bench policy`) now, at start-up, rather than in
 /// the first password-reset.
 pub fn warm_up() {
     let _ = zxcvbn::zxcvbn("warm up the dictionaries", &[]);

@@ -19,6 +19,7 @@ checks the wrong-or-expired sentence, the focus and the kept address. Prints "OK
 the end; any failure raises (exit status 1).
 """
 import argparse
+import contextlib
 import json
 import sys
 
@@ -132,14 +133,24 @@ class Page:
         return self.b.switch_to.active_element.get_attribute("name")
 
 
-def full_flow(args):
-    b = driver(not args.no_js, args.lang)
+@contextlib.contextmanager
+def browsing(args, label, javascript=True, lang="en"):
+    """A browser and its Page for one flow; quits it afterwards, and prints "OK" when the
+    flow ran through."""
+    b = driver(javascript, lang)
     b.set_script_timeout(30)
+    axe = open(args.axe).read() if javascript else None
+    try:
+        yield b, Page(b, axe, args.shots, label)
+    finally:
+        b.quit()
+    print("OK", flush=True)
+
+
+def full_flow(args):
     title, wrong_code, mismatch, done_start = EXPECT[args.lang]
     label = ("nojs" if args.no_js else "js") + "-" + args.lang
-    axe = None if args.no_js else open(args.axe).read()
-    page = Page(b, axe, args.shots, label)
-    try:
+    with browsing(args, label, not args.no_js, args.lang) as (b, page):
         b.get(args.base + "/reset")
         assert b.find_element(By.TAG_NAME, "h1").text == title
         assert b.find_element(By.TAG_NAME, "html").get_attribute("lang") == args.lang
@@ -189,16 +200,10 @@ def full_flow(args):
         assert refusal.startswith(too_many), refusal
         assert b.find_element(By.NAME, "email").get_attribute("value") == args.email
         page.check("1-email-429")
-    finally:
-        b.quit()
-    print("OK", flush=True)
 
 
 def link_flow(args):
-    b = driver(True)
-    b.set_script_timeout(30)
-    page = Page(b, open(args.axe).read(), args.shots, "link")
-    try:
+    with browsing(args, "link") as (b, page):
         b.get(args.link)
         code = args.link.split("#code=", 1)[1]
         field = b.find_element(By.NAME, "code")
@@ -206,16 +211,10 @@ def link_flow(args):
         assert field.get_attribute("value") == code, "the code is filled in"
         assert "#" not in b.current_url, "the fragment is gone: " + b.current_url
         page.check("2-code-from-link")
-    finally:
-        b.quit()
-    print("OK", flush=True)
 
 
 def expired_flow(args):
-    b = driver(True)
-    b.set_script_timeout(30)
-    page = Page(b, open(args.axe).read(), args.shots, "expired")
-    try:
+    with browsing(args, "expired") as (b, page):
         b.get(args.base + "/reset")
         page.type_into("email", args.email)
         page.submit()
@@ -227,9 +226,6 @@ def expired_flow(args):
         assert page.focused() == "code", "focus goes to the field in error"
         assert b.find_element(By.NAME, "email").get_attribute("value") == args.email
         page.check("2-code-expired")
-    finally:
-        b.quit()
-    print("OK", flush=True)
 
 
 def main():

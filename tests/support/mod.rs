@@ -22,6 +22,52 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_resetgate");
 
+/// A test server written in Python (`tests/support/<script>`), stopped when dropped: its
+/// standard input closed, then killed.
+pub struct Python(Child);
+
+impl Python {
+    /// Starts `script` with `args`; the port from its first line ("PORT <n>"), and its
+    /// later output. `needs` names what a failed start most likely lacks.
+    pub fn start(
+        script: &str,
+        args: &[&str],
+        needs: &str,
+    ) -> (Python, u16, BufReader<std::process::ChildStdout>) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support")
+            .join(script);
+        let mut child = Command::new("python3")
+            .arg(path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("python3 runs ({e}; README's test command installs {needs})")
+            });
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut first = String::new();
+        out.read_line(&mut first)
+            .expect("reading the server's first line");
+        let port = first
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{script} did not start (is {needs} installed?): {first:?}"));
+        (Python(child), port, out)
+    }
+}
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A port that was free a moment ago, for configs that must name one before a server binds it.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -76,7 +122,7 @@ impl Mail {
 }
 
 pub struct SmtpSink {
-    child: Child,
+    child: Python,
     pub port: u16,
     mails: Receiver<Mail>,
     events: Receiver<String>,
@@ -89,26 +135,7 @@ impl SmtpSink {
 
     /// `args` go to tests/support/smtp_sink.py (`--port N`, `--fail-first N`, `--fail-reply R`).
     pub fn start_with(args: &[&str]) -> SmtpSink {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs (CI installs aiosmtpd; see .ci/run)");
-        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut first = String::new();
-        out.read_line(&mut first)
-            .expect("reading the sink's first line");
-        let port = first
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                panic!("the SMTP sink did not start (is aiosmtpd installed?): {first:?}")
-            });
+        let (child, port, out) = Python::start("smtp_sink.py", args, "aiosmtpd");
         let (tx, mails) = channel();
         let (event_tx, events) = channel();
         std::thread::spawn(move || {
@@ -166,14 +193,6 @@ impl SmtpSink {
     /// Messages already received and not yet taken.
     pub fn pending(&self) -> Vec<Mail> {
         self.mails.try_iter().collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -721,6 +740,19 @@ pub fn private_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
         &s(&cert),
     ]);
     (ca, cert, key)
+}
+
+/// A real SMTP server, and the service started on its config plus `extra` TOML, with the
+/// accounts `users` (no password).
+pub fn started(extra: &str, users: &[&str]) -> (SmtpSink, Setup, Service) {
+    let sink = SmtpSink::start();
+    let setup = Setup::new(&format!("{}{extra}", smtp_config(sink.port)));
+    for user in users {
+        let added = setup.cli(&["users", "add", user]);
+        assert_eq!(added.code, Some(0), "{added:?}");
+    }
+    let service = setup.start();
+    (sink, setup, service)
 }
 
 /// The SMTP section for a sink on `port`, plain, with quick retries.

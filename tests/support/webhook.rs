@@ -1,14 +1,12 @@
 //! A real HTTP(S) webhook receiver (tests/support/webhook_receiver.py) that checks each
 //! delivery with the reference `standardwebhooks` library, and the config that points at it.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::io::BufRead;
 use std::sync::mpsc::{channel, Receiver};
 
 use serde_json::Value;
 
-use super::PATIENCE;
+use super::{Python, PATIENCE};
 
 /// A valid Standard Webhooks secret: "whsec_" + base64 of 32 random bytes (with '+', '/'
 /// and '=' padding, as standard base64 has).
@@ -51,7 +49,8 @@ impl Delivery {
 }
 
 pub struct WebhookReceiver {
-    child: Child,
+    /// Stops the receiver when dropped.
+    _child: Python,
     pub port: u16,
     tls: bool,
     deliveries: Receiver<Delivery>,
@@ -65,28 +64,8 @@ impl WebhookReceiver {
     /// `args` go to tests/support/webhook_receiver.py (`--fail-first N`, `--fail-status S`,
     /// `--tls-cert PATH --tls-key PATH`, `--port N`).
     pub fn start_with(secret: &str, args: &[&str]) -> WebhookReceiver {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/webhook_receiver.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--secret", secret])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs (CI installs standardwebhooks; see .ci/run)");
-        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut first = String::new();
-        out.read_line(&mut first)
-            .expect("reading the receiver's first line");
-        let port = first
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                panic!("the webhook receiver did not start (is standardwebhooks installed?): {first:?}")
-            });
+        let args: Vec<&str> = ["--secret", secret].iter().chain(args).copied().collect();
+        let (child, port, out) = Python::start("webhook_receiver.py", &args, "standardwebhooks");
         let (tx, deliveries) = channel();
         std::thread::spawn(move || {
             for line in out.lines().map_while(Result::ok) {
@@ -98,7 +77,7 @@ impl WebhookReceiver {
             }
         });
         WebhookReceiver {
-            child,
+            _child: child,
             port,
             tls: args.contains(&"--tls-cert"),
             deliveries,
@@ -124,14 +103,6 @@ impl WebhookReceiver {
     /// Deliveries already received and not yet taken.
     pub fn pending(&self) -> Vec<Delivery> {
         self.deliveries.try_iter().collect()
-    }
-}
-
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

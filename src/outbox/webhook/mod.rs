@@ -61,6 +61,40 @@ mod tests {
         assert_eq!(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
+    /// README's example delivery ("Integrating with your application"): its signature is
+    /// its body's under the example secret, its content-length the body's, and the body is
+    /// what `Event::body` writes for those data.
+    #[test]
+    fn the_readmes_example_delivery_is_signed_and_laid_out_as_sent() {
+        let readme = include_str!("../../../README.md");
+        let block = readme
+            .split("```http\n")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let (head, body) = block.split_once("\n\n").unwrap();
+        let body = body.trim_end();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap()
+        };
+        let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let timestamp: u64 = header("webhook-timestamp").parse().unwrap();
+        let signed = sign(&key, header("webhook-id"), timestamp, body);
+        assert_eq!(header("webhook-signature"), signed);
+        assert_eq!(header("content-length"), body.len().to_string());
+        let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
+        let mut event = Event::new("password.changed", String::new(), "", 0);
+        event.at_ms = 1_796_233_200_123;
+        for (k, v) in parsed["data"].as_object().unwrap() {
+            event = event.with(k, v.clone());
+        }
+        assert_eq!(event.body(false), body);
+    }
+
     #[test]
     fn secrets_must_be_whsec_base64_of_a_real_key() {
         assert!(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err());
