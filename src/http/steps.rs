@@ -136,7 +136,7 @@ pub async fn confirm(app: &App, client: IpAddr, body: ConfirmBody) -> Result<Con
     };
     let (db, key) = (app.db(), app.code_key());
     let session = crate::crypto::random_token;
-    let announce = recovery::Announce::new(app.hooks(), client, &super::current_request_id());
+    let announce = || recovery::Announce::new(app.hooks(), client, &super::current_request_id());
     let outcome = recovery::confirm(db, key, config, announce, request, now, session).await?;
     // Failures counted against an account (or the decoy) must survive a restart too; a
     // code-only failure wrote nothing and needs no flush.

@@ -152,12 +152,12 @@ fn count_failure(records: &Records, attempt: &Attempt, now_ms: u64) -> Changes {
 
 /// Consumes the code. A code-only guess that matches no code is answered after one read
 /// (no session drawn, no transaction); the rest runs on a blocking thread. `session` draws
-/// the `resetSession` of a confirmation that may succeed.
+/// the `resetSession` of a confirmation that may succeed, `announce` its events' id.
 pub async fn confirm(
     db: &Db,
     key: &CodeKey,
     config: &Recovery,
-    announce: super::Announce,
+    announce: impl FnOnce() -> super::Announce,
     req: ConfirmRequest<'_>,
     now: SystemTime,
     session: impl FnOnce() -> String,
@@ -183,7 +183,7 @@ pub async fn confirm(
         },
         lockout: super::lockout(config),
         decoy: config.hide_unknown_accounts,
-        announce,
+        announce: announce(),
     };
     let now_ms = unix_ms(now);
     let outcome = db

@@ -102,6 +102,11 @@ impl Hooks {
         Hooks(Arc::new(subscriptions))
     }
 
+    /// Whether no endpoint is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether any endpoint wants events of this type.
     pub fn wants(&self, kind: &str) -> bool {
         self.0.iter().any(|s| s.events.iter().any(|e| e == kind))
