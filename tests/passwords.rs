@@ -171,7 +171,8 @@ fn a_stranger_without_the_confirmation_makes_resetgate_ask_nothing() {
         "[passwords]\nbreach_api = \"http://127.0.0.1:{}\"\n",
         api.port
     ));
-    let r = f.reset("not-a-session", FRESH);
+    // Another password than the confirmed request's below, so that its query would show.
+    let r = f.reset("not-a-session", LEAKED);
     assert_eq!(r.status, 400, "{r:?}");
     // A confirmed reset asks; had the stranger's asked, its request would come first.
     let session = f.confirmed();
