@@ -17,13 +17,16 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use ipnet::IpNet;
 
-pub use secret::{check_private, Secret};
+pub use secret::{check_private, weak_secret, Secret, MIN_SECRET_BYTES};
 pub use sections::*;
 
 /// A configuration problem, always naming the key it is about.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
+
+/// The admin socket's name in the data directory.
+pub const ADMIN_SOCKET: &str = "admin.sock";
 
 fn bad(key: &str, what: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("`{key}`: {what}"))
@@ -91,7 +94,7 @@ impl Config {
     }
 
     pub fn admin_socket(&self) -> PathBuf {
-        self.storage.data_dir.join("admin.sock")
+        self.storage.data_dir.join(ADMIN_SOCKET)
     }
 
     /// The directory the file transport writes `.eml` files into.
@@ -116,12 +119,13 @@ impl Config {
 
     /// The server secret from `server.secret` or `server.secret_file`, if configured.
     pub fn server_secret(&self) -> Result<Option<Secret>, ConfigError> {
-        secret::resolve(
+        let resolved = secret::resolve(
             "server.secret_file",
             self.server.secret.as_ref(),
             self.server.secret_file.as_deref(),
             "server_secret",
-        )
+        )?;
+        secret::strong_enough("server.secret", resolved)
     }
 
     /// The signing key of webhook `i`: its `secret` or `secret_file` (`whsec_` and the key
@@ -148,12 +152,13 @@ impl Config {
 
     /// The admin token from `admin.token` or `admin.token_file`, if configured.
     pub fn admin_token(&self) -> Result<Option<Secret>, ConfigError> {
-        secret::resolve(
+        let resolved = secret::resolve(
             "admin.token_file",
             self.admin.token.as_ref(),
             self.admin.token_file.as_deref(),
             "admin_token",
-        )
+        )?;
+        secret::strong_enough("admin.token", resolved)
     }
 }
 

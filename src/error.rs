@@ -22,6 +22,7 @@ pub const ACCOUNT_EXISTS: &str = "An account with this email address already exi
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
 pub const NO_SUCH_MESSAGE: &str = "No such message";
 pub const NO_SUCH_BLOCK: &str = "No such block";
+pub const UNSUPPORTED_MEDIA_TYPE: &str = "Content-Type must be application/json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,6 +46,12 @@ pub enum ApiError {
     InvalidRequest,
     #[error("client denied")]
     Denied,
+    /// A browser request from another site (`http::browser`): 403 `Access denied`.
+    #[error("cross-site request")]
+    CrossSite,
+    /// A JSON endpoint's body sent as anything but `application/json`.
+    #[error("not application/json")]
+    UnsupportedMediaType,
     #[error("rate limited for {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("body too large")]
@@ -99,7 +106,11 @@ impl ApiError {
             NoAccountBadRequest => (StatusCode::BAD_REQUEST, NO_ACCOUNT.into()),
             InvalidOtp => (StatusCode::BAD_REQUEST, INVALID_OTP.into()),
             InvalidRequest => (StatusCode::BAD_REQUEST, INVALID_REQUEST.into()),
-            Denied => (StatusCode::FORBIDDEN, ACCESS_DENIED.into()),
+            Denied | CrossSite => (StatusCode::FORBIDDEN, ACCESS_DENIED.into()),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                UNSUPPORTED_MEDIA_TYPE.into(),
+            ),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS.into()),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

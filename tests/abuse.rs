@@ -27,7 +27,7 @@ fn forgot_via(service: &Service, forwarded_for: &str, n: usize) -> Reply {
         service.public,
         "POST",
         FORGOT,
-        &[("X-Forwarded-For", forwarded_for)],
+        &[("X-Forwarded-For", forwarded_for), support::JSON],
         body.as_bytes(),
     )
 }
@@ -356,7 +356,7 @@ fn slow_and_idle_connections_are_closed_while_others_are_served() {
     idle.set_read_timeout(Some(support::PATIENCE)).unwrap();
     let body = r#"{"email": "idle@example.com"}"#;
     let first = format!(
-        "POST {FORGOT} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {FORGOT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     idle.write_all(first.as_bytes()).unwrap();
@@ -494,7 +494,7 @@ fn forwarded_headers_nobody_trusts_are_counted_and_warned_about() {
         service.public,
         "POST",
         FORGOT,
-        &[("Forwarded", "for=198.51.100.8")],
+        &[("Forwarded", "for=198.51.100.8"), support::JSON],
         br#"{"email": "y@example.com"}"#,
     );
     assert_eq!(forwarded.status, 404);

@@ -133,7 +133,7 @@ fn users_commands_open_the_store_when_no_service_runs() {
 /// no request at all, and must not take a backup from it.
 #[test]
 fn the_cli_never_talks_to_an_impostor_on_the_admin_address() {
-    let setup = Setup::new("[admin]\ntoken = \"the-admin-token\"\n");
+    let setup = Setup::new("[admin]\ntoken = \"the-admin-token-of-this-test-0123456789\"\n");
     let admin = {
         let service = setup.start();
         let admin = service.admin;
@@ -180,7 +180,7 @@ fn the_cli_never_talks_to_an_impostor_on_the_admin_address() {
 #[test]
 fn the_cli_talks_to_the_running_service_through_its_private_socket() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let setup = Setup::new("[admin]\ntoken = \"the-right-token\"\n");
+    let setup = Setup::new("[admin]\ntoken = \"the-right-token-of-this-test-0123456789\"\n");
     let service = setup.start();
     let socket = setup.data_dir().join("admin.sock");
     let meta = std::fs::metadata(&socket).expect("the admin socket exists");
@@ -188,9 +188,10 @@ fn the_cli_talks_to_the_running_service_through_its_private_socket() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     // A configuration without the token (or with a wrong one) does not matter to the socket.
     let wrong = setup.dir.path().join("wrong.toml");
-    let text = std::fs::read_to_string(&setup.config)
-        .unwrap()
-        .replace("the-right-token", "a-wrong-token");
+    let text = std::fs::read_to_string(&setup.config).unwrap().replace(
+        "the-right-token-of-this-test-0123456789",
+        "a-wrong-token-of-this-test-0123456789",
+    );
     std::fs::write(&wrong, text).unwrap();
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(support::BIN)
@@ -213,7 +214,10 @@ fn the_cli_talks_to_the_running_service_through_its_private_socket() {
         service.admin,
         "GET",
         "/admin/v1/users",
-        &[("Authorization", "Bearer a-wrong-token")],
+        &[(
+            "Authorization",
+            "Bearer a-wrong-token-of-this-test-0123456789",
+        )],
         b"",
     );
     assert_eq!(tcp.status, 401, "the TCP admin API still checks the token");
@@ -339,7 +343,8 @@ fn secrets_and_backups_stay_private() {
     );
     assert!(!stderr.contains("a-token"), "{stderr}");
 
-    // The generated admin token, opened up by mistake: the service refuses to start.
+    // The generated admin token, opened up by mistake: the service refuses to start, as
+    // it does for anything in the data directory that others may read.
     setup.start().stop();
     let generated = setup.data_dir().join("admin.token");
     std::fs::set_permissions(&generated, std::fs::Permissions::from_mode(0o640)).unwrap();
@@ -348,8 +353,12 @@ fn secrets_and_backups_stay_private() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("chmod 600"), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("admin.token is open to other users (mode 0640)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("chmod -R go-rwx"), "{stderr}");
     std::fs::set_permissions(&generated, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     let backup = setup.dir.path().join("copy.backup");

@@ -474,7 +474,7 @@ fn messages_follow_accept_language_and_template_files() {
             service.public,
             "POST",
             "/api/v1/user/forgot-password",
-            &[("Accept-Language", lang)],
+            &[("Accept-Language", lang), support::JSON],
             br#"{"email": "ada@example.com"}"#,
         );
         assert_eq!(r.status, 200, "{r:?}");

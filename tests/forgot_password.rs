@@ -6,7 +6,7 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use support::{exchange, request, smtp_config, Setup, SmtpSink};
+use support::{exchange, request, smtp_config, Setup, SmtpSink, JSON};
 
 const FORGOT: &str = "/api/v1/user/forgot-password";
 const MISSING: &str = "Missing One or More Required Parameters";
@@ -202,7 +202,7 @@ fn bad_input_gets_a_clear_4xx() {
         ),
     ];
     for (body, message) in cases {
-        let r = request(service.public, "POST", FORGOT, &[], body);
+        let r = request(service.public, "POST", FORGOT, &[JSON], body);
         assert_eq!(
             (r.status, r.message()),
             (400, message.to_string()),
@@ -212,21 +212,27 @@ fn bad_input_gets_a_clear_4xx() {
     }
 
     let oversized = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let r = request(service.public, "POST", FORGOT, &[], oversized.as_bytes());
+    let r = request(
+        service.public,
+        "POST",
+        FORGOT,
+        &[JSON],
+        oversized.as_bytes(),
+    );
     assert_eq!(r.status, 413, "larger than the 16 KiB limit");
     let nested = format!("{{\"email\": {}{}}}", "[".repeat(1_000), "]".repeat(1_000));
     assert_eq!(
-        request(service.public, "POST", FORGOT, &[], nested.as_bytes()).status,
+        request(service.public, "POST", FORGOT, &[JSON], nested.as_bytes()).status,
         400
     );
 
-    let r = request(service.public, "POST", FORGOT, &[], &vec![b' '; 20_000]);
+    let r = request(service.public, "POST", FORGOT, &[JSON], &vec![b' '; 20_000]);
     assert_eq!(
         (r.status, r.message()),
         (413, "Request body is too large".into())
     );
     // The same without a Content-Length: chunked, and refused while streaming.
-    let mut chunked = format!("POST {FORGOT} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").into_bytes();
+    let mut chunked = format!("POST {FORGOT} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n").into_bytes();
     for _ in 0..5 {
         chunked.extend_from_slice(format!("{:x}\r\n{}\r\n", 8_000, " ".repeat(8_000)).as_bytes());
     }
@@ -278,7 +284,7 @@ fn slow_clients_are_cut_off() {
     let mut slow = TcpStream::connect(service.public).unwrap();
     slow.set_read_timeout(Some(support::PATIENCE)).unwrap();
     let head =
-        format!("POST {FORGOT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{\"email\":");
+        format!("POST {FORGOT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\":");
     slow.write_all(head.as_bytes()).unwrap();
     let mut answer = Vec::new();
     slow.read_to_end(&mut answer).unwrap();

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 use support::openapi::Spec;
-use support::{request, request_from, smtp_config, Reply, Service, Setup, SmtpSink};
+use support::{request, request_from, smtp_config, Reply, Service, Setup, SmtpSink, JSON};
 
 const FORGOT: &str = "/api/v1/user/forgot-password";
 const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
@@ -195,7 +195,7 @@ fn concurrent_confirmations_of_one_code_give_one_success() {
             .map(|_| {
                 s.spawn(|| {
                     start.wait();
-                    request(addr, "POST", CONFIRM, &[], body.as_bytes()).status
+                    request(addr, "POST", CONFIRM, &[JSON], body.as_bytes()).status
                 })
             })
             .collect();

@@ -94,7 +94,7 @@ fn socket_activation_uses_the_passed_listener() {
         addr,
         "POST",
         "/api/v1/user/forgot-password",
-        &[],
+        &[support::JSON],
         br#"{"email": "a@example.com"}"#,
     );
     assert_eq!(r.status, 404, "served by resetgate on the passed socket");

@@ -90,8 +90,7 @@ impl App {
     /// later start may succeed) and loads (or creates) the secrets.
     pub fn open(config: Config) -> Result<App, StartError> {
         let data_dir = &config.storage.data_dir;
-        secrets::private_dir(data_dir)
-            .map_err(|e| StartError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
+        secrets::private_dir(data_dir)?;
         let db = open_writable(&config)?;
         let metrics = Arc::new(Metrics::new());
         let guard = Guard::new(&config, metrics.clone())?;

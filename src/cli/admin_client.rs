@@ -4,8 +4,8 @@
 //! The socket lives in the data directory, which only the service's user can enter, and the
 //! service accepts only its own user and root on it: the file system authenticates both
 //! sides, so no token travels. Before a request goes out, the client also checks who
-//! answers (`SO_PEERCRED`): this user, root, or (for root) the owner of a data directory in
-//! a place no one else can write to.
+//! answers (`SO_PEERCRED`): this user, root, or (for root) the owner of a data directory
+//! whose parent directories all belong to root and are closed to other writers.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -30,8 +30,9 @@ use crate::admin::AdminError;
 pub type Answer<T> = Result<Result<T, AdminError>, Failure>;
 
 pub struct AdminClient {
+    /// `<data_dir>/admin.sock`, under the canonical data directory.
     pub socket: PathBuf,
-    /// The data directory, whose owner may answer on the socket when this is root.
+    /// The data directory, canonical, whose owner may answer on the socket when this is root.
     pub data_dir: PathBuf,
 }
 
@@ -103,10 +104,13 @@ impl AdminClient {
     }
 
     /// Talks only to a process that runs as this user or as root, or, when this is root, as
-    /// the owner of a data directory that no one else could have put there: the directory
-    /// and every directory above it are closed to writers other than their owners (a
-    /// relative `./data` run from /tmp is not). Otherwise whoever owns some directory could
-    /// listen there and be handed passwords or a forged backup.
+    /// the owner of a data directory that no one else could have put there: every directory
+    /// above it belongs to root and is closed to other writers (a relative `./data` run from
+    /// /tmp is not). The owner of a directory above could otherwise move the real data
+    /// directory aside, put their own there with a socket, and be handed passwords or a
+    /// forged backup; from here that owner would look like the service's user, so only root
+    /// may own the directories above. `data_dir` and `socket` are canonical: the socket
+    /// reached is the one under the directories checked.
     fn check_peer(&self, stream: &UnixStream) -> Result<(), Failure> {
         let peer = stream
             .peer_cred()
@@ -127,16 +131,22 @@ impl AdminClient {
                 "it runs as neither this user (uid {me}) nor root"
             )));
         }
-        let dir = std::fs::canonicalize(&self.data_dir)
-            .map_err(|e| refuse(format!("{}: {e}", self.data_dir.display())))?;
-        let owner = std::fs::metadata(&dir)
+        let dir = &self.data_dir;
+        let owner = std::fs::metadata(dir)
             .map_err(|e| refuse(e.to_string()))?
             .uid();
         if owner != peer {
             return Err(refuse(format!("{} belongs to uid {owner}", dir.display())));
         }
-        for ancestor in dir.ancestors() {
+        for ancestor in dir.ancestors().skip(1) {
             let meta = std::fs::metadata(ancestor).map_err(|e| refuse(e.to_string()))?;
+            if meta.uid() != 0 {
+                return Err(refuse(format!(
+                    "{} belongs to uid {}, not root, so its owner could have put another data directory and socket there; keep the data directory under directories that belong to root, or run the command as the service's user",
+                    ancestor.display(),
+                    meta.uid()
+                )));
+            }
             if meta.mode() & 0o022 != 0 {
                 return Err(refuse(format!(
                     "{} is writable by other users, so anyone could have made the socket; use a data directory in a private place",

@@ -188,6 +188,9 @@ pub fn print_json(value: &impl Serialize) {
 }
 
 pub fn main() -> ExitCode {
+    // Nothing this process creates (the store's files, the admin socket, generated
+    // secrets, mail files, backups) is for other users, whatever the caller's umask.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let _ = JSON.set(cli.json);
     serve::install_crypto_provider();
@@ -231,6 +234,10 @@ fn load(cli: &Cli) -> Result<Config, Failure> {
 }
 
 fn check(config: &Config) -> Result<(), Failure> {
+    let data_dir = &config.storage.data_dir;
+    if data_dir.exists() {
+        crate::secrets::check_private_dir(data_dir).map_err(Failure::config)?;
+    }
     config.server_secret()?;
     config.admin_token()?;
     config.smtp_password()?;

@@ -23,13 +23,22 @@ impl Target {
     /// sent to a TCP address: whatever listens on `admin.listen` while the service is
     /// stopped may be anyone's.
     pub async fn connect(config: Config) -> Result<Target, Failure> {
-        let socket = config.admin_socket();
+        // The socket under the canonical data directory: the path the peer check inspects
+        // is the path connected to.
+        let data_dir = match std::fs::canonicalize(&config.storage.data_dir) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Target::direct(config),
+            Err(e) => {
+                return Err(Failure::runtime(format!(
+                    "{}: {e}",
+                    config.storage.data_dir.display()
+                )))
+            }
+        };
+        let socket = data_dir.join(crate::config::ADMIN_SOCKET);
         match tokio::net::UnixStream::connect(&socket).await {
             Ok(_) => {
-                let client = AdminClient {
-                    socket,
-                    data_dir: config.storage.data_dir.clone(),
-                };
+                let client = AdminClient { socket, data_dir };
                 Ok(Target::Admin(client, Box::new(config)))
             }
             Err(e) if no_service(&e) => Target::direct(config),
@@ -44,8 +53,9 @@ impl Target {
         let s = &config.storage;
         // As `serve` does: sled would make the directory with the umask's mode, and it
         // will hold the secrets and the mail with live codes.
-        crate::secrets::private_dir(&s.data_dir).map_err(|e| {
-            Failure::runtime(format!("cannot create {}: {e}", s.data_dir.display()))
+        crate::secrets::private_dir(&s.data_dir).map_err(|e| match e {
+            crate::secrets::SecretError::Config(c) => Failure::from(c),
+            crate::secrets::SecretError::Io(text) => Failure::runtime(text),
         })?;
         match Db::open_with(s) {
             Ok(db) => {

@@ -22,6 +22,7 @@ impl Default for Server {
             secret: None,
             secret_file: None,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             client_ip_header: ClientIpHeader::XForwardedFor,
         }
     }

@@ -88,6 +88,37 @@ pub fn check_private(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The least key material a server secret or admin token may hold: as much as the
+/// generated ones (32 random bytes).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Refuses a secret with less than [`MIN_SECRET_BYTES`] of key material: 64 hex digits for
+/// a hexadecimal one (as generated), else 32 characters. `key` names it; the value is never
+/// shown.
+pub fn strong_enough(key: &str, secret: Option<Secret>) -> Result<Option<Secret>, ConfigError> {
+    let Some(secret) = secret else {
+        return Ok(None);
+    };
+    weak_secret(secret.expose()).map_or(Ok(Some(secret)), |why| Err(bad(key, why)))
+}
+
+/// Why `value` is too short to be a secret, if it is.
+pub fn weak_secret(value: &str) -> Option<String> {
+    let hex = value.bytes().all(|b| b.is_ascii_hexdigit());
+    let (needed, unit) = if hex {
+        (2 * MIN_SECRET_BYTES, "hex digits")
+    } else {
+        (MIN_SECRET_BYTES, "characters")
+    };
+    (value.len() < needed).then(|| {
+        format!(
+            "must hold at least {MIN_SECRET_BYTES} bytes of key material: {} hex digits, or {MIN_SECRET_BYTES} characters of another kind (this one has {} {unit}); make one with `openssl rand -hex 32`",
+            2 * MIN_SECRET_BYTES,
+            value.len()
+        )
+    })
+}
+
 /// The inline value, else the file's content without its trailing newline, else the
 /// systemd credential `credential` (`$CREDENTIALS_DIRECTORY/<credential>`, `LoadCredential=`).
 pub(super) fn resolve(
@@ -156,6 +187,30 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let secret = resolve("admin.token_file", None, Some(&path), "x").unwrap();
         assert_eq!(secret.unwrap().expose(), "s3cret");
+    }
+
+    #[test]
+    fn short_secrets_are_refused_without_showing_them() {
+        for weak in [
+            "abc",
+            "0123456789abcdef0123456789abcdef",
+            "correct horse battery",
+        ] {
+            let err = strong_enough("server.secret", Some(Secret::new(weak.into())))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("`server.secret`") && err.contains("32 bytes"),
+                "{err}"
+            );
+            assert!(!err.contains(weak), "{err}");
+        }
+        for strong in [
+            "0123456789abcdef".repeat(4),
+            "correct horse battery staple, twice over".to_string(),
+        ] {
+            assert!(strong_enough("admin.token", Some(Secret::new(strong))).is_ok());
+        }
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct Server {
     pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
     pub trusted_proxies: Vec<String>,
+    /// Origins (`https://app.example.com`) whose pages may call the JSON API from a
+    /// browser (CORS); empty: none but this service's own.
+    pub cors_origins: Vec<String>,
     /// The header the trusted proxies write: `x-forwarded-for` or `forwarded`.
     pub client_ip_header: ClientIpHeader,
 }

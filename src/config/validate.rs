@@ -67,7 +67,14 @@ impl Config {
             if self.webhooks[..i].iter().any(|o| o.name == w.name) {
                 return Err(bad(&key("name"), format!("{:?} is used twice", w.name)));
             }
-            crate::outbox::webhook::Target::parse(&w.url).map_err(|e| bad(&key("url"), e))?;
+            let target =
+                crate::outbox::webhook::Target::parse(&w.url).map_err(|e| bad(&key("url"), e))?;
+            if w.include_password_hash && !target.private() {
+                return Err(bad(
+                    &key("include_password_hash"),
+                    "needs an https:// url (or http:// to a loopback address): the hash would cross the network in clear",
+                ));
+            }
             for event in &w.events {
                 if !crate::outbox::webhook::EVENTS.contains(&event.as_str()) {
                     return Err(bad(
@@ -120,7 +127,16 @@ impl Config {
             "server.header_read_timeout",
             self.server.header_read_timeout,
         )?;
-        nonzero("server.body_timeout", self.server.body_timeout)
+        nonzero("server.body_timeout", self.server.body_timeout)?;
+        for origin in &self.server.cors_origins {
+            if !is_origin(origin) {
+                return Err(bad(
+                    "server.cors_origins",
+                    format!("{origin:?} is not an origin: write it as a browser sends it, like \"https://app.example.com\" (scheme, host, optional port; no path, no \"*\")"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_storage(&self) -> Result<(), ConfigError> {
@@ -315,8 +331,14 @@ impl Config {
             ));
         }
         if !p.breach_api.is_empty() {
-            crate::outbox::webhook::Target::parse(&p.breach_api)
+            let target = crate::outbox::webhook::Target::parse(&p.breach_api)
                 .map_err(|e| bad("passwords.breach_api", e))?;
+            if !target.private() {
+                return Err(bad(
+                    "passwords.breach_api",
+                    "must be https:// (or http:// to a loopback address): the range API learns the first 5 hex digits of each new password's SHA-1, and its answer decides whether the password is refused",
+                ));
+            }
         }
         nonzero("passwords.breach_timeout", p.breach_timeout)?;
         Ok(())
@@ -360,4 +382,59 @@ fn rate(key: &str, r: Rate) -> Result<(), ConfigError> {
         return Err(bad(&format!("{key}.window"), "must be longer than zero"));
     }
     Ok(())
+}
+
+/// An origin as a browser sends it in `Origin`: `http(s)://host[:port]`, lowercase, nothing
+/// after.
+fn is_origin(text: &str) -> bool {
+    let Some(rest) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, port) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((v6, after)) => (
+            v6,
+            after
+                .strip_prefix(':')
+                .or(Some(after).filter(|a| !a.is_empty())),
+        ),
+        None => match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    host_ok && port_ok
+}
+
+#[cfg(test)]
+mod origin_tests {
+    #[test]
+    fn origins_as_browsers_send_them() {
+        for ok in [
+            "https://app.example.com",
+            "http://localhost:8080",
+            "https://[::1]:8443",
+            "https://[::1]",
+        ] {
+            assert!(super::is_origin(ok), "{ok}");
+        }
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://app.example.com/",
+            "https://App.example.com",
+            "https://app.example.com:0",
+            "https://[::1]x",
+            "https://",
+        ] {
+            assert!(!super::is_origin(bad), "{bad}");
+        }
+    }
 }

@@ -56,7 +56,10 @@ pub fn error(err: &ApiError) -> Resp {
         ApiError::Unauthorized => {
             h.insert("www-authenticate", HeaderValue::from_static("Bearer"));
         }
-        ApiError::BodyTimeout | ApiError::PayloadTooLarge => {
+        ApiError::BodyTimeout
+        | ApiError::PayloadTooLarge
+        | ApiError::UnsupportedMediaType
+        | ApiError::CrossSite => {
             // The rest of the body is not read: the connection cannot be reused.
             h.insert("connection", HeaderValue::from_static("close"));
         }

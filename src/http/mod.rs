@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod bodies;
+pub mod browser;
 mod conns;
 pub mod json;
 pub mod public;

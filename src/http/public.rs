@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::json::{self, Resp};
 use super::server::Peer;
-use super::{bodies, steps};
+use super::{bodies, browser, steps};
 use crate::error::ApiError;
 use crate::guard::Endpoint;
 use crate::App;
@@ -43,9 +43,30 @@ pub fn route(
             return json::error(&refused.into());
         }
         let result = match (&method, uri.path()) {
-            (&Method::POST, FORGOT) => forgot(&app, req, client).await,
-            (&Method::POST, CONFIRM) => confirm(&app, req, client).await,
-            (&Method::POST, RESET) => reset(&app, req, client).await,
+            (&Method::POST, FORGOT | CONFIRM | RESET) => {
+                let cors = &app.config().server.cors_origins;
+                let allowed = match browser::admit(req.headers(), cors) {
+                    Ok(allowed) => allowed,
+                    Err(e) => {
+                        app.metrics().refused(match e {
+                            ApiError::CrossSite => "cross_site",
+                            _ => "content_type",
+                        });
+                        return json::error(&e);
+                    }
+                };
+                let mut resp = match uri.path() {
+                    FORGOT => forgot(&app, req, client).await,
+                    CONFIRM => confirm(&app, req, client).await,
+                    _ => reset(&app, req, client).await,
+                }
+                .unwrap_or_else(|e| json::error(&e));
+                browser::expose(&mut resp, allowed);
+                return resp;
+            }
+            (&Method::OPTIONS, FORGOT | CONFIRM | RESET) => {
+                browser::preflight(req.headers(), &app.config().server.cors_origins)
+            }
             (_, FORGOT | CONFIRM | RESET) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
             (&Method::GET | &Method::HEAD, "/healthz") => {
                 Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
@@ -129,7 +150,7 @@ async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Res
 /// POST /api/v1/user/confirm-otp-reset (API.md §2), with the optional `email` extension.
 async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
     let body = bodies::confirm(&body(app, req, client, Endpoint::Confirm).await?)?;
-    let confirmed = steps::confirm(app, client, body).await?;
+    let confirmed = steps::confirm(app, client, body, steps::Via::Api).await?;
     let fields = json!({ "email": confirmed.email, "resetSession": confirmed.session });
     let sentence = "Code confirmed. Now choose a new password.";
     let window = app.config().recovery.confirm_window.as_secs();

@@ -12,6 +12,14 @@ use crate::guard::{Endpoint, Refusal};
 use crate::recovery::{self, Confirm, ConfirmRequest, Forgot, ForgotRequest, Reset, ResetRequest};
 use crate::App;
 
+/// Where a step was asked for: the JSON API, or the reset page (whose password form always
+/// carries the `resetSession`, so its confirmations offer no same-client fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Api,
+    Page,
+}
+
 /// A confirmed code: the account's address and the `resetSession` for password-reset.
 pub struct Confirmed {
     pub email: String,
@@ -106,7 +114,12 @@ impl Drop for WakeOnDrop<'_> {
 
 /// confirm-otp-reset, after the client's limits: the address's limits (when it names
 /// one), the failed-confirmation allowances, the decision, flushed where it wrote.
-pub async fn confirm(app: &App, client: IpAddr, body: ConfirmBody) -> Result<Confirmed, ApiError> {
+pub async fn confirm(
+    app: &App,
+    client: IpAddr,
+    body: ConfirmBody,
+    via: Via,
+) -> Result<Confirmed, ApiError> {
     let refund_client = || app.guard().refund_client(client, Endpoint::Confirm);
     if let Some(email) = &body.email {
         super::note_email(&email.key);
@@ -133,6 +146,7 @@ pub async fn confirm(app: &App, client: IpAddr, body: ConfirmBody) -> Result<Con
         code: &body.code,
         claimed,
         client,
+        session_only: via == Via::Page,
     };
     let (db, key) = (app.db(), app.code_key());
     let session = crate::crypto::random_token;

@@ -62,7 +62,7 @@ fn write_atomically(
     fsync: bool,
 ) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    crate::secrets::private_dir(dir)?;
+    crate::secrets::make_private_dir(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
     // A new file only (O_EXCL), never through a link (O_NOFOLLOW): a name planted in the
     // directory cannot redirect a message that carries a live code. One left by a crash

@@ -50,11 +50,16 @@ pub struct Attempt {
     pub announce: super::Announce,
 }
 
-/// The request: the code as typed, the optional `email` (normalized), the client.
+/// The request: the code as typed, the optional `email` (normalized), the client, and
+/// whether the confirmation may be used only with its `resetSession`.
 pub struct ConfirmRequest<'a> {
     pub code: &'a str,
     pub claimed: Option<&'a str>,
     pub client: IpAddr,
+    /// The reset page always carries the session, so a confirmation made there offers no
+    /// same-client fallback: a neighbour on the owner's address cannot cash it in while the
+    /// owner types the new password. The JSON API's documented flow keeps the fallback.
+    pub session_only: bool,
 }
 
 /// Codes are shown in groups ("1234 5678 9012"): spaces and dashes are not part of them.
@@ -166,6 +171,7 @@ pub async fn confirm(
         code,
         claimed,
         client,
+        session_only,
     } = req;
     let mac = key.mac(&normalize_code(code));
     if claimed.is_none() && db.code_owner(&mac)?.is_none() {
@@ -179,7 +185,7 @@ pub async fn confirm(
             session_mac: key.mac(&session).to_vec(),
             client: client.to_canonical().to_string(),
             until_ms: unix_ms(now + config.confirm_window),
-            session_only: false,
+            session_only,
         },
         lockout: super::lockout(config),
         decoy: config.hide_unknown_accounts,

@@ -3,12 +3,15 @@
 //! works without JavaScript, and each post runs the same step as the JSON API
 //! (`http::steps`): the same limits, guard, answers and enumeration behaviour. The
 //! password form carries the `resetSession` that the code form returned, in a hidden
-//! field; the page never relies on the same-client fallback.
+//! field, and a confirmation made on the page can be used only with that session
+//! (`steps::Via::Page`): nobody else on the owner's address can use it through the JSON
+//! API's same-client fallback.
 //!
-//! Cross-site posts: the page sets no cookie, so a forged post carries nothing of the
-//! victim's; still, a post that the browser marks `Sec-Fetch-Site` other than
+//! Cross-site posts: a post that the browser marks `Sec-Fetch-Site` other than
 //! `same-origin` (or, from a browser that does not send it, whose `Origin` is not this
-//! host) is refused with 403.
+//! host) is refused with 403 (`http::browser::same_origin`). The page sets no cookie, and
+//! its password form never uses the same-client fallback (it always sends a session), so
+//! a forged post would carry only what its author typed.
 
 mod built;
 mod logo;
@@ -79,7 +82,7 @@ pub async fn route(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<
             "text/javascript; charset=utf-8",
         )),
         (&Method::POST, "/email" | "/code" | "/password") => {
-            if !same_origin(&req) {
+            if !crate::http::browser::same_origin(req.headers()) {
                 app.metrics().refused("cross_site");
                 let problem = Problem {
                     field: "",
@@ -111,11 +114,25 @@ async fn post(app: &App, req: Request<Incoming>, client: IpAddr, texts: &texts::
         "/code" => Endpoint::Confirm,
         _ => Endpoint::Reset,
     };
-    // The body first (bounded in size and time, as every body is), so that a refusal by a
-    // limit can still show what was typed.
+    // The client's limits first; the body (bounded in size and time, as every body is, and
+    // in fields) is parsed after, also for a refusal, whose page keeps what was typed.
+    let admitted = match endpoint {
+        Endpoint::Forgot => steps::forgot_admissible(app),
+        _ => Ok(()),
+    }
+    .and_then(|()| Ok(app.guard().admit_client(client, endpoint)?));
     let form = match read_form(app, req).await {
         Ok(form) => form,
-        Err(e) => return refused(app, texts, &Step::Email, "", "", &e),
+        Err(e) => {
+            return refused(
+                app,
+                texts,
+                &Step::Email,
+                "",
+                "",
+                admitted.err().as_ref().unwrap_or(&e),
+            )
+        }
     };
     let typed = form.get("email");
     let again = match endpoint {
@@ -129,11 +146,6 @@ async fn post(app: &App, req: Request<Incoming>, client: IpAddr, texts: &texts::
             session: form.get("resetSession"),
         },
     };
-    let admitted = match endpoint {
-        Endpoint::Forgot => steps::forgot_admissible(app),
-        _ => Ok(()),
-    }
-    .and_then(|()| Ok(app.guard().admit_client(client, endpoint)?));
     if let Err(e) = admitted {
         return refused(app, texts, &again, typed, "", &e);
     }
@@ -193,7 +205,7 @@ async fn code_step(
         let e = ApiError::InvalidOtp;
         return refused(app, texts, &again, email, "code", &e);
     }
-    match steps::confirm(app, client, body).await {
+    match steps::confirm(app, client, body, steps::Via::Page).await {
         Ok(confirmed) => {
             let step = Step::Password {
                 email: &confirmed.email,
@@ -307,38 +319,28 @@ impl Form {
     }
 }
 
-/// The body, bounded as every body is, parsed as a form.
+/// The most fields a form post may have: the page's forms send at most five.
+const MAX_FIELDS: usize = 8;
+
+/// The body, bounded as every body is, parsed as a form of at most [`MAX_FIELDS`] fields
+/// (more is a 400, found without parsing further).
 async fn read_form(app: &App, req: Request<Incoming>) -> Result<Form, ApiError> {
     let server = &app.config().server;
     let body = json::read_body(req, server.max_body_bytes, server.body_timeout).await?;
+    parse_form(&body)
+}
+
+fn parse_form(body: &[u8]) -> Result<Form, ApiError> {
     let mut fields: Vec<(String, String)> = Vec::new();
-    for (k, v) in form_urlencoded::parse(&body) {
+    for (n, (k, v)) in form_urlencoded::parse(body).enumerate() {
+        if n == MAX_FIELDS {
+            return Err(ApiError::bad_request("The form has too many fields"));
+        }
         if !fields.iter().any(|(seen, _)| *seen == k) {
             fields.push((k.into_owned(), v.into_owned()));
         }
     }
     Ok(Form(fields))
-}
-
-/// A post from this page itself. Browsers that send `Sec-Fetch-Site` (all current ones)
-/// are taken at their word: only `same-origin` (or `none`, typed by the user) passes. Its
-/// `Origin` cannot tell here: under the page's `Referrer-Policy: no-referrer`, a browser
-/// sends `Origin: null` even for the page's own form. Without `Sec-Fetch-Site`, an `Origin`
-/// must name this host.
-fn same_origin(req: &Request<Incoming>) -> bool {
-    let headers = req.headers();
-    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = value("sec-fetch-site") {
-        return site == "same-origin" || site == "none";
-    }
-    let Some(origin) = value("origin") else {
-        return true;
-    };
-    let host = value("host").unwrap_or_default();
-    let own = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"));
-    !host.is_empty() && own == Some(host)
 }
 
 /// A page: HTML with the security headers every page answer carries.
@@ -378,4 +380,16 @@ fn asset(body: Bytes, content_type: &'static str) -> Resp {
         HeaderValue::from_static("nosniff"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn forms_keep_the_first_value_and_have_few_fields() {
+        let form = super::parse_form(b"email=a%40b.c&code=1&email=x").unwrap();
+        assert_eq!((form.get("email"), form.get("code")), ("a@b.c", "1"));
+        assert_eq!(form.get("absent"), "");
+        assert!(super::parse_form(b"a=1&a=2&a=3&a=4&a=5&a=6&a=7&a=8").is_ok());
+        assert!(super::parse_form(b"a=1&a=2&a=3&a=4&a=5&a=6&a=7&a=8&a=9").is_err());
+    }
 }

@@ -309,6 +309,25 @@ impl Setup {
             .insert(key, value)
             .expect("an insert");
         db.flush().expect("a flush");
+        drop(db);
+        // sled made its new files with this test's umask; the service's own are private.
+        close_to_others(&self.data_dir());
+    }
+}
+
+/// `chmod -R go-rwx dir`: what the service requires of its data directory.
+pub fn close_to_others(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(dir).expect("reading a mode");
+    if meta.file_type().is_symlink() {
+        return;
+    }
+    let mode = meta.permissions().mode() & 0o700;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir).expect("listing a directory") {
+            close_to_others(&entry.expect("an entry").path());
+        }
     }
 }
 
@@ -344,7 +363,29 @@ impl Service {
         config: &Path,
         env: &[(&str, &str)],
     ) -> Result<Service, (ExitStatus, Vec<String>)> {
-        let mut child = Command::new(BIN)
+        Service::try_start_with(config, env, |_| {})
+    }
+
+    /// [`Service::start`] as another user (the caller is root).
+    pub fn start_as(config: &Path, uid: u32, gid: u32) -> Service {
+        use std::os::unix::process::CommandExt;
+        let started = Service::try_start_with(config, &[], |command| {
+            command.uid(uid).gid(gid);
+        });
+        match started {
+            Ok(service) => service,
+            Err((status, log)) => panic!("resetgate exited ({status}):\n{}", log.join("\n")),
+        }
+    }
+
+    /// [`Service::try_start`], with `prepare` applied to the command first.
+    pub fn try_start_with(
+        config: &Path,
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&mut Command),
+    ) -> Result<Service, (ExitStatus, Vec<String>)> {
+        let mut command = Command::new(BIN);
+        command
             .arg("--config")
             .arg(config)
             .arg("serve")
@@ -352,9 +393,9 @@ impl Service {
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the resetgate binary runs");
+            .stderr(Stdio::piped());
+        prepare(&mut command);
+        let mut child = command.spawn().expect("the resetgate binary runs");
         let err = BufReader::new(child.stderr.take().expect("piped stderr"));
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, lines) = channel();
@@ -424,13 +465,7 @@ impl Service {
     }
 
     pub fn post(&self, path: &str, body: &str) -> Reply {
-        request(
-            self.public,
-            "POST",
-            path,
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-        )
+        request(self.public, "POST", path, &[JSON], body.as_bytes())
     }
 
     /// A request to the admin API with the token from `setup`'s data directory.
@@ -522,6 +557,9 @@ fn text_field<'a>(line: &'a str, name: &str) -> &'a str {
 
 // ---------------------------------------------------------------------------------------
 // HTTP, raw, so that tests control every byte
+
+/// The header every JSON API request carries.
+pub const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 #[derive(Debug)]
 pub struct Reply {

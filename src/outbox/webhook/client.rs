@@ -54,6 +54,16 @@ impl Target {
         })
     }
 
+    /// Whether what is sent cannot be read on the way: TLS, or a loopback address.
+    pub fn private(&self) -> bool {
+        self.tls
+            || self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The `Host` header.
     pub(crate) fn authority(&self) -> String {
         let host = if self.host.contains(':') {

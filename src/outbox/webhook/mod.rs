@@ -18,9 +18,24 @@ pub use worker::{run, Webhooks};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
+/// The Standard Webhooks specification's example secret: anyone can read it, so anyone could
+/// forge events signed with it. Refused as a configured secret.
+pub const SPEC_EXAMPLE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A configured secret's key: [`decode_key`], refusing the specification's example.
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+    if secret == SPEC_EXAMPLE_SECRET {
+        return Err(
+            "is the Standard Webhooks specification's published example, with which anyone can sign events: make one with `echo \"whsec_$(openssl rand -base64 32)\"`"
+                .into(),
+        );
+    }
+    decode_key(secret)
+}
+
 /// The key in a Standard Webhooks secret: `whsec_` and the key bytes in base64, with or
 /// without its `=` padding (the libraries accept both).
-pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+pub fn decode_key(secret: &str) -> Result<Vec<u8>, String> {
     use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurposeConfig};
     let config =
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
@@ -55,7 +70,7 @@ mod tests {
     #[test]
     fn the_signature_is_the_specifications_example() {
         // The example in the Standard Webhooks specification.
-        let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let key = decode_key(SPEC_EXAMPLE_SECRET).unwrap();
         let body = r#"{"test": 2432232314}"#;
         let got = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
@@ -81,7 +96,7 @@ mod tests {
                 .find_map(|l| l.strip_prefix(&format!("{name}: ")))
                 .unwrap()
         };
-        let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let key = decode_key(SPEC_EXAMPLE_SECRET).unwrap();
         let timestamp: u64 = header("webhook-timestamp").parse().unwrap();
         let signed = sign(&key, header("webhook-id"), timestamp, body);
         assert_eq!(header("webhook-signature"), signed);
@@ -100,12 +115,9 @@ mod tests {
         assert!(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err());
         assert!(decode_secret("whsec_not base64!").is_err());
         assert!(decode_secret("whsec_c2hvcnQ=").is_err(), "5 bytes");
-        assert_eq!(
-            decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-                .unwrap()
-                .len(),
-            24
-        );
+        assert_eq!(decode_key(SPEC_EXAMPLE_SECRET).unwrap().len(), 24);
+        let refused = decode_secret(SPEC_EXAMPLE_SECRET).unwrap_err();
+        assert!(refused.contains("example"), "{refused}");
         let padded = decode_secret("whsec_EMjg+VvePl/wr3Kzx8CtNyK37fF7XUhhUivhUYtxQTU=");
         let bare = decode_secret("whsec_EMjg+VvePl/wr3Kzx8CtNyK37fF7XUhhUivhUYtxQTU");
         assert_eq!(
