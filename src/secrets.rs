@@ -40,9 +40,52 @@ pub fn admin_token(config: &Config) -> Result<Secret, SecretError> {
 /// but a directory made before, by hand or by another tool, keeps its modes): it holds the
 /// store with the password hashes, the secrets and the queued mail with live codes.
 pub fn private_dir(dir: &Path) -> Result<(), SecretError> {
+    private_dir_as(dir, "`storage.data_dir`")
+}
+
+/// [`private_dir`] for the directory that `key` names.
+pub fn private_dir_as(dir: &Path, key: &str) -> Result<(), SecretError> {
     make_private_dir(dir)
         .map_err(|e| SecretError::Io(format!("cannot create {}: {e}", dir.display())))?;
-    check_private_dir(dir).map_err(|e| SecretError::Config(ConfigError(e)))
+    check_private_dir_as(dir, key).map_err(|e| SecretError::Config(ConfigError(e)))
+}
+
+/// The directories the service keeps private: the data directory, and the file
+/// transport's mail directory when it lies elsewhere. `create`: make them if missing
+/// (else a missing one is skipped, as `check-config` does).
+pub fn private_dirs(config: &Config, create: bool) -> Result<(), SecretError> {
+    let data = &config.storage.data_dir;
+    let mail = config.mail_dir();
+    let mut dirs = vec![(data.clone(), "`storage.data_dir`")];
+    if config.mail.transport == crate::config::Transport::File && !mail.starts_with(data) {
+        dirs.push((mail, "`mail.file.dir`"));
+    }
+    for (dir, key) in dirs {
+        if create {
+            private_dir_as(&dir, key)?;
+        } else if dir.exists() {
+            check_private_dir_as(&dir, key).map_err(|e| SecretError::Config(ConfigError(e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The generated secrets, where they exist and no configured one replaces them: private
+/// and long enough (`check-config`).
+pub fn check_generated(config: &Config) -> Result<(), SecretError> {
+    if config.server_secret()?.is_none() {
+        let path = config.storage.data_dir.join(SECRET_FILE);
+        if path.exists() {
+            load_or_create(&path)?;
+        }
+    }
+    if config.admin_token()?.is_none() {
+        let path = token_path(config);
+        if path.exists() {
+            load_or_create(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates `dir` (and its parents) with mode 0700 if it is missing.
@@ -57,42 +100,89 @@ pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// Refuses a data directory that group or others may read, write or enter, or that holds
-/// anything they may: the message names the first such path and the `chmod` to run.
-/// Symbolic links are not followed (their own mode means nothing).
+/// Refuses a data directory that is not this user's own: one that group or others may
+/// read, write or enter, or that holds anything they may, anything another user owns, or a
+/// symbolic link (whose target would escape these checks). A directory another user owns
+/// is accepted only for root, and only when every directory above it belongs to root and
+/// is closed to other writers: the owner of one above could otherwise have put their own
+/// data directory there (the admin socket's peer check says the same, `cli::admin_client`).
+/// The message names the first such path and what to run.
 pub fn check_private_dir(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let open = |path: &Path, mode: u32| {
-        format!(
-            "`storage.data_dir`: {} is open to other users (mode {:04o}); the data directory holds the store, the secrets and queued codes: run `chmod -R go-rwx {}`",
-            path.display(),
-            mode & 0o777,
-            dir.display()
-        )
-    };
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|e| format!("`storage.data_dir`: cannot read {}: {e}", path.display()))?;
-        if meta.file_type().is_symlink() && path != dir {
-            continue;
+    check_private_dir_as(dir, "`storage.data_dir`")
+}
+
+/// [`check_private_dir`] for the directory that `key` names.
+pub fn check_private_dir_as(dir: &Path, key: &str) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let read =
+        |path: &Path, e: std::io::Error| format!("{key}: cannot read {}: {e}", path.display());
+    let top = std::fs::metadata(dir).map_err(|e| read(dir, e))?;
+    let owner = top.uid();
+    let me = rustix::process::geteuid().as_raw();
+    if owner != me {
+        if me != 0 {
+            return Err(format!(
+                "{key}: {} belongs to uid {owner}, not to this user (uid {me}): run the service and its commands as the data directory's owner",
+                dir.display()
+            ));
         }
-        let meta = if path == dir {
-            std::fs::metadata(&path)
-                .map_err(|e| format!("`storage.data_dir`: cannot read {}: {e}", path.display()))?
-        } else {
-            meta
-        };
+        root_owned_above(dir).map_err(|why| format!("{key}: {why}"))?;
+    }
+    let mut pending = vec![(dir.to_path_buf(), top)];
+    while let Some((path, meta)) = pending.pop() {
         let mode = meta.permissions().mode();
+        if meta.file_type().is_symlink() {
+            return Err(format!(
+                "{key}: {} is a symbolic link; the data directory holds only its own files (point mail.file.dir elsewhere instead)",
+                path.display()
+            ));
+        }
+        if meta.uid() != owner {
+            return Err(format!(
+                "{key}: {} belongs to uid {}, not to the data directory's owner (uid {owner}): run `chown -R {owner} {}`",
+                path.display(),
+                meta.uid(),
+                dir.display()
+            ));
+        }
         if mode & 0o077 != 0 {
-            return Err(open(&path, mode));
+            return Err(format!(
+                "{key}: {} is open to other users (mode {:04o}); the data directory holds the store, the secrets and queued codes: run `chmod -R go-rwx {}`",
+                path.display(),
+                mode & 0o777,
+                dir.display()
+            ));
         }
         if meta.is_dir() {
-            let entries = std::fs::read_dir(&path)
-                .map_err(|e| format!("`storage.data_dir`: cannot read {}: {e}", path.display()))?;
-            for entry in entries.flatten() {
-                pending.push(entry.path());
+            for entry in std::fs::read_dir(&path).map_err(|e| read(&path, e))? {
+                let entry = entry.map_err(|e| read(&path, e))?.path();
+                let meta = std::fs::symlink_metadata(&entry).map_err(|e| read(&entry, e))?;
+                pending.push((entry, meta));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Every directory above `dir` (canonical) belongs to root and is closed to other writers.
+pub fn root_owned_above(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for ancestor in dir.ancestors().skip(1) {
+        let meta =
+            std::fs::metadata(ancestor).map_err(|e| format!("{}: {e}", ancestor.display()))?;
+        if meta.uid() != 0 {
+            return Err(format!(
+                "{} belongs to uid {}, not root, so its owner could have put another data directory there; keep the data directory under directories that belong to root, or run the command as the service's user",
+                ancestor.display(),
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{} is writable by other users, so anyone could have put another data directory there; use a data directory in a private place",
+                ancestor.display()
+            ));
         }
     }
     Ok(())
@@ -110,7 +200,8 @@ fn load_or_create(path: &Path) -> Result<Secret, SecretError> {
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => {
             if let Some(why) = crate::config::weak_secret(text.trim()) {
-                return Err(SecretError::Io(format!("{}: {why}", path.display())));
+                let text = format!("{}: {why}", path.display());
+                return Err(SecretError::Config(ConfigError(text)));
             }
             return Ok(Secret::new(text.trim().to_string()));
         }
@@ -158,9 +249,11 @@ mod tests {
             err.contains(&format!("chmod -R go-rwx {}", data.display())),
             "{err}"
         );
-        std::os::unix::fs::symlink("/etc/passwd", data.join("link")).unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        check_private_dir(&data).expect("a symbolic link's own mode means nothing");
+        check_private_dir(&data).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", data.join("link")).unwrap();
+        let err = check_private_dir(&data).unwrap_err();
+        assert!(err.contains("link is a symbolic link"), "{err}");
     }
 
     #[test]

@@ -312,6 +312,55 @@ fn m3_a_data_directory_open_to_others_is_refused() {
     }
     let list = setup.cli(&["users", "list"]);
     assert_eq!(list.stdout.trim(), "ada@example.com", "{list:?}");
+
+    // A symbolic link inside would take the checks elsewhere.
+    let link = data.join("mail");
+    std::os::unix::fs::symlink(setup.dir.path(), &link).unwrap();
+    let run = setup.cli(&["check-config"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("mail is a symbolic link"), "{run:?}");
+    std::fs::remove_file(&link).unwrap();
+
+    // The file transport's directory elsewhere is held to the same rules.
+    let elsewhere = setup.dir.path().join("outgoing");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let moved = format!("[mail.file]\ndir = \"{}\"\n{text}", elsewhere.display());
+    std::fs::write(&setup.config, moved).unwrap();
+    let run = setup.cli(&["check-config"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("`mail.file.dir`"), "{run:?}");
+}
+
+/// M3, as root: a file in the data directory that another user owns (and could rewrite, or
+/// read as it likes) stops the service.
+#[test]
+fn m3_a_file_another_user_owns_in_the_data_directory_is_refused() {
+    assert_eq!(
+        euid(),
+        0,
+        "this test runs as root (as CI does): it chowns a file"
+    );
+    let setup = Setup::new("");
+    let added = setup.cli(&["users", "add", "ada@example.com"]);
+    assert_eq!(added.code, Some(0), "{added:?}");
+    let token = setup.data_dir().join("planted");
+    std::fs::write(&token, "x").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&token, Some(65534), Some(65534)).unwrap();
+    let run = setup.cli(&["users", "list"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    let named = format!(
+        "{} belongs to uid 65534, not to the data directory's owner",
+        token.display()
+    );
+    assert!(run.stderr.contains(&named), "{run:?}");
+    // A data directory another user owns, under /tmp (writable by all): root refuses it.
+    std::os::unix::fs::chown(setup.data_dir(), Some(65534), Some(65534)).unwrap();
+    let run = setup.cli(&["check-config"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("is writable by other users"), "{run:?}");
 }
 
 /// M3: whatever the caller's umask, the service and the CLI make nothing that another
@@ -504,13 +553,19 @@ fn l3_short_secrets_are_refused() {
         Ok(service) => panic!("started with a short secret: {:?}", service.log()),
         Err(failed) => failed,
     };
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(2));
     let log = log.join("\n");
     assert!(
         log.contains(&format!("{}: must hold at least 32 bytes", file.display())),
         "{log}"
     );
     assert!(!log.contains("tiny"), "{log}");
+    let run = setup.cli(&["check-config"]);
+    assert_eq!(
+        run.code,
+        Some(2),
+        "check-config reads the generated secrets too: {run:?}"
+    );
 }
 
 /// L4: the page parses at most a few fields; a post with more is refused before it is

@@ -89,8 +89,7 @@ impl App {
     /// Opens the store (refusing one that cannot take a durable write: exit code 75, a
     /// later start may succeed) and loads (or creates) the secrets.
     pub fn open(config: Config) -> Result<App, StartError> {
-        let data_dir = &config.storage.data_dir;
-        secrets::private_dir(data_dir)?;
+        secrets::private_dirs(&config, true)?;
         let db = open_writable(&config)?;
         let metrics = Arc::new(Metrics::new());
         let guard = Guard::new(&config, metrics.clone())?;

@@ -138,22 +138,7 @@ impl AdminClient {
         if owner != peer {
             return Err(refuse(format!("{} belongs to uid {owner}", dir.display())));
         }
-        for ancestor in dir.ancestors().skip(1) {
-            let meta = std::fs::metadata(ancestor).map_err(|e| refuse(e.to_string()))?;
-            if meta.uid() != 0 {
-                return Err(refuse(format!(
-                    "{} belongs to uid {}, not root, so its owner could have put another data directory and socket there; keep the data directory under directories that belong to root, or run the command as the service's user",
-                    ancestor.display(),
-                    meta.uid()
-                )));
-            }
-            if meta.mode() & 0o022 != 0 {
-                return Err(refuse(format!(
-                    "{} is writable by other users, so anyone could have made the socket; use a data directory in a private place",
-                    ancestor.display()
-                )));
-            }
-        }
+        crate::secrets::root_owned_above(dir).map_err(refuse)?;
         Ok(())
     }
 }

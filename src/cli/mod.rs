@@ -234,10 +234,8 @@ fn load(cli: &Cli) -> Result<Config, Failure> {
 }
 
 fn check(config: &Config) -> Result<(), Failure> {
-    let data_dir = &config.storage.data_dir;
-    if data_dir.exists() {
-        crate::secrets::check_private_dir(data_dir).map_err(Failure::config)?;
-    }
+    crate::secrets::private_dirs(config, false).map_err(secret_failure)?;
+    crate::secrets::check_generated(config).map_err(secret_failure)?;
     config.server_secret()?;
     config.admin_token()?;
     config.smtp_password()?;
@@ -248,6 +246,14 @@ fn check(config: &Config) -> Result<(), Failure> {
     crate::outbox::webhook::Endpoint::all(config)?;
     say("configuration OK", serde_json::json!({ "ok": true }));
     Ok(())
+}
+
+/// A secret or private directory that could not be had: bad configuration (2) or I/O (1).
+pub fn secret_failure(e: crate::secrets::SecretError) -> Failure {
+    match e {
+        crate::secrets::SecretError::Config(c) => Failure::from(c),
+        crate::secrets::SecretError::Io(text) => Failure::runtime(text),
+    }
 }
 
 /// A multi-threaded runtime for the service and the CLI's network calls.

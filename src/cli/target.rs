@@ -53,10 +53,7 @@ impl Target {
         let s = &config.storage;
         // As `serve` does: sled would make the directory with the umask's mode, and it
         // will hold the secrets and the mail with live codes.
-        crate::secrets::private_dir(&s.data_dir).map_err(|e| match e {
-            crate::secrets::SecretError::Config(c) => Failure::from(c),
-            crate::secrets::SecretError::Io(text) => Failure::runtime(text),
-        })?;
+        crate::secrets::private_dir(&s.data_dir).map_err(super::secret_failure)?;
         match Db::open_with(s) {
             Ok(db) => {
                 if let Some(m) = db.migrated() {

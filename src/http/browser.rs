@@ -40,11 +40,14 @@ fn is_json(value: Option<&HeaderValue>) -> bool {
 }
 
 /// A request from this service's own origin, or from no web page at all. Browsers that
-/// send `Sec-Fetch-Site` (all current ones) are taken at their word: only `same-origin`
+/// send `Sec-Fetch-Site` (current ones do, to https origins and to localhost) are taken at
+/// their word: only `same-origin`
 /// (or `none`, typed by the user) passes. Their `Origin` cannot tell here: under the reset
 /// page's `Referrer-Policy: no-referrer`, a browser sends `Origin: null` even for the
 /// page's own form. Without `Sec-Fetch-Site`, an `Origin` must name this host; a request
-/// with neither header comes from no browser (curl, a generated client) and passes.
+/// with neither header comes from no browser (curl, a generated client) and passes. (A
+/// browser posting to a plain-http origin sends no `Sec-Fetch-Site`, but does send
+/// `Origin` with every cross-origin post.)
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = value("sec-fetch-site") {
