@@ -49,6 +49,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     pub codes_issued: Counter,
+    /// Codes issued past a spent mail budget, from `limits.mail_reserve`.
+    pub codes_from_reserve: Counter,
     pub codes_confirmed: Counter,
     pub confirmations_failed: Counter,
     pub codes_expired: Counter,
@@ -101,6 +103,7 @@ impl Metrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             codes_issued: Counter::default(),
+            codes_from_reserve: Counter::default(),
             codes_confirmed: Counter::default(),
             confirmations_failed: Counter::default(),
             codes_expired: Counter::default(),
@@ -139,6 +142,11 @@ impl Metrics {
             "codes_issued",
             "One-time codes issued",
             m.codes_issued.clone(),
+        );
+        registry.register(
+            "codes_from_reserve",
+            "Codes issued past a spent mail budget (limits.forgot_password.global), from limits.mail_reserve",
+            m.codes_from_reserve.clone(),
         );
         registry.register(
             "codes_confirmed",

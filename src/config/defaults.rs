@@ -159,7 +159,19 @@ impl Default for Limits {
             confirm_failures_per_client: rate(10, 900),
             reset_failures_per_client: rate(10, 900),
             reset_failures_per_email: rate(10, 3600),
+            mail_reserve: rate(6_000, 60),
+            networks: Networks::default(),
             max_tracked_keys: 100_000,
+        }
+    }
+}
+
+impl Default for Networks {
+    fn default() -> Self {
+        Networks {
+            ipv4_24: 8,
+            ipv6_56: 8,
+            ipv6_48: 32,
         }
     }
 }

@@ -232,7 +232,20 @@ pub struct Limits {
     pub confirm_failures_per_client: Rate,
     pub reset_failures_per_client: Rate,
     pub reset_failures_per_email: Rate,
+    /// Codes past a spent `forgot_password.global` (the mail budget), for accounts only.
+    pub mail_reserve: Rate,
+    pub networks: Networks,
     pub max_tracked_keys: u64,
+}
+
+/// The networks above the client key: how many clients' worth of each endpoint's
+/// `per_client` limit (and of the mail reserve) one network may spend. 0 turns a level off.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Networks {
+    pub ipv4_24: u32,
+    pub ipv6_56: u32,
+    pub ipv6_48: u32,
 }
 
 /// The three limits every public endpoint has.

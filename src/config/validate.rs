@@ -235,8 +235,19 @@ impl Config {
                 "limits.reset_failures_per_email",
                 l.reset_failures_per_email,
             ),
+            ("limits.mail_reserve", l.mail_reserve),
         ] {
             rate(key, r)?;
+        }
+        let n = l.networks;
+        for (key, clients) in [
+            ("limits.networks.ipv4_24", n.ipv4_24),
+            ("limits.networks.ipv6_56", n.ipv6_56),
+            ("limits.networks.ipv6_48", n.ipv6_48),
+        ] {
+            if clients > 1_000_000 {
+                return Err(bad(key, "must be at most 1000000 clients (0 turns it off)"));
+            }
         }
         Ok(())
     }

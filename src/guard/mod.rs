@@ -4,6 +4,8 @@
 mod bans;
 mod client_ip;
 mod limits;
+mod mail;
+mod networks;
 
 use std::net::IpAddr;
 use std::sync::RwLock;
@@ -13,6 +15,8 @@ use ipnet::IpNet;
 pub use client_ip::client_ip;
 pub use limits::ceil_secs;
 use limits::{ByDigest, Digests, FixedWindow};
+pub use mail::Grant;
+use networks::NetworkLimits;
 
 use std::sync::Arc;
 
@@ -36,19 +40,28 @@ pub enum Endpoint {
 
 struct EndpointGuard {
     per_client: Option<FixedWindow<IpAddr>>,
+    /// The client's networks (`limits.networks`), each a few clients' worth of `per_client`.
+    networks: NetworkLimits,
     per_email: Option<ByDigest>,
     /// Per (address, client key): how much of an address's allowance one client may spend.
     per_email_per_client: Option<ByDigest>,
+    /// None for forgot-password, whose `global` is the mail budget ([`Guard::admit_mail`]).
     global: Option<FixedWindow<()>>,
 }
 
 impl EndpointGuard {
-    fn new(l: EndpointLimits, cap: u64) -> EndpointGuard {
+    fn new(endpoint: Endpoint, l: EndpointLimits, limits: &crate::config::Limits) -> EndpointGuard {
+        let cap = limits.max_tracked_keys;
+        let global = match endpoint {
+            Endpoint::Forgot => None,
+            _ => FixedWindow::new(l.global, 1),
+        };
         EndpointGuard {
             per_client: FixedWindow::new(l.per_client, cap),
+            networks: NetworkLimits::new(l.per_client, limits.networks, cap),
             per_email: by_digest(l.per_email, cap),
             per_email_per_client: by_digest(l.per_email_per_client, cap),
-            global: FixedWindow::new(l.global, 1),
+            global,
         }
     }
 }
@@ -61,6 +74,10 @@ pub struct Guard {
     trusted_proxies: Vec<IpNet>,
     client_ip_header: crate::config::ClientIpHeader,
     endpoints: [EndpointGuard; 3],
+    /// forgot-password's codes: the budget and the reserve.
+    mail: mail::MailBudget,
+    /// The busiest networks, named in a warning once a minute.
+    watch: networks::Watch,
     cooldown: Option<ByDigest>,
     confirm_failures: Option<FixedWindow<IpAddr>>,
     failed_confirm_budget: Option<FixedWindow<()>>,
@@ -93,8 +110,17 @@ impl Guard {
             blocks: RwLock::new(Vec::new()),
             trusted_proxies: config.trusted_proxies()?,
             client_ip_header: config.server.client_ip_header,
-            endpoints: [l.forgot_password, l.confirm_otp_reset, l.password_reset]
-                .map(|e| EndpointGuard::new(e, cap)),
+            endpoints: [
+                (Endpoint::Forgot, l.forgot_password),
+                (Endpoint::Confirm, l.confirm_otp_reset),
+                (Endpoint::Reset, l.password_reset),
+            ]
+            .map(|(endpoint, e)| EndpointGuard::new(endpoint, e, l)),
+            mail: mail::MailBudget::new(l, cap),
+            watch: networks::Watch::new(
+                u64::from(l.forgot_password.per_client.requests)
+                    * u64::from(l.networks.ipv6_48.max(l.networks.ipv4_24).max(1)),
+            ),
             cooldown: by_digest(cooldown, cap),
             confirm_failures: FixedWindow::new(l.confirm_failures_per_client, cap),
             failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
@@ -173,18 +199,55 @@ impl Guard {
         Ok(())
     }
 
-    /// The endpoint's per-client and global limits (after [`Guard::admit_path`]).
+    /// The endpoint's per-client limit, its networks' limits and (but for forgot-password,
+    /// whose global limit counts mail: [`Guard::admit_mail`]) its global limit, after
+    /// [`Guard::admit_path`].
     pub fn admit_client(&self, ip: IpAddr, endpoint: Endpoint) -> Result<(), Refusal> {
         let client = client_key(ip.to_canonical());
+        self.watch.note(client);
         let e = &self.endpoints[endpoint as usize];
-        self.strike_on(client, "per_client", hit(&e.per_client, client))?;
+        let per_client = hit(&e.per_client, client);
+        if per_client.is_err() {
+            self.watch.refused();
+        }
+        self.strike_on(client, "per_client", per_client)?;
+        if let Err((level, retry_after_secs)) = e.networks.hit(client) {
+            // The network's allowance, perhaps spent by neighbours: no ban strike.
+            refund(&e.per_client, &client);
+            self.metrics.refused(level.kind());
+            self.watch.refused();
+            return Err(Refusal::Limited { retry_after_secs });
+        }
         let global = hit(&e.global, ());
         if global.is_err() {
             // Not this client's fault: give its request back.
             refund(&e.per_client, &client);
+            e.networks.refund(client);
             self.metrics.refused("global");
         }
         global
+    }
+
+    /// A code for forgot-password, after the address's limits: from the mail budget
+    /// (`limits.forgot_password.global`), or past it, for an `account` only, from the
+    /// reserve (`limits.mail_reserve`). A refusal says when the budget's window reopens.
+    pub fn admit_mail(&self, ip: IpAddr, account: bool) -> Result<Grant, Refusal> {
+        let client = client_key(ip.to_canonical());
+        match self.mail.admit(client, account) {
+            Ok(grant) => {
+                if grant == Grant::Reserve {
+                    self.metrics.codes_from_reserve.inc();
+                }
+                Ok(grant)
+            }
+            Err(spent) => {
+                self.metrics.refused(spent.kind);
+                self.watch.refused();
+                Err(Refusal::Limited {
+                    retry_after_secs: spent.retry_after_secs,
+                })
+            }
+        }
     }
 
     /// The endpoint's limits on the address, counted on the normalized *submitted* address
@@ -233,7 +296,9 @@ impl Guard {
     /// Gives back what [`Guard::admit_client`] charged, when a later limit refused the request.
     pub fn refund_client(&self, ip: IpAddr, endpoint: Endpoint) {
         let e = &self.endpoints[endpoint as usize];
-        refund(&e.per_client, &client_key(ip.to_canonical()));
+        let client = client_key(ip.to_canonical());
+        refund(&e.per_client, &client);
+        e.networks.refund(client);
         refund(&e.global, &());
     }
 

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 use super::bodies::{ConfirmBody, ForgotBody, ResetBody};
 use crate::error::ApiError;
 use crate::guard::{Endpoint, Refusal};
-use crate::recovery::{self, Confirm, ConfirmRequest, Forgot, ForgotRequest, Reset, ResetRequest};
+use crate::recovery::{
+    self, Admission, Confirm, ConfirmRequest, Forgot, ForgotRequest, Reset, ResetRequest,
+};
 use crate::App;
 
 /// Where a step was asked for: the JSON API, or the reset page (whose password form always
@@ -76,7 +78,21 @@ pub async fn forgot(
     let length = config.code_length;
     let draw = move || crate::crypto::random_code(length);
     let (db, key, now) = (app.db(), app.code_key(), SystemTime::now());
-    let outcome = recovery::forgot(db, key, config, request, now, draw).await?;
+    let admit = |account| match app.guard().admit_mail(client, account) {
+        Ok(_) => Admission::Mail,
+        Err(Refusal::Limited { retry_after_secs }) => Admission::Spent { retry_after_secs },
+        Err(Refusal::Denied) => Admission::Spent {
+            retry_after_secs: 60,
+        },
+    };
+    let outcome = recovery::forgot(db, key, config, request, now, draw, admit).await?;
+    if let Forgot::Spent { retry_after_secs } = outcome {
+        // Refused by the mail budget: charged to no limit, as any refusal.
+        app.guard()
+            .refund_email(client, Endpoint::Forgot, &email.key);
+        app.guard().refund_client(client, Endpoint::Forgot);
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
     if outcome == Forgot::NoAccount && !config.hide_unknown_accounts {
         return Err(ApiError::NoAccount);
     }

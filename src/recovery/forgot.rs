@@ -21,6 +21,18 @@ pub enum Forgot {
     /// The code is stored (as a MAC) and its email is in the outbox, not yet flushed.
     Queued,
     NoAccount,
+    /// The mail budget (and, for an account, the reserve) is spent: no code, and the
+    /// request may be repeated after this wait. Never in enumeration-safe mode.
+    Spent {
+        retry_after_secs: u64,
+    },
+}
+
+/// What the mail budget answers for a code: `guard::Guard::admit_mail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Mail,
+    Spent { retry_after_secs: u64 },
 }
 
 /// Whose record a new code goes to.
@@ -53,6 +65,30 @@ pub fn target(user: Option<&User>, hide_unknown_accounts: bool) -> Target {
         },
         None if hide_unknown_accounts => Target::Decoy,
         None => Target::NoAccount,
+    }
+}
+
+/// The target once the mail budget has answered: an account's code needs the budget's (or
+/// the reserve's) consent, asked with `account = true`. Enumeration-safe mode asks for an
+/// unknown address's decoy too, so that both spend the budget alike, and answers an
+/// account refused by a spent budget as an unknown address (the decoy's work, the same 200,
+/// no mail); otherwise the refusal is the answer.
+pub fn admitted(
+    target: Target,
+    hide_unknown_accounts: bool,
+    admit: impl FnOnce(bool) -> Admission,
+) -> std::result::Result<Target, Forgot> {
+    match target {
+        Target::NoAccount => Err(Forgot::NoAccount),
+        Target::Decoy => {
+            let _ = admit(false);
+            Ok(Target::Decoy)
+        }
+        Target::Account { .. } => match admit(true) {
+            Admission::Mail => Ok(target),
+            Admission::Spent { .. } if hide_unknown_accounts => Ok(Target::Decoy),
+            Admission::Spent { retry_after_secs } => Err(Forgot::Spent { retry_after_secs }),
+        },
     }
 }
 
@@ -113,8 +149,9 @@ pub fn issue_of(
     }
 }
 
-/// Replaces the account's code with a fresh one from `draw` and queues its email. An
-/// unknown address is answered after one read; issuing runs on a blocking thread.
+/// Replaces the account's code with a fresh one from `draw` and queues its email, if the
+/// mail budget `admit`s it ([`admitted`]). An unknown address is answered after one read;
+/// issuing runs on a blocking thread.
 pub async fn forgot(
     db: &Db,
     key: &CodeKey,
@@ -122,6 +159,7 @@ pub async fn forgot(
     req: ForgotRequest<'_>,
     now: SystemTime,
     draw: impl FnMut() -> String + Send + 'static,
+    admit: impl FnOnce(bool) -> Admission,
 ) -> Result<Forgot> {
     // Most unknown addresses are answered by a plain read; issuing would refuse them
     // too, only more slowly. (Enumeration-safe mode wants the slow, equal work instead.)
@@ -129,9 +167,10 @@ pub async fn forgot(
         db.user(req.email_key)?.as_ref(),
         config.hide_unknown_accounts,
     );
-    if target == Target::NoAccount {
-        return Ok(Forgot::NoAccount);
-    }
+    let target = match admitted(target, config.hide_unknown_accounts, admit) {
+        Ok(target) => target,
+        Err(answer) => return Ok(answer),
+    };
     let (key, config) = (key.clone(), config.clone());
     let (email_key, locale) = (req.email_key.to_string(), req.locale.map(str::to_string));
     db.blocking(move |db| {

@@ -57,20 +57,66 @@ async fn a_taken_code_is_drawn_again() {
         locale: None,
     };
     let same = || "111111111111".to_string();
-    let first = forgot(&db, &key, &config, req("a@example.com"), now, same).await;
+    let mail = |_| Admission::Mail;
+    let first = forgot(&db, &key, &config, req("a@example.com"), now, same, mail).await;
     assert_eq!(first.unwrap(), Forgot::Queued);
     let mut draws = ["111111111111", "222222222222"]
         .into_iter()
         .map(String::from);
-    let second = forgot(&db, &key, &config, req("b@example.com"), now, move || {
-        draws.next().unwrap()
-    });
+    let draw = move || draws.next().unwrap();
+    let second = forgot(&db, &key, &config, req("b@example.com"), now, draw, mail);
     assert_eq!(second.await.unwrap(), Forgot::Queued);
     assert_eq!(
         db.code_owner(&key.mac("222222222222")).unwrap().as_deref(),
         Some("b@example.com"),
         "b got the second draw"
     );
-    let nobody = forgot(&db, &key, &config, req("c@example.com"), now, same).await;
+    let nobody = forgot(&db, &key, &config, req("c@example.com"), now, same, mail).await;
     assert_eq!(nobody.unwrap(), Forgot::NoAccount);
+}
+
+#[test]
+fn a_spent_budget_refuses_an_account_or_hides_it_as_unknown() {
+    let account = Target::Account {
+        to: "ada@example.com".into(),
+    };
+    let spent = |_| Admission::Spent {
+        retry_after_secs: 7,
+    };
+    assert_eq!(
+        admitted(account.clone(), false, spent),
+        Err(Forgot::Spent {
+            retry_after_secs: 7
+        })
+    );
+    assert_eq!(
+        admitted(account.clone(), true, spent),
+        Ok(Target::Decoy),
+        "enumeration-safe: the same work and answer as an unknown address"
+    );
+    assert_eq!(
+        admitted(account.clone(), false, |_| Admission::Mail),
+        Ok(account)
+    );
+    let mut asked = None;
+    let decoy = admitted(Target::Decoy, true, |account| {
+        asked = Some(account);
+        Admission::Mail
+    });
+    assert_eq!(decoy, Ok(Target::Decoy));
+    assert_eq!(
+        asked,
+        Some(false),
+        "a decoy spends the budget too, as no account"
+    );
+    let mut asked = false;
+    let none = admitted(Target::NoAccount, false, |_| {
+        asked = true;
+        Admission::Mail
+    });
+    assert_eq!(none, Err(Forgot::NoAccount));
+    assert!(
+        !asked,
+        "an unknown address costs the default mode's budget nothing"
+    );
 }

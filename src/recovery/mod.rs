@@ -17,7 +17,7 @@ pub mod reset;
 pub mod state;
 
 pub use confirm::{confirm, normalize_code, Confirm, ConfirmRequest};
-pub use forgot::{forgot, Forgot, ForgotRequest};
+pub use forgot::{forgot, Admission, Forgot, ForgotRequest};
 pub use reset::{refused_reset, reset_password, reset_ready, Reset, ResetRequest};
 pub use state::Lockout;
 

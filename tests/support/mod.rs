@@ -4,6 +4,7 @@
 //! "message delivered" log lines, the SMTP server's one line per accepted message, and EOF.
 #![allow(dead_code)]
 
+pub mod flood;
 pub mod openapi;
 pub mod webhook;
 
