@@ -4,7 +4,9 @@
 //! This machine's speed drifts by several per cent over minutes, so the bare server is
 //! measured again just before each scenario, and each ratio is to that measurement.
 //!
-//! `cargo bench --bench load` prints a markdown table and writes `target/bench-load.md`.
+//! `cargo bench --bench load` prints a markdown table and writes `target/bench-load.md`;
+//! `cargo bench --bench load -- 2 5` runs only scenarios 2 and 5, and `RESETGATE_BENCH_BIN`
+//! points it at another build (`common::bin`), to compare two in alternating runs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,53 +37,59 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let users = common::users_file(dir.path(), "u", USERS);
 
+    let wanted = common::wanted();
     // Start-up and the service's own scenarios, durability "flush" (as shipped).
     let service = common::start(dir.path(), &users, &[("storage", "durability = \"flush\"")]);
     let addr = service.addr;
     let counter = Arc::new(AtomicUsize::new(0));
-    rows.push(ceiling.before(&client, || {
-        run(
-            &client,
-            addr,
-            "2. forgot-password, unknown email (404)",
-            RUN,
-            404,
-            |i| (FORGOT, format!("{{\"email\": \"nobody{i}@example.com\"}}")),
-        )
-    }));
-    rows.push(ceiling.before(&client, || {
-        run(
-            &client,
-            addr,
-            "5. confirm-otp-reset, wrong code (400)",
-            RUN,
-            400,
-            |i| {
-                (
-                    CONFIRM,
-                    format!(
-                        "{{\"resetToken\": \"{:012}\"}}",
-                        i * 7919 % 1_000_000_000_000
-                    ),
-                )
-            },
-        )
-    }));
-    rows.push(ceiling.before(&client, || {
-        run(
-            &client,
-            addr,
-            "7. GET /reset, the reset page (200)",
-            RUN,
-            200,
-            |_| ("GET /reset", String::new()),
-        )
-    }));
+    if wanted(2) {
+        rows.push(ceiling.before(&client, || {
+            run(
+                &client,
+                addr,
+                "2. forgot-password, unknown email (404)",
+                RUN,
+                404,
+                |i| (FORGOT, format!("{{\"email\": \"nobody{i}@example.com\"}}")),
+            )
+        }));
+    }
+    if wanted(5) {
+        rows.push(ceiling.before(&client, || {
+            run(
+                &client,
+                addr,
+                "5. confirm-otp-reset, wrong code (400)",
+                RUN,
+                400,
+                |i| {
+                    (
+                        CONFIRM,
+                        format!(
+                            "{{\"resetToken\": \"{:012}\"}}",
+                            i * 7919 % 1_000_000_000_000
+                        ),
+                    )
+                },
+            )
+        }));
+    }
+    if wanted(7) {
+        rows.push(ceiling.before(&client, || {
+            run(
+                &client,
+                addr,
+                "7. GET /reset, the reset page (200)",
+                RUN,
+                200,
+                |_| ("GET /reset", String::new()),
+            )
+        }));
+    }
     // Before scenario 3, whose backlog of mail would delay the codes this one waits for.
-    let cycle = full_cycles(&client, addr, &service.data);
-    rows.insert(
-        1,
-        ceiling.before(&client, || {
+    let cycle = wanted(6).then(|| full_cycles(&client, addr, &service.data));
+    if wanted(3) {
+        rows.push(ceiling.before(&client, || {
             run(
                 &client,
                 addr,
@@ -90,23 +98,22 @@ fn main() {
                 200,
                 known_users(&counter),
             )
-        }),
-    );
+        }));
+    }
     let rss_load = service.rss();
     let resets = counter.load(Ordering::Relaxed);
     let data_size = common::du(&service.data).bytes;
     let (started_in, rss_start) = (service.started_in, service.rss_start);
     service.stop();
 
-    let fsync = common::start(
-        &dir.path().join("fsync"),
-        &users,
-        &[("storage", "durability = \"fsync\"")],
-    );
-    let addr = fsync.addr;
-    rows.insert(
-        2,
-        ceiling.before(&client, || {
+    if wanted(4) {
+        let fsync = common::start(
+            &dir.path().join("fsync"),
+            &users,
+            &[("storage", "durability = \"fsync\"")],
+        );
+        let addr = fsync.addr;
+        rows.push(ceiling.before(&client, || {
             run(
                 &client,
                 addr,
@@ -115,9 +122,10 @@ fn main() {
                 200,
                 known_users(&counter),
             )
-        }),
-    );
-    fsync.stop();
+        }));
+        fsync.stop();
+    }
+    rows.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     let first = ceiling.first.take().expect("the ceiling was measured");
     let slices = ceiling.slices.clone();
     ceiling.stop();
@@ -144,11 +152,13 @@ fn main() {
             ms(r.p999)
         ));
     }
-    report.push_str(&format!(
-        "| 6. full forgot → confirm → password-reset cycle (PBKDF2 600,000) | {:.1} cycles/s | | {:.0} ms | {:.0} ms | |\n",
-        cycle.rps, ms(cycle.p50), ms(cycle.p99)
-    ));
-    let binary = std::fs::metadata(env!("CARGO_BIN_EXE_resetgate"))
+    if let Some(cycle) = cycle {
+        report.push_str(&format!(
+            "| 6. full forgot → confirm → password-reset cycle (PBKDF2 600,000) | {:.1} cycles/s | | {:.0} ms | {:.0} ms | |\n",
+            cycle.rps, ms(cycle.p50), ms(cycle.p99)
+        ));
+    }
+    let binary = std::fs::metadata(common::bin())
         .map(|m| m.len())
         .unwrap_or(0);
     report.push_str(&format!(

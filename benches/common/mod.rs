@@ -21,6 +21,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary under test: this build's, or `RESETGATE_BENCH_BIN` (another build's, to
+/// compare two versions with the same client in alternating runs).
+pub fn bin() -> String {
+    std::env::var("RESETGATE_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_resetgate").into())
+}
+
+/// The scenario numbers given on the command line (`cargo bench --bench load -- 2 5`);
+/// none: all of them.
+pub fn wanted() -> impl Fn(u32) -> bool {
+    let only: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    move |n| only.is_empty() || only.contains(&n)
+}
+
 /// The public and the admin address from the "resetgate ready" log line.
 fn ready_addresses(log: &mut impl BufRead) -> (SocketAddr, SocketAddr) {
     let field = |line: &str, name: &str| -> Option<SocketAddr> {
@@ -198,9 +214,9 @@ pub fn start(dir: &Path, users: &Path, extra: &[(&str, &str)]) -> Service {
     let data = dir.join("data");
     let config_file = dir.join("config.toml");
     std::fs::write(&config_file, config(&data, extra)).unwrap();
-    let bin = env!("CARGO_BIN_EXE_resetgate");
+    let bin = bin();
     let c = config_file.to_str().unwrap();
-    let import = Command::new(bin)
+    let import = Command::new(&bin)
         .args(["--config", c, "users", "import", users.to_str().unwrap()])
         .output()
         .unwrap();
