@@ -298,7 +298,7 @@ fn bad_configuration_fails_with_the_key_name() {
     assert_eq!(code, Some(0));
 }
 
-/// README's guessing bound is computed from the configured values: 6-digit codes with the
+/// docs/security.md's guessing bound is computed from the configured values: 6-digit codes with the
 /// default budget make a successful guess certain, and are refused by check-config and at
 /// start-up, unless the operator accepts the risk by name.
 #[test]

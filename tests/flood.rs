@@ -17,7 +17,7 @@ const RATE: u64 = 500;
 const FLOOD: Duration = Duration::from_secs(60);
 const CONNECTIONS: u64 = 12;
 const REAL_USERS: u64 = 20;
-/// The shipped mail budget and reserve, per minute (README "Abuse resistance").
+/// The shipped mail budget and reserve, per minute (docs/security.md "Abuse resistance").
 const BUDGET: u64 = 3_000;
 const RESERVE: u64 = 6_000;
 

@@ -1,5 +1,5 @@
 //! POST /api/v1/user/forgot-password against the real binary and a real SMTP server:
-//! every documented status and message (API.md §1), and bad input.
+//! every documented status and message (docs/api.md, forgot-password), and bad input.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The whole recovery flow against the real binary and a real SMTP server (API.md §2, §3):
+//! The whole recovery flow against the real binary and a real SMTP server (docs/api.md, confirm-otp-reset and password-reset):
 //! forgot → code from the mail → confirm-otp-reset → password-reset, every status and
 //! message of the last two, and every response checked against the OpenAPI document.
 

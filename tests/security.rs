@@ -1,8 +1,8 @@
 //! The second security review's findings, each attacked against the real binary: the
 //! page's confirmations (M1), cross-site posts to the JSON API (M2), a data directory open
 //! to local users (M3), root's CLI under a directory another user owns (L1), unsafe
-//! settings (L2), short secrets (L3) and the page's form parsing (L4). README "Security
-//! model" names these tests.
+//! settings (L2), short secrets (L3) and the page's form parsing (L4). docs/security.md
+//! "Security model" names these tests.
 
 mod support;
 

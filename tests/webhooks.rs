@@ -78,7 +78,7 @@ impl Flow {
     }
 }
 
-/// README "Keep your own copy": `$pbkdf2-sha256$i=<n>$<salt>$<hash>`, salt (16 bytes) and
+/// docs/integration.md "Keep your own copy": `$pbkdf2-sha256$i=<n>$<salt>$<hash>`, salt (16 bytes) and
 /// hash (32 bytes) in standard base64 without padding, PBKDF2-HMAC-SHA256 of the UTF-8
 /// password.
 fn phc_verifies(phc: &str, password: &str) -> bool {
@@ -96,17 +96,17 @@ fn phc_verifies(phc: &str, password: &str) -> bool {
     ring::pbkdf2::verify(algorithm, iterations, &salt, password.as_bytes(), &hash).is_ok()
 }
 
-/// Runs README's code block in `lang` that defines `function` on `(phc, password)`; what
+/// Runs docs/integration.md's code block in `lang` that defines `function` on `(phc, password)`; what
 /// it printed ("True" or "False").
 fn readme_verifier(lang: &str, function: &str, phc: &str, password: &str) -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/integration.md");
     let fence = format!("```{lang}\n");
     let block = readme
         .split(&fence)
         .skip(1)
         .map(|rest| rest.split("```").next().unwrap())
         .find(|code| code.contains(&format!(" {function}(")))
-        .unwrap_or_else(|| panic!("README has no {lang} block defining {function}"));
+        .unwrap_or_else(|| panic!("docs/integration.md has no {lang} block defining {function}"));
     let out = match lang {
         "python" => std::process::Command::new("python3")
             .arg("-c")
@@ -200,10 +200,10 @@ fn a_password_change_reaches_the_receiver_signed_and_as_documented() {
     assert!(hash.starts_with("$pbkdf2-sha256$i=10000$"), "{hash}");
     assert!(
         phc_verifies(hash, PASSWORD),
-        "README's reading of the hash: {hash}"
+        "docs/integration.md's reading of the hash: {hash}"
     );
     assert!(!phc_verifies(hash, "another password entirely"));
-    // README's Python and JavaScript functions read it the same way.
+    // docs/integration.md's Python and JavaScript functions read it the same way.
     for (lang, name) in [
         ("python", "verify_resetgate_hash"),
         ("js", "verifyResetgateHash"),

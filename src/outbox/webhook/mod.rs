@@ -76,12 +76,12 @@ mod tests {
         assert_eq!(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
-    /// README's example delivery ("Integrating with your application"): its signature is
+    /// The example delivery in docs/integration.md ("Webhooks"): its signature is
     /// its body's under the example secret, its content-length the body's, and the body is
     /// what `Event::body` writes for those data.
     #[test]
     fn the_readmes_example_delivery_is_signed_and_laid_out_as_sent() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/integration.md");
         let block = readme
             .split("```http\n")
             .nth(1)
