@@ -5,7 +5,7 @@
 //! measured again just before each scenario, and each ratio is to that measurement.
 //!
 //! `cargo bench --bench load` prints a markdown table and writes `target/bench-load.md`;
-//! `cargo bench --bench load -- 2 5` runs only scenarios 2 and 5, and `RESETGATE_BENCH_BIN`
+//! `cargo bench --bench load -- 2 5` runs only scenarios 2 and 5, and `BENCH_RESETGATE_BIN`
 //! points it at another build (`common::bin`), to compare two in alternating runs.
 
 use std::collections::HashMap;

@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary under test: this build's, or `RESETGATE_BENCH_BIN` (another build's, to
+/// The binary under test: this build's, or `BENCH_RESETGATE_BIN` (another build's, to
 /// compare two versions with the same client in alternating runs).
 pub fn bin() -> String {
-    std::env::var("RESETGATE_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_resetgate").into())
+    std::env::var("BENCH_RESETGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_resetgate").into())
 }
 
 /// The scenario numbers given on the command line (`cargo bench --bench load -- 2 5`);
