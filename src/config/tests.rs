@@ -163,3 +163,112 @@ fn log_levels_take_per_module_directives() {
         assert!(err.contains("log.level"), "{bad}: {err}");
     }
 }
+
+/// The configuration reference cannot drift: every key of the configuration's types is in
+/// the shipped config.toml (a commented-out key counts, as `# secret = ""` and the commented
+/// `[[webhooks]]` example do) and in docs/configuration.md's reference table, and neither
+/// names a key the types do not have.
+#[test]
+fn config_toml_and_the_reference_name_exactly_the_configurations_keys() {
+    use std::collections::BTreeSet;
+    /// The dotted keys of a configuration as JSON: a `{ requests, window }` rate is one key,
+    /// and an array of tables (`[[webhooks]]`) has the keys of its first table.
+    fn keys(prefix: &str, v: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) if !map.contains_key("requests") => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    keys(&key, v, out);
+                }
+            }
+            serde_json::Value::Array(tables) if tables.first().is_some_and(|t| t.is_object()) => {
+                keys(prefix, &tables[0], out)
+            }
+            _ => {
+                out.insert(prefix.to_string());
+            }
+        }
+    }
+    fn compare(what: &str, named: &BTreeSet<String>, types: &BTreeSet<String>) {
+        let missing: Vec<_> = types.difference(named).collect();
+        let unknown: Vec<_> = named.difference(types).collect();
+        assert!(missing.is_empty(), "{what} lacks the keys {missing:?}");
+        assert!(
+            unknown.is_empty(),
+            "{what} names {unknown:?}, which the configuration's types do not have"
+        );
+    }
+
+    let mut config = Config::default();
+    config.webhooks.push(crate::config::Webhook::default());
+    let mut types = BTreeSet::new();
+    keys("", &serde_json::to_value(&config).unwrap(), &mut types);
+
+    // config.toml, its commented-out keys and `[[webhooks]]` example uncommented.
+    let uncommented: String = include_str!("../../config.toml")
+        .lines()
+        .map(|line| {
+            let bare = line.strip_prefix("# ").unwrap_or(line);
+            let key = bare.split_once(" = ").map_or("", |(k, _)| k);
+            let is_key = !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if is_key || bare == "[[webhooks]]" {
+                format!("{bare}\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    let shipped: serde_json::Value = Figment::from(Toml::string(&uncommented))
+        .extract()
+        .expect("config.toml, uncommented, parses");
+    let mut in_toml = BTreeSet::new();
+    keys("", &shipped, &mut in_toml);
+    compare("config.toml", &in_toml, &types);
+
+    // The reference: the first cell of each row of the table under `| key | default |
+    // meaning |`. A cell names one key or more: `a.b` / `a.c`, `a.b` / `c` (a sibling of
+    // the first), `a.{b, c}`; `[[webhooks]]` only introduces the `webhooks.*` rows.
+    let reference = include_str!("../../docs/configuration.md");
+    let rows = reference
+        .lines()
+        .skip_while(|l| *l != "| key | default | meaning |")
+        .skip(2)
+        .take_while(|l| l.starts_with('|'));
+    let mut in_reference = BTreeSet::new();
+    for row in rows {
+        let cell = row.split('|').nth(1).unwrap_or_default();
+        let mut parent = String::new();
+        for name in cell.split('`').skip(1).step_by(2) {
+            if name.starts_with("[[") {
+                continue;
+            }
+            let full = if name.contains('.') {
+                name.to_string()
+            } else {
+                format!("{parent}.{name}")
+            };
+            if let Some((stem, list)) = full.strip_suffix('}').and_then(|f| f.split_once('{')) {
+                for item in list.split(',') {
+                    in_reference.insert(format!("{stem}{}", item.trim()));
+                }
+            } else {
+                in_reference.insert(full.clone());
+            }
+            if parent.is_empty() {
+                parent = full.rsplit_once('.').map_or("", |(p, _)| p).to_string();
+            }
+        }
+    }
+    assert!(
+        in_reference.len() > 50,
+        "docs/configuration.md's reference table was not found"
+    );
+    compare("docs/configuration.md's reference", &in_reference, &types);
+}
