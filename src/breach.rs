@@ -16,10 +16,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use tokio_rustls::TlsConnector;
 
+use crate::config::HttpUrl as Target;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::outbox::webhook::client::connect;
-use crate::outbox::webhook::Target;
 
 /// A range answer is about 800–1,000 lines of 40 bytes; anything past this is refused.
 const MAX_ANSWER: usize = 1024 * 1024;
@@ -46,11 +46,10 @@ impl Breach {
     /// The check `passwords.breach_api` asks for, if any.
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Option<Breach>, ConfigError> {
         let p = &config.passwords;
-        if p.breach_api.is_empty() {
+        if !p.breach_api.is_set() {
             return Ok(None);
         }
-        let target = Target::parse(&p.breach_api)
-            .map_err(|e| ConfigError(format!("`passwords.breach_api`: {e}")))?;
+        let target = p.breach_api.clone();
         let tls = match target.tls {
             true => Some(crate::outbox::tls::connector(
                 std::path::Path::new(""),

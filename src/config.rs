@@ -6,9 +6,11 @@
 
 mod defaults;
 mod duration;
+mod net;
 mod secret;
 mod sections;
 pub mod size;
+mod url;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -17,8 +19,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use ipnet::IpNet;
 
+pub use net::{nets, Net};
 pub use secret::{check_private, weak_secret, Secret, MIN_SECRET_BYTES};
 pub use sections::*;
+pub use url::HttpUrl;
 
 /// A configuration problem, always naming the key it is about.
 #[derive(Debug, thiserror::Error)]
@@ -66,21 +70,6 @@ impl Config {
         })?;
         config.validate()?;
         Ok(config)
-    }
-
-    /// The configured deny list, parsed; bare addresses are single-host networks.
-    pub fn deny_list(&self) -> Result<Vec<IpNet>, ConfigError> {
-        nets("guard.deny", &self.guard.deny)
-    }
-
-    /// The allow-only list (empty: everyone not denied may call).
-    pub fn allow_list(&self) -> Result<Vec<IpNet>, ConfigError> {
-        nets("guard.allow_only", &self.guard.allow_only)
-    }
-
-    /// The proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
-    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
-        nets("server.trusted_proxies", &self.server.trusted_proxies)
     }
 
     /// The admin socket through which the CLI talks to the running service.
@@ -165,7 +154,15 @@ impl Config {
 /// "`server.listen`: invalid socket address syntax (in config.toml TOML file)": the key as
 /// written in the file, whichever layer it came from.
 fn describe(e: figment::Error) -> String {
-    let key = e.path.join(".").to_lowercase();
+    // An array's index as the TOML table is written: `webhooks[0].url`.
+    let mut key = String::new();
+    for part in &e.path {
+        match part.parse::<usize>() {
+            Ok(i) => key.push_str(&format!("[{i}]")),
+            Err(_) if key.is_empty() => key.push_str(&part.to_lowercase()),
+            Err(_) => key.push_str(&format!(".{}", part.to_lowercase())),
+        }
+    }
     let source = match e.metadata.as_ref() {
         Some(m) => match &m.source {
             Some(src) => format!(" (in {} {src})", m.name),
@@ -180,23 +177,9 @@ fn describe(e: figment::Error) -> String {
     }
 }
 
-fn nets(key: &str, entries: &[String]) -> Result<Vec<IpNet>, ConfigError> {
-    entries
-        .iter()
-        .map(|entry| parse_net(entry).map_err(|e| bad(key, e)))
-        .collect()
-}
-
 /// An IP network; a bare address is a single-host network.
 pub fn parse_net(entry: &str) -> Result<IpNet, String> {
-    let entry = entry.trim();
-    if let Ok(net) = entry.parse::<IpNet>() {
-        return Ok(net.trunc());
-    }
-    entry
-        .parse::<std::net::IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| format!("{entry:?} is neither an IP address nor a CIDR network"))
+    Net::parse(entry).map(|n| n.0)
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub fn random_token() -> String {
 
 /// Password hashing off the async threads, a bounded number at a time, so that hashing
 /// cannot starve the other endpoints.
+#[derive(Clone)]
 pub struct Hasher {
     slots: std::sync::Arc<tokio::sync::Semaphore>,
     iterations: u32,

@@ -1,25 +1,34 @@
 //! Background work beside the requests: the systemd watchdog and the sweeper (the store's
 //! group-commit flusher is the store's own, see `store::flusher`).
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
-use crate::App;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::outbox::Delivery;
+use crate::store::Db;
 
 /// Feeds systemd's watchdog (WATCHDOG=1 at half the period) while the outbox worker is
 /// alive and shows signs of life: a dead or wedged worker means mail stops, and systemd
 /// should restart the service.
-pub async fn watchdog(period: std::time::Duration, app: App, mut stop: watch::Receiver<bool>) {
+pub async fn watchdog(
+    period: std::time::Duration,
+    db: Db,
+    delivery: Delivery,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(period / 2);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let trouble = app
-            .db()
+        let trouble = db
             .fault()
             .map(|_| "the store cannot write")
-            .or_else(|| app.outbox_trouble());
+            .or_else(|| delivery.trouble());
         match trouble {
             None => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
@@ -30,26 +39,34 @@ pub async fn watchdog(period: std::time::Duration, app: App, mut stop: watch::Re
 }
 
 /// Removes expired reset state now and then: sled has no TTL.
-pub async fn sweep(app: App, mut stop: watch::Receiver<bool>) {
-    let every = app.config().storage.sweep_interval;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        let now = crate::store::unix_ms(std::time::SystemTime::now());
-        let lockout = crate::recovery::lockout(&app.config().recovery);
-        let swept = app.db().blocking(move |db| {
-            db.scrub_dead(now)?;
-            db.sweep_resets(|reset| crate::recovery::state::expire(reset, now, lockout))
-        });
-        match swept.await {
-            Ok(0) => {}
-            Ok(n) => {
-                app.metrics().codes_expired.inc_by(n);
-                tracing::debug!(changed = n, "swept expired codes");
+pub struct Sweeper {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Sweeper {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let every = self.config.storage.sweep_interval;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
             }
-            Err(e) => tracing::error!(error = %e, "sweeping expired codes failed"),
+            let now = crate::store::unix_ms(std::time::SystemTime::now());
+            let lockout = crate::recovery::lockout(&self.config.recovery);
+            let swept = self.db.blocking(move |db| {
+                db.scrub_dead(now)?;
+                db.sweep_resets(|reset| crate::recovery::state::expire(reset, now, lockout))
+            });
+            match swept.await {
+                Ok(0) => {}
+                Ok(n) => {
+                    self.metrics.codes_expired.inc_by(n);
+                    tracing::debug!(changed = n, "swept expired codes");
+                }
+                Err(e) => tracing::error!(error = %e, "sweeping expired codes failed"),
+            }
         }
     }
 }

@@ -424,7 +424,7 @@ fn a_bad_webhook_configuration_names_its_key() {
         ("name = \"app\"\nurl = \"ftp://x/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", "webhooks[0].url"),
         ("name = \"app\"\nurl = \"http://127.0.0.1:1/\"\nsecret = \"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n", "webhooks[0].secret"),
         ("name = \"app\"\nurl = \"http://127.0.0.1:1/\"\n", "webhooks[0].secret"),
-        ("name = \"app\"\nurl = \"http://127.0.0.1:1/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nevents = [\"password.chnged\"]\n", "webhooks[0].events"),
+        ("name = \"app\"\nurl = \"http://127.0.0.1:1/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nevents = [\"password.chnged\"]\n", "webhooks[0].events[0]"),
     ];
     for (table, key) in cases {
         let setup = Setup::new(&format!("[[webhooks]]\n{table}"));

@@ -75,9 +75,10 @@ impl Admin {
     /// Makes the change durable and, in the service, reloads the guard's copy of the list.
     async fn blocks_changed(&self) -> Result<(), AdminError> {
         self.db().durable().await?;
-        if let Some(app) = self.app() {
+        if let Some(service) = self.running() {
             let blocks = self.db().blocking(|db| db.blocks()).await?;
-            app.guard()
+            service
+                .guard
                 .set_blocks(blocks.into_iter().map(|(net, _)| net).collect());
         }
         Ok(())

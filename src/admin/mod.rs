@@ -16,23 +16,42 @@ pub mod users;
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use crate::config::Passwords;
+use std::sync::Arc;
+
+use crate::config::{Config, Passwords};
 use crate::crypto::Hasher;
-use crate::metrics::StoreGauges;
+use crate::guard::Guard;
+use crate::metrics::{Metrics, StoreGauges};
+use crate::outbox::Delivery;
+use crate::store::resets::{Decided, Records};
 use crate::store::{unix_ms, Db, StoreError};
-use crate::App;
 
 /// The operations' handle: the store and the password hasher, and in the running service
-/// the [`App`] whose guard and outbox worker follow the changes.
+/// the parts that follow the changes (the guard, the outbox). Cheap to clone.
+#[derive(Clone)]
 pub struct Admin {
-    host: Host,
+    host: Arc<Host>,
 }
 
 enum Host {
     /// Inside `resetgate serve`.
-    Service(App),
+    Service(Service),
     /// The CLI with no service running: this process owns the store.
     Direct { db: Db, hasher: Hasher },
+}
+
+/// What the operations use inside the running service: the store, the hasher, the guard
+/// (whose copy of the runtime deny list follows `blocks`), the outbox's side (woken by a
+/// retry, and its lag for the gauges), the configuration and the metrics.
+pub struct Service {
+    pub db: Db,
+    pub hasher: Hasher,
+    pub guard: Arc<Guard>,
+    /// Who wants the events the operations emit.
+    pub hooks: crate::outbox::webhook::Hooks,
+    pub delivery: Delivery,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why an operation did not do what was asked. The texts are the admin API's; the CLI
@@ -54,9 +73,9 @@ pub enum AdminError {
 
 impl Admin {
     /// The operations of the running service.
-    pub fn service(app: App) -> Admin {
+    pub fn service(service: Service) -> Admin {
         Admin {
-            host: Host::Service(app),
+            host: Arc::new(Host::Service(service)),
         }
     }
 
@@ -65,30 +84,51 @@ impl Admin {
     pub fn direct(db: Db, passwords: &Passwords) -> Admin {
         let hasher = Hasher::new(passwords.pbkdf2_iterations, passwords.max_concurrent_hashes);
         Admin {
-            host: Host::Direct { db, hasher },
+            host: Arc::new(Host::Direct { db, hasher }),
         }
     }
 
     fn db(&self) -> &Db {
-        match &self.host {
-            Host::Service(app) => app.db(),
+        match &*self.host {
+            Host::Service(service) => &service.db,
             Host::Direct { db, .. } => db,
         }
     }
 
     fn hasher(&self) -> &Hasher {
-        match &self.host {
-            Host::Service(app) => app.hasher(),
+        match &*self.host {
+            Host::Service(service) => &service.hasher,
             Host::Direct { hasher, .. } => hasher,
         }
     }
 
     /// The running service, when this is it.
-    fn app(&self) -> Option<&App> {
-        match &self.host {
-            Host::Service(app) => Some(app),
+    fn running(&self) -> Option<&Service> {
+        match &*self.host {
+            Host::Service(service) => Some(service),
             Host::Direct { .. } => None,
         }
+    }
+
+    /// Runs `decide` over the records `keys` in one store transaction, off the async
+    /// threads, with the events it emits queued as deliveries (in the service, to the
+    /// endpoints that want them) in the same transaction.
+    async fn decide<T: Send + 'static>(
+        &self,
+        keys: Vec<String>,
+        decide: impl Fn(&Records) -> Decided<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let hooks = self.running().map(|s| s.hooks.clone()).unwrap_or_default();
+        let now_ms = now_ms();
+        self.db()
+            .blocking(move |db| {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let route = |events: &[crate::events::Event]| {
+                    hooks.deliveries_of(events, &Default::default(), now_ms)
+                };
+                db.transact(None, &keys, route, decide)
+            })
+            .await
     }
 
     /// The store's gauges for `/metrics`, read now (the size is a scan: off the async threads).
@@ -101,7 +141,7 @@ impl Admin {
                 Ok((oldest, db.size_on_disk()?, db.oldest_webhooks(now)?))
             })
             .await?;
-        let configured = self.app().map_or(&[][..], |app| &app.config().webhooks[..]);
+        let configured = self.running().map_or(&[][..], |s| &s.config.webhooks[..]);
         let webhook_oldest = configured
             .iter()
             .map(|w| w.name.clone())
@@ -118,7 +158,7 @@ impl Admin {
             oldest_age: Duration::from_millis(oldest),
             store_bytes: size,
             free_bytes: self.db().free_bytes().unwrap_or(0),
-            code_mail_wait: match self.app().map(App::outbox_lag_since) {
+            code_mail_wait: match self.running().map(|s| s.delivery.lag_since()) {
                 Some(queued) if queued > 0 => Duration::from_millis(now.saturating_sub(queued)),
                 _ => Duration::ZERO,
             },

@@ -150,7 +150,7 @@ impl Admin {
                 .map(|(id, m)| MessageView::new(*id, m))
                 .collect(),
             dead: dead.iter().map(|(id, d)| DeadView::new(*id, d)).collect(),
-            since_start: self.app().map(|app| SinceStart::new(app.metrics())),
+            since_start: self.running().map(|s| SinceStart::new(&s.metrics)),
         })
     }
 
@@ -170,13 +170,13 @@ impl Admin {
     /// and wakes the service's outbox for it.
     pub async fn outbox_retry(&self, id: u64) -> Result<Retried, AdminError> {
         let now = now_ms();
-        if let Some(app) = self.app() {
+        if let Some(service) = self.running() {
             // A delivery to an endpoint that is no longer configured would wait for ever.
             let dead = self.db().blocking(move |db| db.dead_letter(id)).await?;
             if let Some(Dead { message, .. }) = dead {
                 let to = &message.to;
                 let gone = matches!(message.kind, Kind::Webhook { .. })
-                    && !app.config().webhooks.iter().any(|w| &w.name == to);
+                    && !service.config.webhooks.iter().any(|w| &w.name == to);
                 if gone {
                     let why = format!("The webhook endpoint {to:?} is no longer configured");
                     return Err(AdminError::Conflict(why.into()));
@@ -189,8 +189,8 @@ impl Admin {
             Err(refused) => return Err(AdminError::Conflict(refused.reason().into())),
         }
         self.db().durable().await?;
-        if let Some(app) = self.app() {
-            app.outbox().notify_one();
+        if let Some(service) = self.running() {
+            service.delivery.wake();
         }
         Ok(Retried {
             id,

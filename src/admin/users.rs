@@ -189,11 +189,9 @@ impl Admin {
         if self.db().user(&email.key)?.is_none() {
             return Err(no_account());
         }
-        let key = email.key;
-        let unlocked = self
-            .db()
-            .blocking(move |db| crate::recovery::unlock(db, &key));
-        let had_failures = unlocked.await?;
+        let key = email.key.clone();
+        let unlock = move |records: &_| crate::recovery::unlock(records, &key);
+        let had_failures = self.decide(vec![email.key], unlock).await?;
         self.db().durable().await?;
         Ok(Unlocked {
             email: email.stored,

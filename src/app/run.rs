@@ -50,20 +50,26 @@ pub async fn run(
     app: App,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    app.hasher().warm_up();
+    app.hasher.warm_up();
     if app.config().passwords.min_guess_score > 0 {
         tokio::task::spawn_blocking(crate::recovery::policy::warm_up);
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker_task = app.spawn_outbox(stop_rx.clone())?;
     if let Some(period) = sd_notify::watchdog_enabled() {
-        tokio::spawn(tasks::watchdog(period, app.clone(), stop_rx.clone()));
+        let (db, delivery) = (app.db.clone(), app.delivery.clone());
+        tokio::spawn(tasks::watchdog(period, db, delivery, stop_rx.clone()));
     }
-    let sweeper_task = tokio::spawn(tasks::sweep(app.clone(), stop_rx.clone()));
+    let sweeper = tasks::Sweeper {
+        db: app.db.clone(),
+        config: app.config.clone(),
+        metrics: app.metrics.clone(),
+    };
+    let sweeper_task = tokio::spawn(sweeper.run(stop_rx.clone()));
     let servers = serve_all(&app, listeners, &stop_rx);
     let asked_to_stop = tokio::select! {
         () = shutdown => true,
-        () = app.db().faulted() => {
+        () = app.db.faulted() => {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
             false
         }
@@ -88,28 +94,29 @@ fn serve_all(
     listeners: Listeners,
     stop: &watch::Receiver<bool>,
 ) -> [tokio::task::JoinHandle<()>; 3] {
-    let per_client = app.config().server.max_connections_per_client;
-    [
-        (
-            Listener::Tcp(listeners.public),
-            http::public::route as Handler,
-            per_client,
-        ),
-        (Listener::Tcp(listeners.admin), http::admin::route, 0),
-        (
-            Listener::Local(listeners.admin_socket),
-            http::admin::route,
-            0,
-        ),
-    ]
-    .map(|(listener, route, per_client)| {
+    let stopped = || {
         let mut stop = stop.clone();
-        let stopped = async move {
+        async move {
             let _ = stop.wait_for(|stop| *stop).await;
-        };
-        let limits = app.limits(per_client);
-        tokio::spawn(server::serve(listener, app.clone(), route, limits, stopped))
-    })
+        }
+    };
+    let per_client = app.config().server.max_connections_per_client;
+    let public = server::serve(
+        Listener::Tcp(listeners.public),
+        app.public.clone(),
+        http::public::route as Handler<_>,
+        app.limits(per_client),
+        stopped(),
+    );
+    let admin = |listener| {
+        let route = http::admin::route as Handler<_>;
+        server::serve(listener, app.admin.clone(), route, app.limits(0), stopped())
+    };
+    [
+        tokio::spawn(public),
+        tokio::spawn(admin(Listener::Tcp(listeners.admin))),
+        tokio::spawn(admin(Listener::Local(listeners.admin_socket))),
+    ]
 }
 
 /// Lets the outbox finish the messages in flight, at most `grace`.
@@ -122,7 +129,7 @@ async fn finish_outbox(grace: Duration, outbox: outbox::thread::Running) {
 
 /// The last flush, or the fault that prevents it.
 fn settle(app: &App, asked_to_stop: bool) -> Result<(), StartError> {
-    if let Some(fault) = app.db().fault() {
+    if let Some(fault) = app.db.fault() {
         // Everything acknowledged was flushed before its answer: nothing is lost. A
         // message sent but not yet removed goes out once more after the restart. Asked to
         // stop, the process stops as asked (exit 0); else it asks to be restarted (75).
@@ -132,7 +139,7 @@ fn settle(app: &App, asked_to_stop: bool) -> Result<(), StartError> {
         }
         return Err(StartError::StoreFailed(fault.to_string()));
     }
-    app.db().flush_blocking()?;
+    app.db.flush_blocking()?;
     tracing::info!("store flushed; bye");
     Ok(())
 }

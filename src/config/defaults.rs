@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::sections::*;
+use super::HttpUrl;
 
 impl Default for Server {
     fn default() -> Self {
@@ -125,7 +126,7 @@ impl Default for Passwords {
             max_length: 256,
             max_concurrent_hashes: 2,
             min_guess_score: 3,
-            breach_api: String::new(),
+            breach_api: HttpUrl::default(),
             breach_timeout: Duration::from_secs(2),
         }
     }
@@ -204,13 +205,10 @@ impl Default for Webhook {
     fn default() -> Self {
         Webhook {
             name: String::new(),
-            url: String::new(),
+            url: HttpUrl::default(),
             secret: None,
             secret_file: None,
-            events: crate::outbox::webhook::EVENTS
-                .iter()
-                .map(|e| e.to_string())
-                .collect(),
+            events: crate::events::Kind::ALL.to_vec(),
             include_password_hash: false,
             timeout: Duration::from_secs(10),
             max_age: Duration::from_secs(3 * 24 * 3600),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{duration, size, Secret};
+use super::{duration, size, HttpUrl, Net, Secret};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,7 +44,7 @@ pub struct Server {
     pub shutdown_grace: Duration,
     pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<Net>,
     /// Origins (`https://app.example.com`) whose pages may call the JSON API from a
     /// browser (CORS); empty: none but this service's own.
     pub cors_origins: Vec<String>,
@@ -199,7 +199,8 @@ pub struct Passwords {
     /// zxcvbn's score (0–4) a new password must reach; 0 turns the estimate off.
     pub min_guess_score: u8,
     /// The Have I Been Pwned range API's base URL; empty: no online check.
-    pub breach_api: String,
+    /// Empty: no online check.
+    pub breach_api: HttpUrl,
     #[serde(with = "duration")]
     pub breach_timeout: Duration,
 }
@@ -266,8 +267,8 @@ pub struct EndpointLimits {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Guard {
-    pub deny: Vec<String>,
-    pub allow_only: Vec<String>,
+    pub deny: Vec<Net>,
+    pub allow_only: Vec<Net>,
     pub ban_after: Rate,
     #[serde(with = "duration")]
     pub ban_for: Duration,
@@ -339,11 +340,11 @@ pub struct Web {
 #[serde(deny_unknown_fields, default)]
 pub struct Webhook {
     pub name: String,
-    pub url: String,
+    pub url: HttpUrl,
     /// `whsec_` and the key in base64.
     pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
-    pub events: Vec<String>,
+    pub events: Vec<crate::events::Kind>,
     pub include_password_hash: bool,
     #[serde(with = "duration")]
     pub timeout: Duration,

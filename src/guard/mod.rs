@@ -6,6 +6,7 @@ mod client_ip;
 mod limits;
 mod mail;
 mod networks;
+mod ticket;
 
 use std::net::IpAddr;
 use std::sync::RwLock;
@@ -17,6 +18,7 @@ pub use limits::ceil_secs;
 use limits::{ByDigest, Digests, FixedWindow};
 pub use mail::Grant;
 use networks::NetworkLimits;
+pub use ticket::Ticket;
 
 use std::sync::Arc;
 
@@ -105,10 +107,10 @@ impl Guard {
             window: config.recovery.resend_cooldown,
         };
         Ok(Guard {
-            allow_only: config.allow_list()?,
-            deny: config.deny_list()?,
+            allow_only: crate::config::nets(&config.guard.allow_only),
+            deny: crate::config::nets(&config.guard.deny),
             blocks: RwLock::new(Vec::new()),
-            trusted_proxies: config.trusted_proxies()?,
+            trusted_proxies: crate::config::nets(&config.server.trusted_proxies),
             client_ip_header: config.server.client_ip_header,
             endpoints: [
                 (Endpoint::Forgot, l.forgot_password),

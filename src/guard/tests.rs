@@ -5,10 +5,14 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+fn net(s: &str) -> crate::config::Net {
+    crate::config::Net::parse(s).unwrap()
+}
+
 #[test]
 fn deny_allow_and_runtime_blocks() {
     let mut c = Config::default();
-    c.guard.deny = vec!["10.0.0.0/8".into(), "2001:db8::1".into()];
+    c.guard.deny = ["10.0.0.0/8", "2001:db8::1"].map(net).to_vec();
     let g = Guard::new(&c, Default::default()).unwrap();
     let admit = |s| g.admit_path(ip(s));
     assert_eq!(admit("10.9.9.9"), Err(Refusal::Denied));
@@ -18,7 +22,7 @@ fn deny_allow_and_runtime_blocks() {
     g.set_blocks(vec!["11.0.0.0/24".parse().unwrap()]);
     assert_eq!(admit("11.0.0.1"), Err(Refusal::Denied));
 
-    c.guard.allow_only = vec!["192.0.2.0/24".into()];
+    c.guard.allow_only = vec![net("192.0.2.0/24")];
     let g = Guard::new(&c, Default::default()).unwrap();
     assert_eq!(g.admit_path(ip("192.0.2.7")), Ok(()));
     assert_eq!(g.admit_path(ip("198.51.100.1")), Err(Refusal::Denied));

@@ -18,15 +18,47 @@ use crate::admin::paths::{
 use crate::admin::users::{parse_account, NewAccount};
 use crate::admin::Admin;
 use crate::admin::AdminError;
+use crate::config::Config;
+use crate::crypto::AdminToken;
 use crate::error::ApiError;
 use crate::mail_address::{self, Email};
-use crate::App;
+use crate::metrics::Metrics;
+
+/// What the admin listeners run with: the operations, the token, the configuration and the
+/// metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminApi {
+    inner: std::sync::Arc<Parts>,
+}
+
+pub struct Parts {
+    pub admin: Admin,
+    pub token: AdminToken,
+    pub config: std::sync::Arc<Config>,
+    pub metrics: std::sync::Arc<Metrics>,
+}
+
+impl AdminApi {
+    pub fn new(parts: Parts) -> AdminApi {
+        AdminApi {
+            inner: std::sync::Arc::new(parts),
+        }
+    }
+
+    fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
 
 /// The admin listener (TCP, loopback) and the local admin socket. Over TCP every request
 /// but `/healthz` needs the bearer token; on the socket, which only the service's user (or
 /// root) can reach, the file system's permissions authenticate the caller instead.
 pub fn route(
-    app: App,
+    app: AdminApi,
     req: Request<Incoming>,
     peer: Peer,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
@@ -40,12 +72,12 @@ pub fn route(
         method.clone(),
         uri.clone(),
         client,
-        app.metrics().clone(),
+        app.inner.metrics.clone(),
     );
     let handler = async move {
         let result = if uri.path() == "/healthz" {
             Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
-        } else if client.is_some() && !app.admin_token().accepts(req.headers()) {
+        } else if client.is_some() && !app.inner.token.accepts(req.headers()) {
             Err(ApiError::Unauthorized)
         } else {
             answer(&app, &method, uri.path(), req).await
@@ -58,20 +90,20 @@ pub fn route(
 /// Answers an authenticated request: reads what the path takes, runs the operation, and
 /// turns its answer or refusal into a response.
 async fn answer(
-    app: &App,
+    app: &AdminApi,
     method: &Method,
     path: &str,
     req: Request<Incoming>,
 ) -> Result<Resp, ApiError> {
-    let admin = Admin::service(app.clone());
+    let admin = &app.inner.admin;
     match *method {
-        Method::GET => get(app, &admin, path).await,
-        Method::POST => post(app, &admin, path, req).await,
+        Method::GET => get(app, admin, path).await,
+        Method::POST => post(app, admin, path, req).await,
         _ => Err(elsewhere(path)),
     }
 }
 
-async fn get(app: &App, admin: &Admin, path: &str) -> Result<Resp, ApiError> {
+async fn get(app: &AdminApi, admin: &Admin, path: &str) -> Result<Resp, ApiError> {
     match path {
         USERS => ok(&admin.list_users().await?),
         BLOCKS => ok(&admin.list_blocks().await?),
@@ -87,7 +119,7 @@ async fn get(app: &App, admin: &Admin, path: &str) -> Result<Resp, ApiError> {
 
 /// The POST paths; each reads the body only once it knows the path.
 async fn post(
-    app: &App,
+    app: &AdminApi,
     admin: &Admin,
     path: &str,
     req: Request<Incoming>,
@@ -161,12 +193,12 @@ fn email(obj: &json::Object) -> Result<Email, ApiError> {
     mail_address::validate(email).map_err(|e| ApiError::bad_request(e.0))
 }
 
-fn account(app: &App, obj: json::Object) -> Result<NewAccount, ApiError> {
+fn account(app: &AdminApi, obj: json::Object) -> Result<NewAccount, ApiError> {
     parse_account(&Value::Object(obj), &app.config().passwords).map_err(ApiError::bad_request)
 }
 
 /// `{"users": [...]}`: every record must parse, or nothing is imported.
-fn accounts(app: &App, obj: &json::Object) -> Result<Vec<NewAccount>, ApiError> {
+fn accounts(app: &AdminApi, obj: &json::Object) -> Result<Vec<NewAccount>, ApiError> {
     let Some(Value::Array(records)) = obj.get("users") else {
         return Err(ApiError::bad_request(
             "\"users\" must be an array of accounts",

@@ -1,15 +1,17 @@
-//! The HTTP layer: parse, route, JSON in and out, one error → status map.
+//! The HTTP layer: parse, route, JSON or the reset page in and out, one error → status map.
 //!
-//! It calls `recovery` and the store's user functions; it never touches sled itself.
+//! It translates requests and answers: the public steps are `steps`', the operator's
+//! operations `admin`'s. It never touches the store itself.
 
 pub mod admin;
 pub mod bodies;
 pub mod browser;
 mod conns;
 pub mod json;
+pub mod page;
 pub mod public;
+pub mod ready;
 pub mod server;
-pub(crate) mod steps;
 mod timed_io;
 
 use std::future::Future;

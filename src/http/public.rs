@@ -1,6 +1,8 @@
-//! The public listener: the documented recovery API, its OpenAPI document, the health check.
+//! The public listener: the documented recovery API, its OpenAPI document, the health
+//! checks, and the reset page (`page`). [`Public`] is what it runs with.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -8,11 +10,15 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
 use super::json::{self, Resp};
+use super::ready::Readiness;
 use super::server::Peer;
-use super::{bodies, browser, steps};
+use super::{bodies, browser};
+use crate::config::Config;
 use crate::error::ApiError;
-use crate::guard::Endpoint;
-use crate::App;
+use crate::guard::{Endpoint, Guard};
+use crate::metrics::Metrics;
+use crate::outbox::catalog::Catalog;
+use crate::steps::{Asker, NewPassword, Steps, Via};
 
 pub const FORGOT: &str = "/api/v1/user/forgot-password";
 pub const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
@@ -23,28 +29,87 @@ const FORGOT_OK: &str = "OTP email queued successfully";
 const CONFIRM_OK: &str = "OTP confirmed successfully";
 const RESET_OK: &str = "Password reset successfully";
 
+/// What the public listener runs with. Cheap to clone.
+#[derive(Clone)]
+pub struct Public {
+    inner: Arc<Parts>,
+}
+
+/// What [`Public`] holds: the configuration, the recovery steps, the reset page, the guard
+/// (who the client is, who may call), the message catalog (a request's locale), the
+/// metrics and the readiness check.
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub steps: Steps,
+    pub page: crate::web::Page,
+    pub guard: Arc<Guard>,
+    pub catalog: Arc<Catalog>,
+    pub metrics: Arc<Metrics>,
+    pub ready: Readiness,
+}
+
+impl Public {
+    pub fn new(parts: Parts) -> Public {
+        Public {
+            inner: Arc::new(parts),
+        }
+    }
+
+    pub(super) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(super) fn steps(&self) -> &Steps {
+        &self.inner.steps
+    }
+
+    pub(super) fn page(&self) -> &crate::web::Page {
+        &self.inner.page
+    }
+
+    pub(super) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Who asks, as the steps need it: the client, the request's id and the catalog locale
+    /// that the request's `Accept-Language` asks for.
+    pub(super) fn asker(&self, req: &Request<Incoming>, client: IpAddr, via: Via) -> Asker {
+        let header = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
+        Asker {
+            client,
+            request_id: super::current_request_id(),
+            locale: self
+                .inner
+                .catalog
+                .choose(header.and_then(|v| v.to_str().ok())),
+            via,
+        }
+    }
+}
+
 pub fn route(
-    app: App,
+    public: Public,
     req: Request<Incoming>,
     peer: Peer,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let client = app.guard().client(peer.ip(), req.headers());
+    let client = public.inner.guard.client(peer.ip(), req.headers());
     let logged = super::logged(
         "public",
         method.clone(),
         uri.clone(),
         Some(client),
-        app.metrics().clone(),
+        public.inner.metrics.clone(),
     );
     let handler = async move {
         // Deny lists, allow-only and bans apply to every path, not only the endpoints.
-        if let Err(refused) = app.guard().admit_path(client) {
+        if let Err(refused) = public.inner.guard.admit_path(client) {
             return json::error(&refused.into());
         }
+        let app = &public;
+        let cors = &app.config().server.cors_origins;
         let result = match (&method, uri.path()) {
             (&Method::POST, FORGOT | CONFIRM | RESET) => {
-                let cors = &app.config().server.cors_origins;
                 let allowed = match browser::admit(req.headers(), cors) {
                     Ok(allowed) => allowed,
                     Err(e) => {
@@ -56,22 +121,20 @@ pub fn route(
                     }
                 };
                 let mut resp = match uri.path() {
-                    FORGOT => forgot(&app, req, client).await,
-                    CONFIRM => confirm(&app, req, client).await,
-                    _ => reset(&app, req, client).await,
+                    FORGOT => forgot(app, req, client).await,
+                    CONFIRM => confirm(app, req, client).await,
+                    _ => reset(app, req, client).await,
                 }
                 .unwrap_or_else(|e| json::error(&e));
                 browser::expose(&mut resp, allowed);
                 return resp;
             }
-            (&Method::OPTIONS, FORGOT | CONFIRM | RESET) => {
-                browser::preflight(req.headers(), &app.config().server.cors_origins)
-            }
+            (&Method::OPTIONS, FORGOT | CONFIRM | RESET) => browser::preflight(req.headers(), cors),
             (_, FORGOT | CONFIRM | RESET) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
             (&Method::GET | &Method::HEAD, "/healthz") => {
                 Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
             }
-            (&Method::GET | &Method::HEAD, "/readyz") => Ok(ready(&app).await),
+            (&Method::GET | &Method::HEAD, "/readyz") => Ok(ready(app).await),
             (&Method::GET | &Method::HEAD, "/openapi.json") => Ok(json::json(
                 StatusCode::OK,
                 Bytes::from_static(OPENAPI.as_bytes()),
@@ -79,8 +142,8 @@ pub fn route(
             (_, "/healthz" | "/readyz" | "/openapi.json") => {
                 Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
             }
-            (_, path) if crate::web::serves(&app, path) => {
-                crate::web::route(&app, req, client).await
+            (_, path) if crate::web::serves(&app.config().web, path) => {
+                super::page::route(app, req, client).await
             }
             _ => Err(ApiError::NotFound),
         };
@@ -90,9 +153,9 @@ pub fn route(
 }
 
 /// GET /readyz: 200 when the store takes a durable write and the outbox worker is alive;
-/// 503 with the reason otherwise (see [`App::readiness`]).
-async fn ready(app: &App) -> Resp {
-    match app.readiness().await {
+/// 503 with the reason otherwise (see [`Readiness`]).
+async fn ready(app: &Public) -> Resp {
+    match app.inner.ready.check().await {
         None => json::json_value(StatusCode::OK, &json!({ "status": "ready" })),
         Some(reason) => json::json_value(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -101,19 +164,17 @@ async fn ready(app: &App) -> Resp {
     }
 }
 
-/// The body of a public request, after the guard admitted the client.
-async fn body(
-    app: &App,
+/// The body of a public request, read once the client's limits admitted it, and parsed.
+async fn body<T>(
+    app: &Public,
     req: Request<Incoming>,
-    client: IpAddr,
-    endpoint: Endpoint,
-) -> Result<Bytes, ApiError> {
-    app.guard().admit_client(client, endpoint)?;
+    parse: fn(&[u8]) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
     let server = &app.config().server;
-    json::read_body(req, server.max_body_bytes, server.body_timeout).await
+    parse(&json::read_body(req, server.max_body_bytes, server.body_timeout).await?)
 }
 
-/// A 200 body: `message`, the endpoint's own fields, and `key_0`..`key_4` (API.md).
+/// A 200 body: `message`, the endpoint's own fields, and `key_0`..`key_4` (the contract, docs/api.md).
 fn ok(message: &str, fields: Value, next_step_secs: u64, retry_secs: u64, sentence: &str) -> Value {
     let mut body = json!({
         "message": message,
@@ -129,28 +190,31 @@ fn ok(message: &str, fields: Value, next_step_secs: u64, retry_secs: u64, senten
     body
 }
 
-/// The catalog locale that the request's `Accept-Language` asks for.
-pub(crate) fn locale(app: &App, req: &Request<Incoming>) -> Option<String> {
-    let header = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
-    app.catalog().choose(header.and_then(|v| v.to_str().ok()))
-}
-
-/// POST /api/v1/user/forgot-password (API.md §1).
-async fn forgot(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
-    steps::forgot_admissible(app)?;
-    let locale = locale(app, &req);
-    let body = bodies::forgot(&body(app, req, client, Endpoint::Forgot).await?)?;
-    steps::forgot(app, client, locale, body).await?;
+/// POST /api/v1/user/forgot-password (docs/api.md).
+async fn forgot(app: &Public, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let mut ticket = app.steps().admit(client, Endpoint::Forgot)?;
+    let asker = app.asker(&req, client, Via::Api);
+    let body = ticket.counts(body(app, req, bodies::forgot).await)?;
+    super::note_email(&body.email.key);
+    app.steps().forgot(ticket, &asker, body.email).await?;
     Ok(json::json(
         StatusCode::OK,
         forgot_ok(&app.config().recovery),
     ))
 }
 
-/// POST /api/v1/user/confirm-otp-reset (API.md §2), with the optional `email` extension.
-async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
-    let body = bodies::confirm(&body(app, req, client, Endpoint::Confirm).await?)?;
-    let confirmed = steps::confirm(app, client, body, steps::Via::Api).await?;
+/// POST /api/v1/user/confirm-otp-reset (docs/api.md), with the optional `email` extension.
+async fn confirm(app: &Public, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let mut ticket = app.steps().admit(client, Endpoint::Confirm)?;
+    let asker = app.asker(&req, client, Via::Api);
+    let body = ticket.counts(body(app, req, bodies::confirm).await)?;
+    if let Some(email) = &body.email {
+        super::note_email(&email.key);
+    }
+    let steps = app.steps();
+    let confirmed = steps
+        .confirm(ticket, &asker, &body.code, body.email.as_ref())
+        .await?;
     let fields = json!({ "email": confirmed.email, "resetSession": confirmed.session });
     let sentence = "Code confirmed. Now choose a new password.";
     let window = app.config().recovery.confirm_window.as_secs();
@@ -158,11 +222,18 @@ async fn confirm(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Re
     Ok(json::json_value(StatusCode::OK, &body))
 }
 
-/// POST /api/v1/user/password-reset (API.md §3), with the optional `resetSession` extension.
-async fn reset(app: &App, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
-    let locale = locale(app, &req);
-    let body = bodies::reset(&body(app, req, client, Endpoint::Reset).await?)?;
-    steps::reset(app, client, locale, body).await?;
+/// POST /api/v1/user/password-reset (docs/api.md), with the optional `resetSession` extension.
+async fn reset(app: &Public, req: Request<Incoming>, client: IpAddr) -> Result<Resp, ApiError> {
+    let mut ticket = app.steps().admit(client, Endpoint::Reset)?;
+    let asker = app.asker(&req, client, Via::Api);
+    let body = ticket.counts(body(app, req, bodies::reset).await)?;
+    super::note_email(&body.email.key);
+    let new = NewPassword {
+        email: &body.email,
+        password: &body.password,
+        session: body.session.as_deref(),
+    };
+    app.steps().reset(ticket, &asker, new).await?;
     let sentence = "Your password was changed. You can now sign in with it.";
     Ok(json::json_value(
         StatusCode::OK,

@@ -27,7 +27,6 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use super::conns::{Conn, Registry};
 use super::json::Resp;
 use super::timed_io::TimedIo;
-use crate::App;
 
 /// Who is at the other end of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +46,8 @@ impl Peer {
     }
 }
 
-pub type Handler = fn(App, Request<Incoming>, Peer) -> Pin<Box<dyn Future<Output = Resp> + Send>>;
+/// A listener's router: its state (a handle, cheap to clone), the request and the peer.
+pub type Handler<S> = fn(S, Request<Incoming>, Peer) -> Pin<Box<dyn Future<Output = Resp> + Send>>;
 
 /// A listening socket.
 pub enum Listener {
@@ -65,12 +65,15 @@ pub struct Limits {
     pub max_headers: usize,
     pub max_header_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Peers not capped per client (`server.trusted_proxies`): a proxy is many clients.
+    pub trusted: Vec<ipnet::IpNet>,
 }
 
 /// What every connection task of one listener shares.
-struct Shared {
-    app: App,
-    handler: Handler,
+struct Shared<S> {
+    state: S,
+    handler: Handler<S>,
+    trusted: Vec<ipnet::IpNet>,
     builder: http1::Builder,
     write_timeout: Duration,
     registry: Arc<Registry>,
@@ -78,18 +81,19 @@ struct Shared {
 }
 
 /// Serves `listener` until `shutdown` resolves, then drains connections for at most the grace time.
-pub async fn serve(
+pub async fn serve<S: Clone + Send + Sync + 'static>(
     listener: Listener,
-    app: App,
-    handler: Handler,
+    state: S,
+    handler: Handler<S>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop) = watch::channel(false);
     let shared = Arc::new(Shared {
-        app,
+        state,
         handler,
+        trusted: limits.trusted.clone(),
         builder: builder(&limits),
         write_timeout: limits.write_timeout,
         registry: Registry::new(),
@@ -150,13 +154,18 @@ async fn drain(slots: &Semaphore, limits: &Limits) {
     }
 }
 
-impl Shared {
+impl<S: Clone + Send + Sync + 'static> Shared<S> {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted.iter().any(|net| net.contains(&ip))
+    }
+
     /// The key a connection is counted under: its client key, except for a trusted proxy,
     /// whose connections carry many clients (the guard tells them apart by the header the
     /// proxy writes), and the local socket.
     fn key(&self, peer: Peer) -> Option<IpAddr> {
         match peer {
-            Peer::Tcp(addr) if !self.app.guard().trusts(addr.ip()) => {
+            Peer::Tcp(addr) if !self.trusts(addr.ip()) => {
                 Some(crate::guard::client_key(addr.ip().to_canonical()))
             }
             _ => None,
@@ -236,8 +245,8 @@ enum Stream {
     Local(tokio::net::UnixStream),
 }
 
-fn connection(
-    shared: Arc<Shared>,
+fn connection<T: Clone + Send + Sync + 'static>(
+    shared: Arc<Shared<T>>,
     io: Stream,
     peer: Peer,
     conn: Arc<Conn>,
@@ -250,17 +259,18 @@ fn connection(
 
 /// Serves one connection until it ends, is asked to make room, or the listener stops; the
 /// last two close it gracefully (at once when idle, else after the request in progress).
-async fn run_connection<S>(shared: Arc<Shared>, stream: S, peer: Peer, conn: Arc<Conn>)
+async fn run_connection<T, S>(shared: Arc<Shared<T>>, stream: S, peer: Peer, conn: Arc<Conn>)
 where
+    T: Clone + Send + Sync + 'static,
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (app, handler) = (shared.app.clone(), shared.handler);
+    let (state, handler) = (shared.state.clone(), shared.handler);
     let activity = conn.clone();
     let service = service_fn(move |req| {
-        let app = app.clone();
+        let state = state.clone();
         let busy = activity.busy();
         async move {
-            let resp = handler(app, req, peer).await;
+            let resp = handler(state, req, peer).await;
             drop(busy);
             Ok::<_, Infallible>(resp)
         }

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod dkim;
 mod file;
+mod health;
 mod lane;
 mod smtp;
 pub mod templates;
@@ -17,6 +18,7 @@ mod worker;
 
 use crate::config::{Config, ConfigError, Transport as Kind};
 
+pub use health::Delivery;
 pub use worker::{run, Worker};
 
 /// A rendered message, ready for any transport.

@@ -6,12 +6,18 @@
 //! kernel's scheduler gives the outbox its share of the cores whatever the request load
 //! (`cargo bench --bench outbox`, README "Performance").
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
+use super::catalog::Catalog;
+use super::templates::Letterhead;
 use super::webhook::{Endpoint, Webhooks};
-use super::{Transport, Worker};
+use super::{Delivery, Transport, Worker};
+use crate::config::{self, Config, ConfigError};
+use crate::metrics::Metrics;
+use crate::store::Db;
 
 /// The outbox's thread, as the service's shutdown sees it.
 pub struct Running {
@@ -19,9 +25,100 @@ pub struct Running {
     abort: oneshot::Sender<()>,
 }
 
+/// What the configuration makes of the outbox before it starts: a transport per lane
+/// (`mail.smtp.connections` for SMTP, one for files), the letterhead (templates, DKIM) and
+/// the webhook endpoints. Building it checks the configuration.
+pub struct Plan {
+    transports: Vec<Transport>,
+    letterhead: Letterhead,
+    endpoints: Vec<Endpoint>,
+}
+
+impl Plan {
+    pub fn new(config: &Config, db: &Db, catalog: &Arc<Catalog>) -> Result<Plan, ConfigError> {
+        let lanes = match config.mail.transport {
+            config::Transport::Smtp => config.mail.smtp.connections,
+            config::Transport::File => 1,
+        };
+        let transports = (0..lanes)
+            .map(|_| Transport::from_config(config))
+            .collect::<Result<_, _>>()?;
+        Ok(Plan {
+            transports,
+            letterhead: Letterhead::new(config, db.instance_id(), catalog.clone())?,
+            endpoints: Endpoint::all(config)?,
+        })
+    }
+}
+
+/// What the outbox runs with besides its plan.
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub metrics: Arc<Metrics>,
+    pub delivery: Delivery,
+}
+
+/// Starts the mail lanes and the webhook endpoints' tasks on a new thread, after a probe of
+/// the mail transport (a warning, not a failure: the relay may come up later). The
+/// delivery side is marked stopped once both have ended.
+pub fn start(plan: Plan, parts: Parts, stop: watch::Receiver<bool>) -> std::io::Result<Running> {
+    let Parts {
+        config,
+        db,
+        metrics,
+        delivery,
+    } = parts;
+    tracing::info!(
+        lanes = plan.transports.len(),
+        "{}",
+        plan.transports[0].describe()
+    );
+    for e in &plan.endpoints {
+        // The URL without its query, which may carry a token.
+        tracing::info!(
+            endpoint = e.name,
+            "webhook endpoint at {}",
+            e.target.shown()
+        );
+    }
+    if let Ok(probe) = Transport::from_config(&config) {
+        tokio::spawn(async move {
+            if let Err(e) = probe.probe().await {
+                tracing::warn!(error = %e, "the mail transport is not usable right now; mail stays queued until it is");
+            }
+        });
+    }
+    let (wake, heartbeat, lag) = delivery.worker_side();
+    let worker = Worker {
+        db: db.clone(),
+        letterhead: plan.letterhead,
+        retry_initial: config.mail.retry_initial,
+        retry_max: config.mail.retry_max,
+        batch: config.mail.batch,
+        wake,
+        metrics: metrics.clone(),
+        heartbeat,
+        lag,
+    };
+    let shared = Webhooks {
+        wake: db.webhooks_queued(),
+        db,
+        metrics,
+    };
+    let finished = move || delivery.stopped();
+    spawn(
+        worker,
+        plan.transports,
+        (shared, plan.endpoints),
+        stop,
+        finished,
+    )
+}
+
 /// Starts `worker` (mail) and the webhook endpoints' tasks on a new thread; `finished` runs
 /// there once both have stopped.
-pub fn spawn(
+fn spawn(
     worker: Worker,
     transports: Vec<Transport>,
     hooks: (Webhooks, Vec<Endpoint>),

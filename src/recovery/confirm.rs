@@ -3,17 +3,20 @@
 //! [`decide`] is the whole rule, over the records read: a lock on an account named by the
 //! request, a code that is not the named account's (counted against it, or against the
 //! shared decoy record in enumeration-safe mode), a code that is no longer live, and the
-//! success that uses the code up and opens the window. [`confirm`] reads and writes around it.
+//! success that uses the code up and opens the window. [`attempt`] is what a request
+//! brings to it; the caller reads and writes around it (`steps::confirm`).
 
 use std::net::IpAddr;
 use std::time::SystemTime;
 
 use super::state::{self, Lockout};
+use super::Decided;
 use crate::config::Recovery;
 use crate::crypto::CodeKey;
+use crate::events::Event;
 use crate::store::records::Confirmation;
 use crate::store::resets::{Changes, Records};
-use crate::store::{unix_ms, Db, Result};
+use crate::store::unix_ms;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Confirm {
@@ -46,8 +49,6 @@ pub struct Attempt {
     pub lockout: Lockout,
     /// Enumeration-safe mode: failures naming unknown addresses count on the decoy record.
     pub decoy: bool,
-    /// `code.confirmed` and `account.locked`.
-    pub announce: super::Announce,
 }
 
 /// The request: the code as typed, the optional `email` (normalized), the client, and
@@ -78,27 +79,28 @@ pub fn records_to_read(attempt: &Attempt) -> Vec<String> {
 }
 
 /// The rule of step 2 over the records read (`records.owner` is the code index entry).
-pub fn decide(records: &Records, attempt: &Attempt, now_ms: u64) -> (Outcome, Changes) {
+pub fn decide(records: &Records, attempt: &Attempt, now_ms: u64) -> Decided<Outcome> {
     if let Some(claimed) = &attempt.claimed {
         let reset = records.reset(claimed);
         let known = records.user(claimed).is_some();
         if known && state::locked(&reset, now_ms, attempt.lockout) {
-            return (Outcome::Locked, Changes::default());
+            return (Outcome::Locked, Changes::default(), Vec::new());
         }
         let live = state::live_code(&reset, &attempt.mac, now_ms).is_some();
         if records.owner.as_deref() != Some(claimed.as_str()) || !live {
-            return (Outcome::Invalid, count_failure(records, attempt, now_ms));
+            let (changes, events) = count_failure(records, attempt, now_ms);
+            return (Outcome::Invalid, changes, events);
         }
     }
     let Some(owner) = &records.owner else {
-        return (Outcome::Invalid, Changes::default());
+        return (Outcome::Invalid, Changes::default(), Vec::new());
     };
     let mut reset = records.reset(owner);
     let (Some(code), Some(user)) = (
         state::live_code(&reset, &attempt.mac, now_ms),
         records.user(owner),
     ) else {
-        return (Outcome::Invalid, Changes::default());
+        return (Outcome::Invalid, Changes::default(), Vec::new());
     };
     // A password-reset refused from this client while the code was live: a poller at the
     // confirming address, so the same-client fallback is not offered to it.
@@ -109,28 +111,28 @@ pub fn decide(records: &Records, attempt: &Attempt, now_ms: u64) -> (Outcome, Ch
         session_only: polled || attempt.confirmation.session_only,
         ..attempt.confirmation.clone()
     });
-    let events = attempt
-        .announce
-        .deliveries("code.confirmed", owner, &user.email, now_ms, |e| e);
     let changes = Changes {
         retire: vec![owner.clone()],
         resets: vec![(owner.clone(), reset)],
-        events,
         ..Changes::default()
     };
     let email = user.email.clone();
-    (Outcome::Confirmed { email }, changes)
+    let confirmed = Event::CodeConfirmed {
+        account: owner.clone(),
+        email: email.clone(),
+    };
+    (Outcome::Confirmed { email }, changes, vec![confirmed])
 }
 
 /// A failure naming an account counts against it; one naming an unknown address counts on
 /// the shared decoy record in enumeration-safe mode (failure counts are kept for days, and
 /// unknown addresses are the attacker's to choose, so not one record per address).
-fn count_failure(records: &Records, attempt: &Attempt, now_ms: u64) -> Changes {
+fn count_failure(records: &Records, attempt: &Attempt, now_ms: u64) -> (Changes, Vec<Event>) {
     let claimed = attempt.claimed.as_deref().unwrap_or_default();
     let counted = match records.user(claimed) {
         Some(_) => claimed,
         None if attempt.decoy => super::DECOY,
-        None => return Changes::default(),
+        None => return (Changes::default(), Vec::new()),
     };
     let mut reset = records.reset(counted);
     let was_locked = state::locked(&reset, now_ms, attempt.lockout);
@@ -141,69 +143,42 @@ fn count_failure(records: &Records, attempt: &Attempt, now_ms: u64) -> Changes {
         was_locked,
         state::locked(&reset, now_ms, attempt.lockout),
     ) {
-        let failures = reset.failures;
-        events = attempt
-            .announce
-            .deliveries("account.locked", counted, &user.email, now_ms, |e| {
-                e.with("failures", failures)
-            });
+        events.push(Event::AccountLocked {
+            account: counted.to_string(),
+            email: user.email.clone(),
+            failures: reset.failures,
+        });
     }
-    Changes {
+    let changes = Changes {
         resets: vec![(counted.to_string(), reset)],
-        events,
         ..Changes::default()
-    }
+    };
+    (changes, events)
 }
 
-/// Consumes the code. A code-only guess that matches no code is answered after one read
-/// (no session drawn, no transaction); the rest runs on a blocking thread. `session` draws
-/// the `resetSession` of a confirmation that may succeed, `announce` its events' id.
-pub async fn confirm(
-    db: &Db,
+/// What a confirmation brings to [`decide`]: the code's MAC, the named account, and the
+/// confirmation it would store, with the session `session` (drawn by the caller only for a
+/// request that may succeed) and the client; a confirmation made on the reset page offers
+/// only its session (`session_only`).
+pub fn attempt(
     key: &CodeKey,
     config: &Recovery,
-    announce: impl FnOnce() -> super::Announce,
-    req: ConfirmRequest<'_>,
+    req: &ConfirmRequest<'_>,
+    session: &str,
     now: SystemTime,
-    session: impl FnOnce() -> String,
-) -> Result<Confirm> {
-    let ConfirmRequest {
-        code,
-        claimed,
-        client,
-        session_only,
-    } = req;
-    let mac = key.mac(&normalize_code(code));
-    if claimed.is_none() && db.code_owner(&mac)?.is_none() {
-        return Ok(Confirm::Invalid);
-    }
-    let session = session();
-    let attempt = Attempt {
-        mac,
-        claimed: claimed.map(str::to_string),
+) -> Attempt {
+    Attempt {
+        mac: key.mac(&normalize_code(req.code)),
+        claimed: req.claimed.map(str::to_string),
         confirmation: Confirmation {
-            session_mac: key.mac(&session).to_vec(),
-            client: client.to_canonical().to_string(),
+            session_mac: key.mac(session).to_vec(),
+            client: req.client.to_canonical().to_string(),
             until_ms: unix_ms(now + config.confirm_window),
-            session_only,
+            session_only: req.session_only,
         },
         lockout: super::lockout(config),
         decoy: config.hide_unknown_accounts,
-        announce: announce(),
-    };
-    let now_ms = unix_ms(now);
-    let outcome = db
-        .blocking(move |db| {
-            let keys = records_to_read(&attempt);
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            db.transact(Some(&attempt.mac), &keys, |r| decide(r, &attempt, now_ms))
-        })
-        .await?;
-    Ok(match outcome {
-        Outcome::Confirmed { email } => Confirm::Confirmed { email, session },
-        Outcome::Invalid => Confirm::Invalid,
-        Outcome::Locked => Confirm::Locked,
-    })
+    }
 }
 
 #[cfg(test)]

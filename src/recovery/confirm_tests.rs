@@ -43,7 +43,6 @@ fn attempt(mac: u8, claimed: Option<&str>, decoy: bool) -> Attempt {
         },
         lockout: LOCKOUT,
         decoy,
-        announce: crate::recovery::Announce::unwanted(),
     }
 }
 
@@ -58,7 +57,7 @@ fn records(owner: Option<&str>, accounts: Vec<(&str, Option<User>, Record)>) -> 
 #[test]
 fn a_live_code_is_used_up_and_opens_the_window() {
     let r = records(Some(A), vec![(A, Some(user()), with_code(1, 100, &[]))]);
-    let (outcome, changes) = decide(&r, &attempt(1, None, false), 10);
+    let (outcome, changes, _) = decide(&r, &attempt(1, None, false), 10);
     assert_eq!(
         outcome,
         Outcome::Confirmed {
@@ -84,7 +83,7 @@ fn a_code_that_is_not_live_is_invalid_and_changes_nothing() {
     let removed = records(Some(A), vec![(A, None, with_code(1, 100, &[]))]);
     let replaced = records(Some(A), vec![(A, Some(user()), with_code(2, 100, &[]))]);
     for r in [expired, nobody, removed, replaced] {
-        let (outcome, changes) = decide(&r, &attempt(1, None, false), 10);
+        let (outcome, changes, _) = decide(&r, &attempt(1, None, false), 10);
         assert_eq!(
             (outcome, changes),
             (Outcome::Invalid, Changes::default()),
@@ -99,7 +98,7 @@ fn a_poller_at_the_confirming_address_gets_no_fallback() {
         Some(A),
         vec![(A, Some(user()), with_code(1, 100, &["192.0.2.1"]))],
     );
-    let (_, changes) = decide(&polled, &attempt(1, None, false), 10);
+    let (_, changes, _) = decide(&polled, &attempt(1, None, false), 10);
     assert!(
         changes.resets[0]
             .1
@@ -112,7 +111,7 @@ fn a_poller_at_the_confirming_address_gets_no_fallback() {
         Some(A),
         vec![(A, Some(user()), with_code(1, 100, &["198.51.100.9"]))],
     );
-    let (_, changes) = decide(&elsewhere, &attempt(1, None, false), 10);
+    let (_, changes, _) = decide(&elsewhere, &attempt(1, None, false), 10);
     assert!(
         !changes.resets[0]
             .1
@@ -129,26 +128,26 @@ fn naming_an_account_counts_failures_and_locks_that_path_only() {
     state::fail(&mut failed, 5, LOCKOUT);
     let r = records(Some(A), vec![(A, Some(user()), failed.clone())]);
     // Another code named as a's: counted against a.
-    let (outcome, changes) = decide(&r, &attempt(2, Some(A), false), 10);
+    let (outcome, changes, _) = decide(&r, &attempt(2, Some(A), false), 10);
     assert_eq!(outcome, Outcome::Invalid);
     assert_eq!(changes.resets[0].1.failures, 2);
     // At the limit, a request naming a is refused unchecked...
     let mut locked = failed.clone();
     state::fail(&mut locked, 6, LOCKOUT);
     let r = records(Some(A), vec![(A, Some(user()), locked)]);
-    let (outcome, changes) = decide(&r, &attempt(1, Some(A), false), 10);
+    let (outcome, changes, _) = decide(&r, &attempt(1, Some(A), false), 10);
     assert_eq!((outcome, changes), (Outcome::Locked, Changes::default()));
     // ...while the owner's documented, code-only confirmation still works.
-    let (outcome, _) = decide(&r, &attempt(1, None, false), 10);
+    let (outcome, _, _) = decide(&r, &attempt(1, None, false), 10);
     assert!(matches!(outcome, Outcome::Confirmed { .. }));
 }
 
 #[test]
 fn naming_an_unknown_address_counts_on_the_decoy_only_in_enumeration_safe_mode() {
     let r = records(None, vec![("b@example.com", None, Record::default())]);
-    let (outcome, changes) = decide(&r, &attempt(1, Some("b@example.com"), false), 10);
+    let (outcome, changes, _) = decide(&r, &attempt(1, Some("b@example.com"), false), 10);
     assert_eq!((outcome, changes), (Outcome::Invalid, Changes::default()));
-    let (_, changes) = decide(&r, &attempt(1, Some("b@example.com"), true), 10);
+    let (_, changes, _) = decide(&r, &attempt(1, Some("b@example.com"), true), 10);
     assert_eq!(changes.resets[0].0, crate::recovery::DECOY);
     assert_eq!(changes.resets[0].1.failures, 1);
     assert_eq!(

@@ -2,19 +2,18 @@
 //!
 //! [`target`] decides whose record gets the code: the account's, or in enumeration-safe
 //! mode an unknown address's decoy record ([`super::decoy_key`]), which gets the same work
-//! and a mail that is never sent. [`issue_of`] builds the code and its mail from a drawn
-//! code; [`forgot`] reads the account, then draws until the store accepts a code (a drawn
-//! code may already be taken).
+//! and a mail that is never sent; [`admitted`] what a spent mail budget changes. [`issue_of`]
+//! builds the code and its mail from a drawn code; the caller draws until the store accepts
+//! one (a drawn code may already be taken: [`DRAWS`]).
 
 use std::time::SystemTime;
 
 use crate::config::Recovery;
 use crate::crypto::CodeKey;
-use crate::store::codes::IssueRefused;
 use crate::store::outbox::{Kind, Queued};
 use crate::store::records::LiveCode;
+use crate::store::unix_ms;
 use crate::store::users::User;
-use crate::store::{unix_ms, Db, Result, StoreError};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Forgot {
@@ -55,7 +54,7 @@ pub struct ForgotRequest<'a> {
 /// How many fresh codes to draw when the drawn one is taken. With 10^12 codes and thousands
 /// live, one collision is already rare; eight in a row means the code space is too small
 /// for the load, which is an operator's problem, not a client's.
-const DRAWS: usize = 8;
+pub const DRAWS: usize = 8;
 
 /// Whose record gets the code, given the account as read (`user`).
 pub fn target(user: Option<&User>, hide_unknown_accounts: bool) -> Target {
@@ -147,67 +146,6 @@ pub fn issue_of(
         code: live,
         message,
     }
-}
-
-/// Replaces the account's code with a fresh one from `draw` and queues its email, if the
-/// mail budget `admit`s it ([`admitted`]). An unknown address is answered after one read;
-/// issuing runs on a blocking thread.
-pub async fn forgot(
-    db: &Db,
-    key: &CodeKey,
-    config: &Recovery,
-    req: ForgotRequest<'_>,
-    now: SystemTime,
-    draw: impl FnMut() -> String + Send + 'static,
-    admit: impl FnOnce(bool) -> Admission,
-) -> Result<Forgot> {
-    // Most unknown addresses are answered by a plain read; issuing would refuse them
-    // too, only more slowly. (Enumeration-safe mode wants the slow, equal work instead.)
-    let target = target(
-        db.user(req.email_key)?.as_ref(),
-        config.hide_unknown_accounts,
-    );
-    let target = match admitted(target, config.hide_unknown_accounts, admit) {
-        Ok(target) => target,
-        Err(answer) => return Ok(answer),
-    };
-    let (key, config) = (key.clone(), config.clone());
-    let (email_key, locale) = (req.email_key.to_string(), req.locale.map(str::to_string));
-    db.blocking(move |db| {
-        let req = ForgotRequest {
-            email_key: &email_key,
-            locale: locale.as_deref(),
-        };
-        issue(db, &key, &config, target, &req, now, draw)
-    })
-    .await
-}
-
-/// Draws codes until the store accepts one. May wait for the store: off the async threads.
-fn issue(
-    db: &Db,
-    key: &CodeKey,
-    config: &Recovery,
-    mut target: Target,
-    req: &ForgotRequest<'_>,
-    now: SystemTime,
-    mut draw: impl FnMut() -> String,
-) -> Result<Forgot> {
-    for _ in 0..DRAWS {
-        let issue = issue_of(&draw(), key, config, &target, req, now);
-        let account = issue.account.as_deref();
-        match db.issue_code(&issue.record, account, issue.code, &issue.message)? {
-            Ok(()) if target == Target::Decoy => return Ok(Forgot::NoAccount),
-            Ok(()) => return Ok(Forgot::Queued),
-            // Removed meanwhile: enumeration-safe mode does the decoy's work instead.
-            Err(IssueRefused::NoAccount) if config.hide_unknown_accounts => target = Target::Decoy,
-            Err(IssueRefused::NoAccount) => return Ok(Forgot::NoAccount),
-            Err(IssueRefused::CodeTaken) => continue,
-        }
-    }
-    Err(StoreError::Corrupt(format!(
-        "{DRAWS} codes in a row were already live; raise recovery.code_length"
-    )))
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
 use super::*;
-use crate::config::Durability;
 use crate::mail_address::validate;
 
 fn ada() -> User {
@@ -40,39 +39,6 @@ fn an_issue_stores_the_codes_mac_and_mails_the_code() {
     let decoy = issue_of("123456789012", &key, &config, &Target::Decoy, &req, now);
     assert_eq!(decoy.record, crate::recovery::decoy_key("ada@example.com"));
     assert_eq!((decoy.account, decoy.message.kind), (None, Kind::Decoy));
-}
-
-#[tokio::test]
-async fn a_taken_code_is_drawn_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
-    for who in ["a@example.com", "b@example.com"] {
-        let email = validate(who).unwrap();
-        db.add_user(&email.key, &User::new(&email, None, 0))
-            .unwrap();
-    }
-    let (key, config, now) = (CodeKey::new(b"s"), Recovery::default(), SystemTime::now());
-    let req = |k| ForgotRequest {
-        email_key: k,
-        locale: None,
-    };
-    let same = || "111111111111".to_string();
-    let mail = |_| Admission::Mail;
-    let first = forgot(&db, &key, &config, req("a@example.com"), now, same, mail).await;
-    assert_eq!(first.unwrap(), Forgot::Queued);
-    let mut draws = ["111111111111", "222222222222"]
-        .into_iter()
-        .map(String::from);
-    let draw = move || draws.next().unwrap();
-    let second = forgot(&db, &key, &config, req("b@example.com"), now, draw, mail);
-    assert_eq!(second.await.unwrap(), Forgot::Queued);
-    assert_eq!(
-        db.code_owner(&key.mac("222222222222")).unwrap().as_deref(),
-        Some("b@example.com"),
-        "b got the second draw"
-    );
-    let nobody = forgot(&db, &key, &config, req("c@example.com"), now, same, mail).await;
-    assert_eq!(nobody.unwrap(), Forgot::NoAccount);
 }
 
 #[test]

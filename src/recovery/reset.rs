@@ -4,22 +4,21 @@
 //! address that confirmed (the same-client fallback), unless sessions are required or a
 //! refused password-reset from that address marked the confirmation `session_only`.
 //! [`check`] is the cheap test before any hashing; [`set_password`] the change made
-//! atomically with the test repeated; [`refused_reset`] what a refusal leaves behind.
+//! atomically with the test repeated; [`refused`] what a refusal leaves behind.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use super::{policy, state, Announce};
+use super::{policy, state, Decided};
 use crate::config::Config;
-use crate::crypto::{CodeKey, Hasher};
+use crate::crypto::CodeKey;
+use crate::events::Event;
 use crate::mail_address::Email;
-use crate::outbox::webhook::event::rfc3339;
-use crate::outbox::webhook::Hooks;
 use crate::store::outbox::{Kind, Queued};
 use crate::store::records::{Confirmation, Reset as Record};
 use crate::store::resets::{Changes, Records};
+use crate::store::unix_ms;
 use crate::store::users::User;
-use crate::store::{unix_ms, Db, Result};
 
 /// How long the "your password was changed" notice may wait for delivery.
 const NOTICE_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -42,8 +41,6 @@ pub struct ResetRequest<'a> {
     pub client: IpAddr,
     /// The catalog locale of the "password changed" notice.
     pub locale: Option<String>,
-    /// The request's id, named in the `password.changed` event.
-    pub request_id: String,
 }
 
 /// Who may use a confirmation.
@@ -74,7 +71,7 @@ impl Acceptor {
 }
 
 /// The cheap test, before any hashing: `None` when the request may go on to
-/// [`reset_password`], else the answer. Only a request that holds the confirmation gets
+/// [`set_password`], else the answer. Only a request that holds the confirmation gets
 /// past this, so what the caller counts after it (a per-account limit) cannot be spent by
 /// someone who merely knows the address.
 pub fn check(
@@ -96,51 +93,47 @@ pub fn check(
     Some(Reset::Policy(why))
 }
 
-/// [`check`] on the account as stored now (two reads, no lock).
-pub fn reset_ready(
-    db: &Db,
-    key: &CodeKey,
-    config: &Config,
-    req: &ResetRequest<'_>,
-    now: SystemTime,
-) -> Result<Option<Reset>> {
-    let k = &req.email.key;
-    let Some(user) = db.user(k)? else {
-        return Ok(Some(Reset::NoAccount));
-    };
-    let record = db.reset(k)?.unwrap_or_default();
-    let accept = Acceptor::new(key, config, req);
-    Ok(check(
-        Some(&user),
-        &record,
-        &accept,
-        config,
-        req,
-        unix_ms(now),
-    ))
+/// What step 3 sets once the password is hashed: the account `key`, who may use its
+/// confirmation, the new hash and the "password changed" notice.
+pub struct PasswordChange {
+    pub key: String,
+    pub accept: Acceptor,
+    pub hash: String,
+    pub notice: Queued,
 }
 
-/// The change of step 3 over the records of account `key`: the new password hash, the
+impl PasswordChange {
+    /// The change `req` asks for, with `hash` of its password.
+    pub fn new(
+        key: &CodeKey,
+        config: &Config,
+        req: &ResetRequest<'_>,
+        hash: String,
+        now: SystemTime,
+    ) -> PasswordChange {
+        PasswordChange {
+            key: req.email.key.clone(),
+            accept: Acceptor::new(key, config, req),
+            hash,
+            notice: notice(req, now),
+        }
+    }
+}
+
+/// The change of step 3 over the account's records: the new password hash, the
 /// confirmation used up, any outstanding code retired, the notice queued, and the
-/// `password.changed` event's deliveries with it.
-pub fn set_password(
-    records: &Records,
-    key: &str,
-    accept: &Acceptor,
-    hash: &str,
-    notice: &Queued,
-    changed: &Announce,
-    now_ms: u64,
-) -> (Reset, Changes) {
+/// `password.changed` event.
+pub fn set_password(records: &Records, change: &PasswordChange, now_ms: u64) -> Decided<Reset> {
+    let key = &change.key;
     let Some(user) = records.user(key) else {
-        return (Reset::NoAccount, Changes::default());
+        return (Reset::NoAccount, Changes::default(), Vec::new());
     };
     let mut record = records.reset(key);
-    if !state::live_confirmation(&record, now_ms).is_some_and(|c| accept.accepts(c)) {
-        return (Reset::NotConfirmed, Changes::default());
+    if !state::live_confirmation(&record, now_ms).is_some_and(|c| change.accept.accepts(c)) {
+        return (Reset::NotConfirmed, Changes::default(), Vec::new());
     }
     let user = User {
-        password_hash: Some(hash.to_string()),
+        password_hash: Some(change.hash.clone()),
         updated_ms: now_ms,
         ..user.clone()
     };
@@ -148,20 +141,22 @@ pub fn set_password(
     record.confirmation = None;
     let queue = Queued {
         to: user.email.clone(),
-        ..notice.clone()
+        ..change.notice.clone()
+    };
+    let changed = Event::PasswordChanged {
+        account: key.clone(),
+        email: user.email.clone(),
+        at_ms: now_ms,
+        hash: change.hash.clone(),
     };
     let changes = Changes {
-        retire: vec![key.to_string()],
-        resets: vec![(key.to_string(), record)],
-        events: changed.deliveries("password.changed", key, &user.email, now_ms, |e| {
-            let mut e = e.with("changed_at", rfc3339(now_ms));
-            e.password_hash = Some(hash.to_string());
-            e
-        }),
-        user: Some((key.to_string(), user)),
+        retire: vec![key.clone()],
+        resets: vec![(key.clone(), record)],
+        user: Some((key.clone(), user)),
         queue: Some(queue),
+        ..Changes::default()
     };
-    (Reset::Done, changes)
+    (Reset::Done, changes, vec![changed])
 }
 
 /// The "your password was changed" notice: when, and from which client address.
@@ -175,75 +170,33 @@ fn notice(req: &ResetRequest<'_>, now: SystemTime) -> Queued {
     Queued::new(String::new(), kind, now_ms, expires).in_locale(req.locale.clone())
 }
 
-/// Sets the password if the account's confirmation allows this request (tested again,
-/// atomically with the change, on a blocking thread). Call [`reset_ready`] first: hashing
-/// costs ~0.1 s of CPU.
-pub async fn reset_password(
-    db: &Db,
-    key: &CodeKey,
-    hasher: &Hasher,
-    config: &Config,
-    hooks: &Hooks,
-    req: ResetRequest<'_>,
-    now: SystemTime,
-) -> Result<Reset> {
-    let accept = Acceptor::new(key, config, &req);
-    let k = req.email.key.clone();
-    let notice = notice(&req, now);
-    let changed = Announce::new(hooks, req.client, &req.request_id);
-    let hash = hasher.hash(req.password.to_string()).await;
-    let now_ms = unix_ms(now);
-    db.blocking(move |db| {
-        let decide = |r: &Records| set_password(r, &k, &accept, &hash, &notice, &changed, now_ms);
-        db.transact(None, &[&k], decide)
-    })
-    .await
+/// The record on which a password-reset refused for want of a usable confirmation leaves
+/// its mark: the account's, in enumeration-safe mode an unknown address's decoy record
+/// (the same work, so the answer costs the same), else none.
+pub fn refused_record(email_key: &str, known: bool, hide_unknown_accounts: bool) -> Option<String> {
+    match (known, hide_unknown_accounts) {
+        (true, _) => Some(email_key.to_string()),
+        (false, true) => Some(super::decoy_key(email_key)),
+        (false, false) => None,
+    }
 }
 
-/// After a password-reset was refused for want of a usable confirmation: the account's
-/// live code remembers the refused client, and if that client confirms the code, its
+/// After a password-reset was refused for want of a usable confirmation: the record's
+/// live code remembers the refused `client`, and if that client confirms the code, its
 /// confirmation offers only the `resetSession`, not the same-client fallback. So a poller
 /// who knows only the address and shares the owner's (NAT, a proxy) spoils its own attack,
 /// while a stranger elsewhere changes nothing for the owner, whose documented client never
-/// asks before it has confirmed. In enumeration-safe mode an unknown address does the same
-/// work on its decoy record, so the answer costs the same. Flushed only when written.
-pub async fn refused_reset(
-    db: &Db,
-    config: &Config,
-    email_key: &str,
-    known: bool,
-    client: IpAddr,
-    now: SystemTime,
-) -> Result<()> {
-    let record = match (known, config.recovery.hide_unknown_accounts) {
-        (true, _) => email_key.to_string(),
-        (false, true) => super::decoy_key(email_key),
-        (false, false) => return Ok(()),
-    };
-    let client = client.to_canonical().to_string();
-    let now_ms = unix_ms(now);
-    let noted = db
-        .blocking(move |db| {
-            db.transact(None, &[&record], |r| {
-                let mut reset = r.reset(&record);
-                if !state::remember_refused(&mut reset, &client, now_ms) {
-                    return (false, Changes::default());
-                }
-                let resets = vec![(record.clone(), reset)];
-                (
-                    true,
-                    Changes {
-                        resets,
-                        ..Changes::default()
-                    },
-                )
-            })
-        })
-        .await?;
-    if noted {
-        db.durable().await?;
+/// asks before it has confirmed. True when something was written.
+pub fn refused(records: &Records, record: &str, client: &str, now_ms: u64) -> Decided<bool> {
+    let mut reset = records.reset(record);
+    if !state::remember_refused(&mut reset, client, now_ms) {
+        return (false, Changes::default(), Vec::new());
     }
-    Ok(())
+    let changes = Changes {
+        resets: vec![(record.to_string(), reset)],
+        ..Changes::default()
+    };
+    (true, changes, Vec::new())
 }
 
 #[cfg(test)]

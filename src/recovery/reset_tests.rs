@@ -65,7 +65,6 @@ fn the_cheap_check_before_hashing() {
         session: None,
         client: "192.0.2.1".parse().unwrap(),
         locale: None,
-        request_id: String::new(),
     };
     let good = "purple elephant dances at noon";
     let open = confirmed(confirmation("192.0.2.1", false, 100));
@@ -96,17 +95,23 @@ fn the_cheap_check_before_hashing() {
 fn setting_the_password_uses_the_confirmation_up_and_queues_the_notice() {
     let open = confirmed(confirmation("192.0.2.1", false, 100));
     let r = Records::new(None, vec![(A.into(), Some(user()), open)]);
-    let notice = Queued::new(String::new(), Kind::Decoy, 10, None);
-    let (outcome, changes) = set_password(
-        &r,
-        A,
-        &acceptor(None, false),
-        "$h",
-        &notice,
-        &Announce::unwanted(),
-        10,
-    );
+    let change = PasswordChange {
+        key: A.into(),
+        accept: acceptor(None, false),
+        hash: "$h".into(),
+        notice: Queued::new(String::new(), Kind::Decoy, 10, None),
+    };
+    let (outcome, changes, events) = set_password(&r, &change, 10);
     assert_eq!(outcome, Reset::Done);
+    assert_eq!(
+        events,
+        vec![crate::events::Event::PasswordChanged {
+            account: A.into(),
+            email: "A@Example.com".into(),
+            at_ms: 10,
+            hash: "$h".into(),
+        }]
+    );
     let (_, new_user) = changes.user.as_ref().unwrap();
     assert_eq!(
         (new_user.password_hash.as_deref(), new_user.updated_ms),
@@ -128,28 +133,12 @@ fn setting_the_password_uses_the_confirmation_up_and_queues_the_notice() {
         "to the stored address"
     );
 
-    let (outcome, changes) = set_password(
-        &r,
-        A,
-        &acceptor(None, false),
-        "$h",
-        &notice,
-        &Announce::unwanted(),
-        100,
-    );
+    let (outcome, changes, events) = set_password(&r, &change, 100);
     assert_eq!(
-        (outcome, changes),
-        (Reset::NotConfirmed, Changes::default())
+        (outcome, changes, events),
+        (Reset::NotConfirmed, Changes::default(), Vec::new())
     );
     let nobody = Records::new(None, vec![]);
-    let (outcome, _) = set_password(
-        &nobody,
-        A,
-        &acceptor(None, false),
-        "$h",
-        &notice,
-        &Announce::unwanted(),
-        10,
-    );
+    let (outcome, _, _) = set_password(&nobody, &change, 10);
     assert_eq!(outcome, Reset::NoAccount);
 }

@@ -156,7 +156,7 @@ fn concurrent_issues_uses_and_sweeps_keep_one_code_one_mail() {
         scope.spawn(move || {
             for _ in 0..100 {
                 let key = "a@example.com";
-                db.transact(None, &[key], |r| {
+                db.transact(None, &[key], crate::store::test_support::no_events, |r| {
                     let mut reset = r.reset(key);
                     reset.code = None;
                     let changes = Changes {
@@ -164,7 +164,7 @@ fn concurrent_issues_uses_and_sweeps_keep_one_code_one_mail() {
                         resets: vec![(key.into(), reset)],
                         ..Changes::default()
                     };
-                    ((), changes)
+                    ((), changes, Vec::new())
                 })
                 .unwrap();
             }

@@ -47,6 +47,11 @@ impl Records {
     }
 }
 
+/// What a decision comes to: its answer, the store's changes and the events that tell the
+/// application of them ([`Db::transact`] queues them, routed to deliveries, in the same
+/// transaction).
+pub type Decided<T> = (T, Changes, Vec<crate::events::Event>);
+
 /// What a step writes, all or nothing.
 #[derive(Debug, Default, PartialEq)]
 pub struct Changes {
@@ -59,7 +64,7 @@ pub struct Changes {
     /// A message to queue.
     pub queue: Option<Queued>,
     /// Webhook deliveries to queue (events of this change, one per endpoint).
-    pub events: Vec<Queued>,
+    pub deliveries: Vec<Queued>,
 }
 
 impl Db {
@@ -69,14 +74,16 @@ impl Db {
     }
 
     /// Reads `keys` (and, with `mac`, the record its code index entry names), lets
-    /// `decide` choose an answer and the changes, and applies them, as one sled
-    /// transaction. `decide` runs again when another writer got in between, so it must be a
-    /// pure function of what it is given.
+    /// `decide` choose an answer, the changes and their events, and applies the changes
+    /// with the events' deliveries (`route`), as one sled transaction. `decide` runs again
+    /// when another writer got in between, so it must be a pure function of what it is
+    /// given.
     pub fn transact<T>(
         &self,
         mac: Option<&[u8; 32]>,
         keys: &[&str],
-        decide: impl Fn(&Records) -> (T, Changes),
+        route: impl Fn(&[crate::events::Event]) -> Vec<Queued>,
+        decide: impl Fn(&Records) -> Decided<T>,
     ) -> Result<T> {
         let _gate = self.writing();
         let i = &self.inner;
@@ -102,8 +109,9 @@ impl Db {
                     accounts.push((key.to_string(), user, read_reset(resets, key.as_bytes())?));
                 }
                 let records = Records { owner, accounts };
-                let (answer, changes) = decide(&records);
-                let wanted = 1 + changes.events.len();
+                let (answer, mut changes, events) = decide(&records);
+                changes.deliveries.extend(route(&events));
+                let wanted = 1 + changes.deliveries.len();
                 if wanted > ids.len() {
                     return Err(Abortable::Abort(TxAbort::NeedIds(wanted)));
                 }
@@ -120,10 +128,14 @@ impl Db {
                 if let Some(message) = &changes.queue {
                     outbox.insert(&id_key(ids[0]), encode(message))?;
                 }
-                for (event, id) in changes.events.iter().zip(&ids[1..]) {
+                for (event, id) in changes.deliveries.iter().zip(&ids[1..]) {
                     webhooks.insert(&id_key(*id), encode(event))?;
                 }
-                TxResult::<(T, Retired, bool)>::Ok((answer, retired, !changes.events.is_empty()))
+                TxResult::<(T, Retired, bool)>::Ok((
+                    answer,
+                    retired,
+                    !changes.deliveries.is_empty(),
+                ))
             });
             if let Err(TransactionError::Abort(TxAbort::NeedIds(n))) = outcome {
                 while ids.len() < n {

@@ -10,15 +10,15 @@ fn hook(to: &str) -> Queued {
     };
     Queued::new(to.into(), kind, 1, Some(1_000))
 }
-use crate::store::test_support::{code, db_with, issue, message};
+use crate::store::test_support::{code, db_with, issue, message, no_events};
 
 #[test]
 fn a_step_reads_the_named_records_and_the_codes_owner() {
     let (_d, db) = db_with(&["a@example.com"]);
     issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
     let seen = db
-        .transact(Some(&[1; 32]), &["nobody@example.com"], |r| {
-            (r.clone(), Changes::default())
+        .transact(Some(&[1; 32]), &["nobody@example.com"], no_events, |r| {
+            (r.clone(), Changes::default(), Vec::new())
         })
         .unwrap();
     assert_eq!(seen.owner.as_deref(), Some("a@example.com"));
@@ -35,7 +35,7 @@ fn a_step_reads_the_named_records_and_the_codes_owner() {
 fn a_steps_changes_land_together() {
     let (_d, db) = db_with(&["a@example.com"]);
     issue(&db, "a@example.com", code(1, 0, 60_000)).unwrap();
-    db.transact(None, &["a@example.com"], |r| {
+    db.transact(None, &["a@example.com"], no_events, |r| {
         let mut user = r.user("a@example.com").unwrap().clone();
         user.password_hash = Some("$h".into());
         let changes = Changes {
@@ -44,9 +44,9 @@ fn a_steps_changes_land_together() {
             user: Some(("a@example.com".into(), user)),
             queue: Some(message()),
             // More than the one id taken first: the step runs again with enough.
-            events: ["app", "ops"].map(hook).to_vec(),
+            deliveries: ["app", "ops"].map(hook).to_vec(),
         };
-        ((), changes)
+        ((), changes, Vec::new())
     })
     .unwrap();
     let hooks = db.queued_in(Queue::Webhooks, 10).unwrap();

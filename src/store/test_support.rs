@@ -42,3 +42,8 @@ pub fn db_with(emails: &[&str]) -> (tempfile::TempDir, Db) {
 pub fn issue(db: &Db, key: &str, code: LiveCode) -> Result<(), super::codes::IssueRefused> {
     db.issue_code(key, Some(key), code, &message()).unwrap()
 }
+
+/// A transaction's router for steps that emit no events.
+pub fn no_events(_: &[crate::events::Event]) -> Vec<Queued> {
+    Vec::new()
+}

@@ -11,72 +11,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, HttpUrl as Target};
 
 /// An endpoint's answer bodies are read (so the connection can serve the next delivery) up
 /// to this size; a longer one closes the connection.
 const MAX_ANSWER: usize = 64 * 1024;
-
-/// Where an endpoint is: `http://` or `https://`, host, port, path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    /// The path and query, "/" at least.
-    pub path: String,
-}
-
-impl Target {
-    pub fn parse(url: &str) -> Result<Target, String> {
-        let uri: hyper::Uri = url.parse().map_err(|_| "is not a URL".to_string())?;
-        let tls = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
-            _ => return Err("must start with http:// or https://".into()),
-        };
-        let authority = uri.authority().ok_or("names no host")?;
-        if authority.as_str().contains('@') {
-            return Err("must not carry a user name or password".into());
-        }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        if host.is_empty() {
-            return Err("names no host".into());
-        }
-        Ok(Target {
-            tls,
-            host: host.to_string(),
-            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
-            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
-        })
-    }
-
-    /// Whether what is sent cannot be read on the way: TLS, or a loopback address.
-    pub fn private(&self) -> bool {
-        self.tls
-            || self.host.eq_ignore_ascii_case("localhost")
-            || self
-                .host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    }
-
-    /// The `Host` header.
-    pub(crate) fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        match (self.tls, self.port) {
-            (true, 443) | (false, 80) => host,
-            _ => format!("{host}:{}", self.port),
-        }
-    }
-}
 
 /// How one exchange failed: before the request left (the connection was already closed),
 /// or after.
@@ -118,8 +57,7 @@ impl Endpoint {
     /// Endpoint `i` of the configuration: its key decoded and its TLS roots read.
     pub fn new(config: &Config, i: usize) -> Result<Endpoint, ConfigError> {
         let w = &config.webhooks[i];
-        let target =
-            Target::parse(&w.url).map_err(|e| ConfigError(format!("`webhooks[{i}].url`: {e}")))?;
+        let target = w.url.clone();
         let tls = match target.tls {
             true => Some(crate::outbox::tls::connector(
                 &w.ca_file,
@@ -265,33 +203,4 @@ where
         let _ = conn.await;
     });
     Ok(sender)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_http_or_https_with_a_host() {
-        let t = Target::parse("https://app.example.com/hooks?x=1").unwrap();
-        assert_eq!((t.tls, t.port, t.path.as_str()), (true, 443, "/hooks?x=1"));
-        assert_eq!(t.authority(), "app.example.com");
-        let t = Target::parse("http://127.0.0.1:8080").unwrap();
-        assert_eq!((t.tls, t.port, t.path.as_str()), (false, 8080, "/"));
-        assert_eq!(t.authority(), "127.0.0.1:8080");
-        let t = Target::parse("http://[::1]:81/x").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.authority()),
-            ("::1", "[::1]:81".to_string())
-        );
-        for bad in [
-            "ftp://x/",
-            "app.example.com/hooks",
-            "https:///x",
-            "http://u:p@h/",
-            "",
-        ] {
-            assert!(Target::parse(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -7,21 +7,15 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
+use crate::events::{self, Kind as EventKind};
 use crate::store::outbox::{Kind, Queued};
-
-/// The events an endpoint may subscribe to (`webhooks.events`).
-pub const EVENTS: [&str; 4] = [
-    "password.changed",
-    "account.locked",
-    "code.confirmed",
-    "recovery.budget_exhausted",
-];
 
 /// The event `resetgate send-test-webhook` sends.
 pub const PING: &str = "test.ping";
 
-/// An event: its type, its `webhook-id` (the same on every attempt and every endpoint),
-/// the account it is about (empty for none), when it happened, and its `data`.
+/// An event as a delivery carries it: its type, its `webhook-id` (the same on every attempt
+/// and every endpoint), the account it is about (empty for none), when it happened, and
+/// its `data`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub kind: &'static str,
@@ -74,11 +68,54 @@ impl Event {
     }
 }
 
+/// Who asked for the change an account event tells of: the client address and the
+/// request's id (empty outside a request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub client: String,
+    pub request_id: String,
+}
+
+impl Event {
+    /// The delivered form of `event`, caused by a request from `origin`, with `webhook-id`
+    /// `id`, at `now_ms`.
+    pub fn of(event: &events::Event, origin: &Origin, id: String, now_ms: u64) -> Event {
+        let kind = event.kind().name();
+        let account = |email: &str| {
+            Event::new(kind, id.clone(), event.account(), now_ms)
+                .with("email", email)
+                .with("client", origin.client.clone())
+                .with("request_id", origin.request_id.clone())
+        };
+        match event {
+            events::Event::PasswordChanged {
+                email, at_ms, hash, ..
+            } => {
+                let mut e = account(email).with("changed_at", rfc3339(*at_ms));
+                e.password_hash = Some(hash.clone());
+                e
+            }
+            events::Event::AccountLocked {
+                email, failures, ..
+            } => account(email).with("failures", *failures),
+            events::Event::CodeConfirmed { email, .. } => account(email),
+            events::Event::BudgetExhausted {
+                budget,
+                window_secs,
+                until_ms,
+            } => Event::new(kind, id, "", now_ms)
+                .with("budget", *budget)
+                .with("window_seconds", *window_secs)
+                .with("until", rfc3339(*until_ms)),
+        }
+    }
+}
+
 /// One endpoint's subscription.
 #[derive(Debug)]
 struct Subscription {
     name: String,
-    events: Vec<String>,
+    events: Vec<EventKind>,
     include_password_hash: bool,
     max_age: Duration,
 }
@@ -108,8 +145,24 @@ impl Hooks {
     }
 
     /// Whether any endpoint wants events of this type.
-    pub fn wants(&self, kind: &str) -> bool {
-        self.0.iter().any(|s| s.events.iter().any(|e| e == kind))
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.0.iter().any(|s| s.events.contains(&kind))
+    }
+
+    /// The deliveries of `events`, caused by a request from `origin`: for each event that
+    /// an endpoint wants, a fresh `webhook-id` (drawn only then) and one delivery per
+    /// endpoint that wants it.
+    pub fn deliveries_of(
+        &self,
+        events: &[events::Event],
+        origin: &Origin,
+        now_ms: u64,
+    ) -> Vec<Queued> {
+        events
+            .iter()
+            .filter(|e| self.wants(e.kind()))
+            .flat_map(|e| self.deliveries(&Event::of(e, origin, new_id(), now_ms), now_ms))
+            .collect()
     }
 
     /// The event's deliveries: one per endpoint that wants it, due now, retried until the
@@ -117,7 +170,7 @@ impl Hooks {
     pub fn deliveries(&self, event: &Event, now_ms: u64) -> Vec<Queued> {
         self.0
             .iter()
-            .filter(|s| s.events.iter().any(|e| e == event.kind))
+            .filter(|s| s.events.iter().any(|e| e.name() == event.kind))
             .map(|s| {
                 let kind = Kind::Webhook {
                     event: event.kind.to_string(),
@@ -188,8 +241,8 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].to, "ops");
         assert_eq!(out[0].expires_ms, Some(5_000 + 3_600_000));
-        assert!(hooks.wants("code.confirmed") && !hooks.wants("account.locked"));
-        assert!(!Hooks::default().wants("code.confirmed"));
+        assert!(hooks.wants(EventKind::CodeConfirmed) && !hooks.wants(EventKind::AccountLocked));
+        assert!(!Hooks::default().wants(EventKind::CodeConfirmed));
     }
 
     #[test]

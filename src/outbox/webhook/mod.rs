@@ -11,8 +11,8 @@ pub(crate) mod client;
 pub mod event;
 mod worker;
 
-pub use client::{Answer, Endpoint, Target};
-pub use event::{Event, Hooks, EVENTS, PING};
+pub use client::{Answer, Endpoint};
+pub use event::{Event, Hooks, Origin, PING};
 pub use worker::{run, Webhooks};
 
 use base64::engine::general_purpose::STANDARD as B64;
