@@ -7,11 +7,13 @@
 mod defaults;
 mod duration;
 mod net;
+mod quantity;
 mod secret;
 mod sections;
 pub mod size;
 mod url;
 mod validate;
+mod validate_delivery;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +22,10 @@ use figment::Figment;
 use ipnet::IpNet;
 
 pub use net::{nets, Net};
-pub use secret::{check_private, weak_secret, Secret, MIN_SECRET_BYTES};
+pub use secret::{
+    check_private, decode_key, decode_secret, weak_secret, Secret, MIN_SECRET_BYTES,
+    SPEC_EXAMPLE_SECRET,
+};
 pub use sections::*;
 pub use url::HttpUrl;
 
@@ -135,8 +140,7 @@ impl Config {
                 "is required (or secret_file): \"whsec_\" and a key in base64",
             ));
         };
-        crate::outbox::webhook::decode_secret(secret.expose())
-            .map_err(|e| bad(&format!("webhooks[{i}].secret"), e))
+        decode_secret(secret.expose()).map_err(|e| bad(&format!("webhooks[{i}].secret"), e))
     }
 
     /// The admin token from `admin.token` or `admin.token_file`, if configured.

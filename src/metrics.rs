@@ -96,6 +96,13 @@ impl Default for Metrics {
     }
 }
 
+/// Registers each `field` of `m` under `"name"` with its help text.
+macro_rules! register {
+    ($registry:ident, $m:ident; $($field:ident => $name:literal, $help:literal;)*) => {
+        $( $registry.register($name, $help, $m.$field.clone()); )*
+    };
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("resetgate");
@@ -128,135 +135,33 @@ impl Metrics {
             webhook_oldest: Family::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "http_requests",
-            "HTTP requests by listener, endpoint and status",
-            m.requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by endpoint",
-            m.latency.clone(),
-        );
-        registry.register(
-            "codes_issued",
-            "One-time codes issued",
-            m.codes_issued.clone(),
-        );
-        registry.register(
-            "codes_from_reserve",
-            "Codes issued past a spent mail budget (limits.forgot_password.global), from limits.mail_reserve",
-            m.codes_from_reserve.clone(),
-        );
-        registry.register(
-            "codes_confirmed",
-            "Codes confirmed",
-            m.codes_confirmed.clone(),
-        );
-        registry.register(
-            "confirmations_failed",
-            "Failed code confirmations",
-            m.confirmations_failed.clone(),
-        );
-        registry.register(
-            "codes_expired",
-            "Codes that expired unused (swept)",
-            m.codes_expired.clone(),
-        );
-        registry.register(
-            "password_resets",
-            "Passwords set through password-reset",
-            m.password_resets.clone(),
-        );
-        registry.register(
-            "password_resets_refused",
-            "password-resets refused for want of a usable confirmation (counted as failures)",
-            m.password_resets_refused.clone(),
-        );
-        registry.register(
-            "untrusted_forwarded_headers",
-            "Requests from a loopback or private peer with X-Forwarded-For or Forwarded while server.trusted_proxies is empty",
-            m.untrusted_forwarded.clone(),
-        );
-        registry.register(
-            "failed_confirm_budget_exhausted",
-            "Times the global budget of failed confirmations ran out (code-only confirmations then get 429)",
-            m.budget_exhausted.clone(),
-        );
-        registry.register(
-            "refusals",
-            "Requests refused by the guard, by kind",
-            m.refusals.clone(),
-        );
-        registry.register(
-            "bans",
-            "Clients banned after repeated refusals",
-            m.bans.clone(),
-        );
-        registry.register(
-            "outbox_sent",
-            "Messages accepted by the transport",
-            m.outbox_sent.clone(),
-        );
-        registry.register(
-            "outbox_retried",
-            "Delivery attempts that failed temporarily",
-            m.outbox_retried.clone(),
-        );
-        registry.register(
-            "outbox_dead",
-            "Messages set aside as dead letters",
-            m.outbox_dead.clone(),
-        );
-        registry.register(
-            "outbox_expired_unsent",
-            "Messages dropped because their code expired first",
-            m.outbox_expired.clone(),
-        );
-        registry.register(
-            "smtp_replies",
-            "Outcomes of delivery attempts by SMTP reply class",
-            m.smtp_replies.clone(),
-        );
-        registry.register(
-            "outbox_depth",
-            "Messages waiting in the outbox",
-            m.outbox_depth.clone(),
-        );
-        registry.register(
-            "outbox_oldest_age_seconds",
-            "Age of the oldest queued message",
-            m.outbox_oldest.clone(),
-        );
-        registry.register(
-            "store_size_bytes",
-            "Size of the store on disk",
-            m.store_bytes.clone(),
-        );
-        registry.register(
-            "outbox_code_mail_wait_seconds",
-            "How long the oldest code mail that is due has waited for delivery (over half a code's lifetime, new codes get 503)",
-            m.code_mail_wait.clone(),
-        );
-        registry.register(
-            "store_free_bytes",
-            "Free space on the data directory's file system (see storage.min_free)",
-            m.store_free.clone(),
-        );
-        registry.register(
-            "webhook_deliveries",
-            "Webhook delivery attempts by endpoint and outcome (delivered, retried, dead)",
-            m.webhook_deliveries.clone(),
-        );
-        registry.register(
-            "webhook_oldest_undelivered_seconds",
-            "Age of the oldest queued webhook delivery, by endpoint",
-            m.webhook_oldest.clone(),
-        );
-        registry.register(
-            "breach_checks",
-            "Online password checks (passwords.breach_api) by outcome: listed, clear, skipped",
-            m.breach_checks.clone(),
+        register!(registry, m;
+            requests => "http_requests", "HTTP requests by listener, endpoint and status";
+            latency => "http_request_duration_seconds", "HTTP request latency by endpoint";
+            codes_issued => "codes_issued", "One-time codes issued";
+            codes_from_reserve => "codes_from_reserve", "Codes issued past a spent mail budget (limits.forgot_password.global), from limits.mail_reserve";
+            codes_confirmed => "codes_confirmed", "Codes confirmed";
+            confirmations_failed => "confirmations_failed", "Failed code confirmations";
+            codes_expired => "codes_expired", "Codes that expired unused (swept)";
+            password_resets => "password_resets", "Passwords set through password-reset";
+            password_resets_refused => "password_resets_refused", "password-resets refused for want of a usable confirmation (counted as failures)";
+            untrusted_forwarded => "untrusted_forwarded_headers", "Requests from a loopback or private peer with X-Forwarded-For or Forwarded while server.trusted_proxies is empty";
+            budget_exhausted => "failed_confirm_budget_exhausted", "Times the global budget of failed confirmations ran out (code-only confirmations then get 429)";
+            refusals => "refusals", "Requests refused by the guard, by kind";
+            bans => "bans", "Clients banned after repeated refusals";
+            outbox_sent => "outbox_sent", "Messages accepted by the transport";
+            outbox_retried => "outbox_retried", "Delivery attempts that failed temporarily";
+            outbox_dead => "outbox_dead", "Messages set aside as dead letters";
+            outbox_expired => "outbox_expired_unsent", "Messages dropped because their code expired first";
+            smtp_replies => "smtp_replies", "Outcomes of delivery attempts by SMTP reply class";
+            outbox_depth => "outbox_depth", "Messages waiting in the outbox";
+            outbox_oldest => "outbox_oldest_age_seconds", "Age of the oldest queued message";
+            store_bytes => "store_size_bytes", "Size of the store on disk";
+            code_mail_wait => "outbox_code_mail_wait_seconds", "How long the oldest code mail that is due has waited for delivery (over half a code's lifetime, new codes get 503)";
+            store_free => "store_free_bytes", "Free space on the data directory's file system (see storage.min_free)";
+            webhook_deliveries => "webhook_deliveries", "Webhook delivery attempts by endpoint and outcome (delivered, retried, dead)";
+            webhook_oldest => "webhook_oldest_undelivered_seconds", "Age of the oldest queued webhook delivery, by endpoint";
+            breach_checks => "breach_checks", "Online password checks (passwords.breach_api) by outcome: listed, clear, skipped";
         );
         Metrics { registry, ..m }
     }

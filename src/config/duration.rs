@@ -14,36 +14,18 @@ pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Erro
 const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
 
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let value = d.deserialize_any(Visitor)?;
+    let value = d.deserialize_any(super::quantity::TextOrNumber {
+        expecting: "a duration such as \"10m\" or \"1h 30m\", or a whole number of seconds",
+        text: |v| {
+            humantime::parse_duration(v.trim()).map_err(|e| format!("invalid duration {v:?}: {e}"))
+        },
+        number: Duration::from_secs,
+        negative: "a duration cannot be negative",
+    })?;
     if value > LONGEST {
         return Err(de::Error::custom("a duration may be at most 366 days"));
     }
     Ok(value)
-}
-
-struct Visitor;
-
-impl de::Visitor<'_> for Visitor {
-    type Value = Duration;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a duration such as \"10m\" or \"1h 30m\", or a whole number of seconds")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-        humantime::parse_duration(v.trim())
-            .map_err(|e| E::custom(format!("invalid duration {v:?}: {e}")))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-        Ok(Duration::from_secs(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-        u64::try_from(v)
-            .map(Duration::from_secs)
-            .map_err(|_| E::custom("a duration cannot be negative"))
-    }
 }
 
 #[cfg(test)]

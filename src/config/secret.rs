@@ -88,6 +88,44 @@ pub fn check_private(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The Standard Webhooks specification's example secret: anyone can read it, so anyone could
+/// forge events signed with it. Refused as a configured secret.
+pub const SPEC_EXAMPLE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A configured secret's key: [`decode_key`], refusing the specification's example.
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+    if secret == SPEC_EXAMPLE_SECRET {
+        return Err(
+            "is the Standard Webhooks specification's published example, with which anyone can sign events: make one with `echo \"whsec_$(openssl rand -base64 32)\"`"
+                .into(),
+        );
+    }
+    decode_key(secret)
+}
+
+/// The key in a Standard Webhooks secret: `whsec_` and the key bytes in base64, with or
+/// without its `=` padding (the libraries accept both).
+pub fn decode_key(secret: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurposeConfig};
+    use base64::Engine;
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let lenient = general_purpose::GeneralPurpose::new(&base64::alphabet::STANDARD, config);
+    let encoded = secret
+        .strip_prefix("whsec_")
+        .ok_or("must start with \"whsec_\" (a Standard Webhooks secret)")?;
+    let key = lenient
+        .decode(encoded)
+        .map_err(|_| "must be \"whsec_\" followed by base64")?;
+    if !(24..=64).contains(&key.len()) {
+        return Err(format!(
+            "the key must be 24 to 64 bytes (this one has {})",
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
 /// The least key material a server secret or admin token may hold: as much as the
 /// generated ones (32 random bytes).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -211,6 +249,23 @@ mod tests {
         ] {
             assert!(strong_enough("admin.token", Some(Secret::new(strong))).is_ok());
         }
+    }
+
+    #[test]
+    fn webhook_secrets_must_be_whsec_base64_of_a_real_key() {
+        assert!(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err());
+        assert!(decode_secret("whsec_not base64!").is_err());
+        assert!(decode_secret("whsec_c2hvcnQ=").is_err(), "5 bytes");
+        assert_eq!(decode_key(SPEC_EXAMPLE_SECRET).unwrap().len(), 24);
+        let refused = decode_secret(SPEC_EXAMPLE_SECRET).unwrap_err();
+        assert!(refused.contains("example"), "{refused}");
+        let padded = decode_secret("whsec_EMjg+VvePl/wr3Kzx8CtNyK37fF7XUhhUivhUYtxQTU=");
+        let bare = decode_secret("whsec_EMjg+VvePl/wr3Kzx8CtNyK37fF7XUhhUivhUYtxQTU");
+        assert_eq!(
+            padded.unwrap(),
+            bare.unwrap(),
+            "padding or not, the same key"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `df -H` and `df -h` show them. Bare integers are accepted because figment's `Env` turns
 //! `RESETGATE_STORAGE__MIN_FREE=1000000` into a number.
 
-use serde::{de, Deserializer, Serializer};
+use serde::{Deserializer, Serializer};
 
 const UNITS: [(&str, u64); 8] = [
     ("b", 1),
@@ -30,7 +30,12 @@ pub fn serialize<S: Serializer>(value: &u64, s: S) -> Result<S::Ok, S::Error> {
 }
 
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    d.deserialize_any(Visitor)
+    d.deserialize_any(super::quantity::TextOrNumber {
+        expecting: "a size such as \"64MB\" or \"512KiB\", or a number of bytes",
+        text: parse,
+        number: |n| n,
+        negative: "a size cannot be negative",
+    })
 }
 
 /// Parses "64MB", "64 MiB", "1000": the number of bytes.
@@ -52,28 +57,6 @@ pub fn parse(text: &str) -> Result<u64, String> {
     number
         .checked_mul(factor)
         .ok_or_else(|| format!("{text:?} is too large"))
-}
-
-struct Visitor;
-
-impl de::Visitor<'_> for Visitor {
-    type Value = u64;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a size such as \"64MB\" or \"512KiB\", or a number of bytes")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        parse(v).map_err(E::custom)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
-        Ok(v)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
-        u64::try_from(v).map_err(|_| E::custom("a size cannot be negative"))
-    }
 }
 
 #[cfg(test)]

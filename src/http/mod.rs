@@ -7,6 +7,7 @@ pub mod admin;
 pub mod bodies;
 pub mod browser;
 mod conns;
+mod handle;
 pub mod json;
 pub mod page;
 pub mod public;

@@ -21,8 +21,8 @@ use hyper::body::Incoming;
 use hyper::header::{self as h, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::handle::Public;
 use super::json::{self, Resp};
-use super::public::Public;
 use crate::error::ApiError;
 use crate::guard::{Endpoint, Ticket};
 use crate::steps::{Asker, NewPassword, Via};

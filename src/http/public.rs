@@ -2,23 +2,19 @@
 //! checks, and the reset page (`page`). [`Public`] is what it runs with.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
+pub use super::handle::{Parts, Public};
 use super::json::{self, Resp};
-use super::ready::Readiness;
 use super::server::Peer;
 use super::{bodies, browser};
-use crate::config::Config;
 use crate::error::ApiError;
-use crate::guard::{Endpoint, Guard};
-use crate::metrics::Metrics;
-use crate::outbox::catalog::Catalog;
-use crate::steps::{Asker, NewPassword, Steps, Via};
+use crate::guard::Endpoint;
+use crate::steps::{NewPassword, Via};
 
 pub const FORGOT: &str = "/api/v1/user/forgot-password";
 pub const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
@@ -29,81 +25,23 @@ const FORGOT_OK: &str = "OTP email queued successfully";
 const CONFIRM_OK: &str = "OTP confirmed successfully";
 const RESET_OK: &str = "Password reset successfully";
 
-/// What the public listener runs with. Cheap to clone.
-#[derive(Clone)]
-pub struct Public {
-    inner: Arc<Parts>,
-}
-
-/// What [`Public`] holds: the configuration, the recovery steps, the reset page, the guard
-/// (who the client is, who may call), the message catalog (a request's locale), the
-/// metrics and the readiness check.
-pub struct Parts {
-    pub config: Arc<Config>,
-    pub steps: Steps,
-    pub page: crate::web::Page,
-    pub guard: Arc<Guard>,
-    pub catalog: Arc<Catalog>,
-    pub metrics: Arc<Metrics>,
-    pub ready: Readiness,
-}
-
-impl Public {
-    pub fn new(parts: Parts) -> Public {
-        Public {
-            inner: Arc::new(parts),
-        }
-    }
-
-    pub(super) fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
-    pub(super) fn steps(&self) -> &Steps {
-        &self.inner.steps
-    }
-
-    pub(super) fn page(&self) -> &crate::web::Page {
-        &self.inner.page
-    }
-
-    pub(super) fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
-    }
-
-    /// Who asks, as the steps need it: the client, the request's id and the catalog locale
-    /// that the request's `Accept-Language` asks for.
-    pub(super) fn asker(&self, req: &Request<Incoming>, client: IpAddr, via: Via) -> Asker {
-        let header = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
-        Asker {
-            client,
-            request_id: super::current_request_id(),
-            locale: self
-                .inner
-                .catalog
-                .choose(header.and_then(|v| v.to_str().ok())),
-            via,
-        }
-    }
-}
-
 pub fn route(
     public: Public,
     req: Request<Incoming>,
     peer: Peer,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let client = public.inner.guard.client(peer.ip(), req.headers());
+    let client = public.guard().client(peer.ip(), req.headers());
     let logged = super::logged(
         "public",
         method.clone(),
         uri.clone(),
         Some(client),
-        public.inner.metrics.clone(),
+        public.metrics_handle(),
     );
     let handler = async move {
         // Deny lists, allow-only and bans apply to every path, not only the endpoints.
-        if let Err(refused) = public.inner.guard.admit_path(client) {
+        if let Err(refused) = public.guard().admit_path(client) {
             return json::error(&refused.into());
         }
         let app = &public;
@@ -155,7 +93,7 @@ pub fn route(
 /// GET /readyz: 200 when the store takes a durable write and the outbox worker is alive;
 /// 503 with the reason otherwise (see [`Readiness`]).
 async fn ready(app: &Public) -> Resp {
-    match app.inner.ready.check().await {
+    match app.ready().check().await {
         None => json::json_value(StatusCode::OK, &json!({ "status": "ready" })),
         Some(reason) => json::json_value(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -5,8 +5,10 @@
 //! choice of implementation; an enum keeps it concrete.
 
 pub mod catalog;
+mod dispatch;
 pub mod dkim;
 mod file;
+mod gate;
 mod health;
 mod lane;
 mod smtp;
@@ -18,8 +20,9 @@ mod worker;
 
 use crate::config::{Config, ConfigError, Transport as Kind};
 
+pub use dispatch::run;
 pub use health::Delivery;
-pub use worker::{run, Worker};
+pub use worker::Worker;
 
 /// A rendered message, ready for any transport.
 pub struct Rendered {

@@ -45,10 +45,17 @@ pub enum Target {
     Decoy,
 }
 
-/// The request: the normalized submitted address and the catalog locale of the mail.
-pub struct ForgotRequest<'a> {
-    pub email_key: &'a str,
-    pub locale: Option<&'a str>,
+/// A code to issue: the key its MAC is made with, the rules, whose record gets it, for
+/// which submitted address (normalized) and in which catalog locale its mail is written,
+/// and when.
+#[derive(Clone)]
+pub struct Plan {
+    pub key: CodeKey,
+    pub config: Recovery,
+    pub target: Target,
+    pub email_key: String,
+    pub locale: Option<String>,
+    pub now: SystemTime,
 }
 
 /// How many fresh codes to draw when the drawn one is taken. With 10^12 codes and thousands
@@ -101,16 +108,17 @@ pub struct Issue {
     pub message: Queued,
 }
 
-/// The issue of the drawn `code` to `target` (not [`Target::NoAccount`]).
-pub fn issue_of(
-    code: &str,
-    key: &CodeKey,
-    config: &Recovery,
-    target: &Target,
-    req: &ForgotRequest<'_>,
-    now: SystemTime,
-) -> Issue {
-    let (now_ms, expires_ms) = (unix_ms(now), unix_ms(now + config.code_ttl));
+/// The issue of the drawn `code` as `plan` says (its target not [`Target::NoAccount`]).
+pub fn issue_of(code: &str, plan: &Plan) -> Issue {
+    let Plan {
+        key,
+        config,
+        target,
+        email_key,
+        locale,
+        now,
+    } = plan;
+    let (now_ms, expires_ms) = (unix_ms(*now), unix_ms(*now + config.code_ttl));
     let live = LiveCode {
         mac: key.mac(code).to_vec(),
         issued_ms: now_ms,
@@ -124,22 +132,16 @@ pub fn issue_of(
                 code: code.to_string(),
                 ttl_secs: config.code_ttl.as_secs(),
             };
-            (
-                req.email_key.to_string(),
-                Some(req.email_key.to_string()),
-                to.clone(),
-                kind,
-            )
+            (email_key.clone(), Some(email_key.clone()), to.clone(), kind)
         }
         _ => (
-            super::decoy_key(req.email_key),
+            super::decoy_key(email_key),
             None,
             User::decoy().email,
             Kind::Decoy,
         ),
     };
-    let locale = req.locale.map(str::to_string);
-    let message = Queued::new(to, kind, now_ms, Some(expires_ms)).in_locale(locale);
+    let message = Queued::new(to, kind, now_ms, Some(expires_ms)).in_locale(locale.clone());
     Issue {
         record,
         account,

@@ -20,12 +20,15 @@ fn the_target_is_the_account_the_decoy_or_nobody() {
 #[test]
 fn an_issue_stores_the_codes_mac_and_mails_the_code() {
     let (key, config, now) = (CodeKey::new(b"s"), Recovery::default(), SystemTime::now());
-    let req = ForgotRequest {
-        email_key: "ada@example.com",
-        locale: Some("de"),
+    let mut plan = Plan {
+        key: key.clone(),
+        config: config.clone(),
+        target: target(Some(&ada()), false),
+        email_key: "ada@example.com".into(),
+        locale: Some("de".into()),
+        now,
     };
-    let account = target(Some(&ada()), false);
-    let issue = issue_of("123456789012", &key, &config, &account, &req, now);
+    let issue = issue_of("123456789012", &plan);
     assert_eq!(issue.record, "ada@example.com");
     assert_eq!(issue.account.as_deref(), Some("ada@example.com"));
     assert_eq!(issue.code.mac, key.mac("123456789012").to_vec());
@@ -36,7 +39,8 @@ fn an_issue_stores_the_codes_mac_and_mails_the_code() {
         matches!(&issue.message.kind, Kind::Otp { code, ttl_secs: 600 } if code == "123456789012")
     );
 
-    let decoy = issue_of("123456789012", &key, &config, &Target::Decoy, &req, now);
+    plan.target = Target::Decoy;
+    let decoy = issue_of("123456789012", &plan);
     assert_eq!(decoy.record, crate::recovery::decoy_key("ada@example.com"));
     assert_eq!((decoy.account, decoy.message.kind), (None, Kind::Decoy));
 }

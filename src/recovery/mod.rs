@@ -21,7 +21,7 @@ pub mod reset;
 pub mod state;
 
 pub use confirm::{normalize_code, Confirm, ConfirmRequest};
-pub use forgot::{Admission, Forgot, ForgotRequest};
+pub use forgot::{Admission, Forgot};
 pub use reset::{Reset, ResetRequest};
 pub use state::Lockout;
 

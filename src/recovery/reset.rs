@@ -73,18 +73,18 @@ impl Acceptor {
 /// The cheap test, before any hashing: `None` when the request may go on to
 /// [`set_password`], else the answer. Only a request that holds the confirmation gets
 /// past this, so what the caller counts after it (a per-account limit) cannot be spent by
-/// someone who merely knows the address.
+/// someone who merely knows the address. `record` is the account's reset record (None:
+/// no such account).
 pub fn check(
-    user: Option<&User>,
-    record: &Record,
+    record: Option<&Record>,
     accept: &Acceptor,
     config: &Config,
     req: &ResetRequest<'_>,
     now_ms: u64,
 ) -> Option<Reset> {
-    if user.is_none() {
+    let Some(record) = record else {
         return Some(Reset::NoAccount);
-    }
+    };
     let confirmation = state::live_confirmation(record, now_ms);
     if !confirmation.is_some_and(|c| accept.accepts(c)) {
         return Some(Reset::NotConfirmed);

@@ -70,25 +70,22 @@ fn the_cheap_check_before_hashing() {
     let open = confirmed(confirmation("192.0.2.1", false, 100));
     let accept = acceptor(None, false);
     assert_eq!(
-        check(None, &open, &accept, &config, &req(good), 10),
+        check(None, &accept, &config, &req(good), 10),
         Some(Reset::NoAccount)
     );
     let none = Record::default();
     assert_eq!(
-        check(Some(&user()), &none, &accept, &config, &req(good), 10),
+        check(Some(&none), &accept, &config, &req(good), 10),
         Some(Reset::NotConfirmed)
     );
     assert_eq!(
-        check(Some(&user()), &open, &accept, &config, &req(good), 100),
+        check(Some(&open), &accept, &config, &req(good), 100),
         Some(Reset::NotConfirmed),
         "the window is over"
     );
-    let weak = check(Some(&user()), &open, &accept, &config, &req("short"), 10);
+    let weak = check(Some(&open), &accept, &config, &req("short"), 10);
     assert!(matches!(weak, Some(Reset::Policy(_))));
-    assert_eq!(
-        check(Some(&user()), &open, &accept, &config, &req(good), 10),
-        None
-    );
+    assert_eq!(check(Some(&open), &accept, &config, &req(good), 10), None);
 }
 
 #[test]

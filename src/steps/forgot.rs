@@ -4,13 +4,11 @@
 use std::time::SystemTime;
 
 use super::{Asker, Steps, WakeOnDrop};
-use crate::config::Recovery;
-use crate::crypto::CodeKey;
 use crate::error::ApiError;
 use crate::guard::{Refusal, Ticket};
 use crate::mail_address::Email;
-use crate::recovery::forgot::{admitted, issue_of, target, Target, DRAWS};
-use crate::recovery::{admission, Admission, Forgot, ForgotRequest};
+use crate::recovery::forgot::{admitted, issue_of, target, Plan, Target, DRAWS};
+use crate::recovery::{admission, Admission, Forgot};
 use crate::store::codes::IssueRefused;
 use crate::store::{unix_ms, Db, StoreError};
 
@@ -105,38 +103,23 @@ impl Steps {
     }
 }
 
-/// A code to issue: to whom, for which address, in which language, when.
-struct Plan {
-    key: CodeKey,
-    config: Recovery,
-    target: Target,
-    email_key: String,
-    locale: Option<String>,
-    now: SystemTime,
-}
-
 /// Draws codes from `draw` until the store takes one (a drawn code may be live already).
-fn issue(db: &Db, plan: Plan, mut draw: impl FnMut() -> String) -> crate::store::Result<Forgot> {
-    let Plan {
-        key,
-        config,
-        mut target,
-        email_key,
-        locale,
-        now,
-    } = plan;
-    let req = ForgotRequest {
-        email_key: &email_key,
-        locale: locale.as_deref(),
-    };
+fn issue(
+    db: &Db,
+    mut plan: Plan,
+    mut draw: impl FnMut() -> String,
+) -> crate::store::Result<Forgot> {
     for _ in 0..DRAWS {
-        let issue = issue_of(&draw(), &key, &config, &target, &req, now);
+        let issue = issue_of(&draw(), &plan);
+        let target = &plan.target;
         let account = issue.account.as_deref();
         match db.issue_code(&issue.record, account, issue.code, &issue.message)? {
-            Ok(()) if target == Target::Decoy => return Ok(Forgot::NoAccount),
+            Ok(()) if *target == Target::Decoy => return Ok(Forgot::NoAccount),
             Ok(()) => return Ok(Forgot::Queued),
             // Removed meanwhile: enumeration-safe mode does the decoy's work instead.
-            Err(IssueRefused::NoAccount) if config.hide_unknown_accounts => target = Target::Decoy,
+            Err(IssueRefused::NoAccount) if plan.config.hide_unknown_accounts => {
+                plan.target = Target::Decoy
+            }
             Err(IssueRefused::NoAccount) => return Ok(Forgot::NoAccount),
             Err(IssueRefused::CodeTaken) => continue,
         }
@@ -149,7 +132,8 @@ fn issue(db: &Db, plan: Plan, mut draw: impl FnMut() -> String) -> crate::store:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Durability;
+    use crate::config::{Durability, Recovery};
+    use crate::crypto::CodeKey;
     use crate::mail_address::validate;
     use crate::store::users::User;
 

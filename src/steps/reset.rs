@@ -76,20 +76,13 @@ impl Steps {
     /// [`check`] on the account as stored now (two reads, no lock).
     fn ready(&self, req: &ResetRequest<'_>) -> Result<Option<Reset>, ApiError> {
         let k = &req.email.key;
-        let Some(user) = self.db().user(k)? else {
+        if self.db().user(k)?.is_none() {
             return Ok(Some(Reset::NoAccount));
-        };
+        }
         let record = self.db().reset(k)?.unwrap_or_default();
         let accept = Acceptor::new(&self.inner.key, self.config(), req);
         let now_ms = unix_ms(SystemTime::now());
-        Ok(check(
-            Some(&user),
-            &record,
-            &accept,
-            self.config(),
-            req,
-            now_ms,
-        ))
+        Ok(check(Some(&record), &accept, self.config(), req, now_ms))
     }
 
     /// The online check (`passwords.breach_api`), if configured: whether the range API

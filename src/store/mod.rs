@@ -30,6 +30,7 @@ pub mod backup;
 pub mod blocks;
 mod code_index;
 pub mod codes;
+pub mod dead;
 mod flusher;
 mod health;
 pub mod migrate;

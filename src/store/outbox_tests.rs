@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::Durability;
+use crate::store::records::Reset;
 
 fn queued(next: u64) -> Queued {
     let mut q = Queued::new(

@@ -43,15 +43,7 @@ pub fn render(frame: &Frame, step: &Step, problem: Option<&Problem>) -> String {
         Step::Email => {
             body.push_str(&para(t.intro));
             body.push_str(&form(frame, "email", problem, t.send_code, |f| {
-                field(
-                    f,
-                    "email",
-                    "email",
-                    t.email_label,
-                    frame.typed_email,
-                    "email",
-                    problem,
-                )
+                email_field(f, t.email_label, frame.typed_email, problem)
             }));
         }
         Step::Code { email, sent } => {
@@ -153,26 +145,28 @@ fn hidden(f: &mut String, name: &str, value: &str) {
     ));
 }
 
-/// A labelled input; in error, it says so, points at its sentence and takes the focus.
-fn field(
-    f: &mut String,
-    name: &str,
-    kind: &str,
-    label: &str,
-    value: &str,
-    autocomplete: &str,
-    problem: Option<&Problem>,
-) {
-    input(f, name, label, None, problem, |attrs| {
+/// The address field, with what was typed.
+fn email_field(f: &mut String, label: &str, value: &str, problem: Option<&Problem>) {
+    let label = Label {
+        name: "email",
+        text: label,
+        hint: None,
+    };
+    input(f, label, problem, |attrs| {
         format!(
-            "type=\"{kind}\" value=\"{}\" autocomplete=\"{autocomplete}\" required{attrs}",
+            "type=\"email\" value=\"{}\" autocomplete=\"email\" required{attrs}",
             escape(value)
         )
     });
 }
 
 fn code_field(f: &mut String, label: &str, problem: Option<&Problem>) {
-    input(f, "code", label, None, problem, |attrs| {
+    let label = Label {
+        name: "code",
+        text: label,
+        hint: None,
+    };
+    input(f, label, problem, |attrs| {
         format!(
             "type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"32\" required{attrs}"
         )
@@ -186,19 +180,35 @@ fn password_field(
     hint: Option<&str>,
     problem: Option<&Problem>,
 ) {
-    input(f, name, label, hint, problem, |attrs| {
+    let label = Label {
+        name,
+        text: label,
+        hint,
+    };
+    input(f, label, problem, |attrs| {
         format!("type=\"password\" autocomplete=\"new-password\" required{attrs}")
     });
 }
 
+/// A field's name, its label and its hint, if any.
+struct Label<'a> {
+    name: &'a str,
+    text: &'a str,
+    hint: Option<&'a str>,
+}
+
+/// A labelled input; in error, it says so, points at its sentence and takes the focus.
 fn input(
     f: &mut String,
-    name: &str,
-    label: &str,
-    hint: Option<&str>,
+    label: Label<'_>,
     problem: Option<&Problem>,
     attributes: impl FnOnce(String) -> String,
 ) {
+    let Label {
+        name,
+        text: label,
+        hint,
+    } = label;
     let error = problem.filter(|p| p.field == name);
     let mut described = Vec::new();
     if hint.is_some() {

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use super::{Answer, Endpoint};
 use crate::metrics::Metrics;
+use crate::outbox::gate::Gate;
 use crate::outbox::worker::backoff;
 use crate::store::outbox::{Dead, Kind, Queue, Queued};
 use crate::store::{unix_ms, Db};
@@ -75,17 +76,15 @@ pub async fn run(shared: Webhooks, endpoints: Vec<Endpoint>, stop: watch::Receiv
 }
 
 async fn drain(mut shared: Webhooks, mut endpoint: Endpoint, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
+    loop {
         let now = unix_ms(SystemTime::now());
-        if shared.db.fault().is_some() {
-            let _ = stop.wait_for(|stop| *stop).await;
-            break;
-        }
-        if shared.db.low_on_space().is_some() {
-            // Below storage.min_free a delivery might not be recorded, and would be repeated:
-            // wait for room, as the mail does.
-            pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
-            continue;
+        match crate::outbox::gate::gate(&shared.db, &mut stop).await {
+            Gate::Stop => break,
+            Gate::WaitForRoom => {
+                pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
+                continue;
+            }
+            Gate::Go => {}
         }
         // Seen before the scan: a delivery queued during it changes the value again.
         shared.wake.borrow_and_update();
