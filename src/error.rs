@@ -1,6 +1,6 @@
 //! One error enum, mapped to (status, documented message) in one place.
 //!
-//! Texts in API.md are part of the contract: clients compare them. Anything unexpected
+//! Texts in the contract (docs/api.md) are exact: clients compare them. Anything unexpected
 //! becomes 500 `Unexpected Error`; its detail goes to the log, never into the body.
 
 use std::borrow::Cow;

@@ -4,18 +4,22 @@
 //! from a sled store on local disk, with rate limits in moka and an in-process outbox that
 //! delivers mail through SMTP (mail-send) or into `.eml` files.
 //!
-//! # Layout (a request flows http → guard → recovery → store; the outbox drains the store)
-//! - `app`: the [`App`] handle (private fields) and [`run`]; `tasks`: watchdog, sweeper.
-//! - `http`: hyper server, routing, JSON in and out, one error → status map.
+//! # Layout (a request flows http → steps → guard, recovery → store; the outbox drains
+//! the store; every import points down, and no two modules import each other)
+//! - `app`: wiring only, the handles and [`run`]; `tasks`: watchdog, sweeper.
+//! - `http`: hyper server, the JSON API, the reset page's forms, the admin API; translates
+//!   requests and answers. `web`: the reset page's texts and rendering.
+//! - `steps`: the three public steps in order (limits, decision, events, flush).
 //! - `guard`: deny lists, bans and rate limits, before any work is done.
 //! - `recovery`: every decision of the three steps, as functions over plain values.
 //! - `store`: sled trees, typed records, atomic read-modify-write, durability; no rules.
 //! - `admin`: the operator's operations (users, blocks, outbox, backup), for the admin API
 //!   and the CLI alike.
-//! - `outbox`: the delivery tasks (mail and webhooks) and their transports.
+//! - `outbox`: the delivery thread (mail and webhooks) and its transports.
 //! - `breach`: the optional online check of a new password (Have I Been Pwned's range API).
-//! - `config`, `crypto`, `mail_address`, `metrics`, `secrets`, `error`: shared pieces;
-//!   `cli`: the command line.
+//! - `events`: the one typed enum of events for the application.
+//! - `config`, `crypto`, `mail_address`, `metrics`, `secrets`, `throttle`, `error`: shared
+//!   pieces; `cli`: the command line.
 //!
 //! [`run`] serves until a shutdown future resolves; the binary passes the signals, tests a
 //! oneshot.

@@ -5,7 +5,7 @@
 //! [`FLUSH_EVERY`], or as soon as it holds [`WAKE_AT`] bytes, and writes it with one
 //! system call. tracing-appender, used before, sent each line through a channel as its own
 //! allocation and woke its thread for it; this sink made scenario 2 of the load benchmark
-//! about 6 % faster (README "Performance").
+//! about 6 % faster (docs/performance.md).
 //!
 //! Nothing is dropped: when [`MAX_PENDING`] bytes wait (stderr is stuck), writers wait for
 //! room. Dropping the [`Flusher`] writes what is left.

@@ -185,7 +185,7 @@ pub struct Recovery {
     pub failures_forgotten_after: Duration,
     pub failed_confirm_budget: Rate,
     pub hide_unknown_accounts: bool,
-    /// Start even though the guessing bound (README "Guessing odds") exceeds 1 %.
+    /// Start even though the guessing bound (docs/security.md, "Guessing odds") exceeds 1 %.
     pub accept_high_guessing_odds: bool,
 }
 
@@ -322,7 +322,7 @@ impl Recovery {
     }
 }
 
-/// The built-in reset page (README "Reset page").
+/// The built-in reset page (docs/reset-page.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Web {

@@ -109,7 +109,7 @@ fn the_guessing_bound_is_checked() {
     let odds = c.recovery.guessing_odds();
     assert!(
         (odds - 0.00771).abs() < 1e-9,
-        "README's 0.721 % + 0.05 %: {odds}"
+        "docs/security.md's 0.721 % + 0.05 %: {odds}"
     );
     c.recovery.code_length = 6;
     let err = c.validate().unwrap_err().to_string();

@@ -4,7 +4,7 @@
 //! line behind thousands of request tasks: under an unpaced request storm, four lanes
 //! delivered ~150 mails/s while 8,900 requests/s got their 200. On its own thread, the
 //! kernel's scheduler gives the outbox its share of the cores whatever the request load
-//! (`cargo bench --bench outbox`, README "Performance").
+//! (`cargo bench --bench outbox`, docs/performance.md).
 
 use std::sync::Arc;
 use std::time::Duration;
