@@ -301,7 +301,7 @@ pub enum LogFormat {
 }
 
 impl Recovery {
-    /// README's bound on the chance that guessing succeeds within `T = 30` days, with
+    /// docs/security.md's bound on the chance that guessing succeeds within `T = 30` days, with
     /// `L = 1,000` live codes and `A = 1,000,000` attacked accounts:
     /// `(⌊T / W⌋ + 1) · B · L / 10^n + A · F · (⌊T / D⌋ + 1) / 10^n` (a span of `T` touches
     /// at most `⌊T / W⌋ + 1` fixed windows). Infinite when the budget is off.

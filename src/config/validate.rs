@@ -98,7 +98,7 @@ impl Config {
         if r.failures_forgotten_after < Duration::from_secs(24 * 3600) {
             return Err(bad(
                 "recovery.failures_forgotten_after",
-                "must be at least 1d (see README \"Guessing odds\")",
+                "must be at least 1d (see docs/security.md, \"Guessing odds\")",
             ));
         }
         rate("recovery.failed_confirm_budget", r.failed_confirm_budget)
@@ -197,7 +197,7 @@ impl Config {
         Err(bad(
             "recovery.code_length",
             format!(
-                "with code_length = {}, failed_confirm_budget = {} per {}, max_account_failures = {} and failures_forgotten_after = {}, a guesser succeeds within 30 days with probability up to {shown} (1,000 live codes; README \"Guessing odds\"); the limit is 1 %. Use longer codes or a smaller budget, or set recovery.accept_high_guessing_odds = true to accept the risk",
+                "with code_length = {}, failed_confirm_budget = {} per {}, max_account_failures = {} and failures_forgotten_after = {}, a guesser succeeds within 30 days with probability up to {shown} (1,000 live codes; docs/security.md, \"Guessing odds\"); the limit is 1 %. Use longer codes or a smaller budget, or set recovery.accept_high_guessing_odds = true to accept the risk",
                 r.code_length,
                 r.failed_confirm_budget.requests,
                 humantime::format_duration(r.failed_confirm_budget.window),
