@@ -77,6 +77,14 @@ impl Config {
         Ok(config)
     }
 
+    /// How much account history is kept.
+    pub fn history_keep(&self) -> crate::store::history::Keep {
+        crate::store::history::Keep {
+            per_account: self.history.per_account,
+            keep_ms: self.history.keep.as_millis() as u64,
+        }
+    }
+
     /// The admin socket through which the CLI talks to the running service.
     /// Where the reset page's text files are: `web.templates_dir`, or `mail.templates_dir`.
     pub fn page_templates(&self) -> &std::path::Path {

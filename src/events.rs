@@ -17,15 +17,24 @@ pub enum Kind {
     CodeConfirmed,
     #[serde(rename = "recovery.budget_exhausted")]
     BudgetExhausted,
+    #[serde(rename = "account.email_changed")]
+    EmailChanged,
+    #[serde(rename = "account.disabled")]
+    AccountDisabled,
+    #[serde(rename = "account.enabled")]
+    AccountEnabled,
 }
 
 impl Kind {
     /// Every kind an endpoint may subscribe to, in the order the documentation lists them.
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 7] = [
         Kind::PasswordChanged,
         Kind::AccountLocked,
         Kind::CodeConfirmed,
         Kind::BudgetExhausted,
+        Kind::EmailChanged,
+        Kind::AccountDisabled,
+        Kind::AccountEnabled,
     ];
 
     /// The name endpoints subscribe to and bodies carry.
@@ -35,6 +44,26 @@ impl Kind {
             Kind::AccountLocked => "account.locked",
             Kind::CodeConfirmed => "code.confirmed",
             Kind::BudgetExhausted => "recovery.budget_exhausted",
+            Kind::EmailChanged => "account.email_changed",
+            Kind::AccountDisabled => "account.disabled",
+            Kind::AccountEnabled => "account.enabled",
+        }
+    }
+}
+
+/// Who set a password: the owner through the recovery flow, or the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Reset,
+    Admin,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Reset => "reset",
+            Source::Admin => "admin",
         }
     }
 }
@@ -42,12 +71,14 @@ impl Kind {
 /// One event, with what its body tells beyond the request it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// The password of account `account` (stored address `email`) was set to `hash`.
+    /// The password of account `account` (stored address `email`) was set to `hash` (None:
+    /// cleared, by the operator).
     PasswordChanged {
         account: String,
         email: String,
         at_ms: u64,
-        hash: String,
+        hash: Option<String>,
+        source: Source,
     },
     /// Confirmations naming the account are refused from now on (`failures` in a row).
     AccountLocked {
@@ -63,6 +94,16 @@ pub enum Event {
         window_secs: u64,
         until_ms: u64,
     },
+    /// The account's address changed from `previous` to `email` (now keyed `account`).
+    EmailChanged {
+        account: String,
+        email: String,
+        previous: String,
+    },
+    /// The account was disabled: no codes, no resets, no logins.
+    AccountDisabled { account: String, email: String },
+    /// The account was enabled again.
+    AccountEnabled { account: String, email: String },
 }
 
 impl Event {
@@ -72,6 +113,9 @@ impl Event {
             Event::AccountLocked { .. } => Kind::AccountLocked,
             Event::CodeConfirmed { .. } => Kind::CodeConfirmed,
             Event::BudgetExhausted { .. } => Kind::BudgetExhausted,
+            Event::EmailChanged { .. } => Kind::EmailChanged,
+            Event::AccountDisabled { .. } => Kind::AccountDisabled,
+            Event::AccountEnabled { .. } => Kind::AccountEnabled,
         }
     }
 
@@ -80,10 +124,25 @@ impl Event {
         match self {
             Event::PasswordChanged { account, .. }
             | Event::AccountLocked { account, .. }
-            | Event::CodeConfirmed { account, .. } => account,
+            | Event::CodeConfirmed { account, .. }
+            | Event::EmailChanged { account, .. }
+            | Event::AccountDisabled { account, .. }
+            | Event::AccountEnabled { account, .. } => account,
             Event::BudgetExhausted { .. } => "",
         }
     }
+}
+
+tokio::task_local! {
+    /// The id of the request being handled (its `x-request-id`), for the events it causes.
+    pub static REQUEST_ID: [u8; 16];
+}
+
+/// The id of the request being handled (16 hex digits); empty outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(|id| String::from_utf8_lossy(id).into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -45,13 +45,20 @@ pub struct Sweeper {
     pub metrics: Arc<Metrics>,
 }
 
+/// Account history past `history.keep` or `history.per_account` is deleted once in this
+/// many sweeps (hourly at the default `storage.sweep_interval`): it reads every entry.
+const HISTORY_EVERY: u64 = 60;
+
 impl Sweeper {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let every = self.config.storage.sweep_interval;
-        loop {
+        for round in 1u64.. {
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
+            }
+            if round % HISTORY_EVERY == 0 {
+                self.trim_history().await;
             }
             let now = crate::store::unix_ms(std::time::SystemTime::now());
             let lockout = crate::recovery::lockout(&self.config.recovery);
@@ -67,6 +74,15 @@ impl Sweeper {
                 }
                 Err(e) => tracing::error!(error = %e, "sweeping expired codes failed"),
             }
+        }
+    }
+
+    async fn trim_history(&self) {
+        let keep = self.config.history_keep();
+        let now = crate::store::unix_ms(std::time::SystemTime::now());
+        match self.db.blocking(move |db| db.trim_history(keep, now)).await {
+            Ok(n) => tracing::debug!(removed = n, "trimmed account history"),
+            Err(e) => tracing::error!(error = %e, "trimming account history failed"),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! writes are durable before it returns, and in the running service a changed block list
 //! reaches the guard and a retried message wakes the outbox.
 
+pub mod accounts;
 pub mod backup;
 pub mod blocks;
 pub mod outbox;
@@ -18,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use std::sync::Arc;
 
-use crate::config::{Config, Passwords};
+use crate::config::Config;
 use crate::crypto::Hasher;
 use crate::guard::Guard;
 use crate::metrics::{Metrics, StoreGauges};
@@ -37,7 +38,12 @@ enum Host {
     /// Inside `resetgate serve`.
     Service(Service),
     /// The CLI with no service running: this process owns the store.
-    Direct { db: Db, hasher: Hasher },
+    Direct {
+        db: Db,
+        hasher: Hasher,
+        config: Arc<Config>,
+        breach: Option<crate::breach::Breach>,
+    },
 }
 
 /// What the operations use inside the running service: the store, the hasher, the guard
@@ -46,6 +52,8 @@ enum Host {
 pub struct Service {
     pub db: Db,
     pub hasher: Hasher,
+    /// The online password check, when `passwords.breach_api` is set.
+    pub breach: Option<crate::breach::Breach>,
     pub guard: Arc<Guard>,
     /// Who wants the events the operations emit.
     pub hooks: crate::outbox::webhook::Hooks,
@@ -67,6 +75,9 @@ pub enum AdminError {
     /// The email/password pair does not match (401).
     #[error("{}", crate::error::INVALID_CREDENTIALS)]
     InvalidCredentials,
+    /// The request is not acceptable as it is (400): a password the policy refuses.
+    #[error("{0}")]
+    Refused(Cow<'static, str>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -79,12 +90,34 @@ impl Admin {
         }
     }
 
-    /// The operations on a store this process opened (no service runs), hashing passwords
-    /// as `[passwords]` says.
-    pub fn direct(db: Db, passwords: &Passwords) -> Admin {
+    /// The operations on a store this process opened (no service runs), with passwords
+    /// hashed and checked as `[passwords]` says.
+    pub fn direct(db: Db, config: Config) -> Result<Admin, crate::config::ConfigError> {
+        let passwords = &config.passwords;
         let hasher = Hasher::new(passwords.pbkdf2_iterations, passwords.max_concurrent_hashes);
-        Admin {
-            host: Arc::new(Host::Direct { db, hasher }),
+        let breach = crate::breach::Breach::new(&config, Arc::new(Metrics::new()))?;
+        let config = Arc::new(config);
+        Ok(Admin {
+            host: Arc::new(Host::Direct {
+                db,
+                hasher,
+                config,
+                breach,
+            }),
+        })
+    }
+
+    fn config(&self) -> &Config {
+        match &*self.host {
+            Host::Service(service) => &service.config,
+            Host::Direct { config, .. } => config,
+        }
+    }
+
+    fn breach(&self) -> Option<&crate::breach::Breach> {
+        match &*self.host {
+            Host::Service(service) => service.breach.as_ref(),
+            Host::Direct { breach, .. } => breach.as_ref(),
         }
     }
 
@@ -120,15 +153,32 @@ impl Admin {
     ) -> Result<T, StoreError> {
         let hooks = self.running().map(|s| s.hooks.clone()).unwrap_or_default();
         let now_ms = now_ms();
-        self.db()
+        let origin = crate::outbox::webhook::Origin {
+            client: String::new(),
+            request_id: crate::events::current_request_id(),
+        };
+        let request_id = origin.request_id.clone();
+        let (answer, events) = self
+            .db()
             .blocking(move |db| {
                 let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                // The events of the run that committed (a conflict runs `decide` again).
+                let committed = std::sync::Mutex::new(Vec::new());
                 let route = |events: &[crate::events::Event]| {
-                    hooks.deliveries_of(events, &Default::default(), now_ms)
+                    *committed.lock().unwrap_or_else(|p| p.into_inner()) = events.to_vec();
+                    hooks.deliveries_of(events, &origin, now_ms)
                 };
-                db.transact(None, &keys, route, decide)
+                let answer = db.transact(None, &keys, route, decide)?;
+                Ok((answer, committed.into_inner().unwrap_or_default()))
             })
-            .await
+            .await?;
+        for event in &events {
+            let entry = crate::store::history::Entry::of(event, "", &request_id, now_ms);
+            if let Some(entry) = entry {
+                self.db().note(event.account(), entry.detail_or("operator"));
+            }
+        }
+        Ok(answer)
     }
 
     /// The store's gauges for `/metrics`, read now (the size is a scan: off the async threads).

@@ -154,7 +154,16 @@ impl Admin {
     /// Removes an account and its pending reset. Durable when it returns.
     pub async fn remove_user(&self, email: Email) -> Result<Removed, AdminError> {
         let key = email.key;
-        let removed = self.db().blocking(move |db| db.remove_user(&key)).await?;
+        let removed = self
+            .db()
+            .blocking(move |db| {
+                let removed = db.remove_user(&key)?;
+                if removed {
+                    db.forget_history(&key)?;
+                }
+                Ok(removed)
+            })
+            .await?;
         self.db().durable().await?;
         if !removed {
             return Err(no_account());
@@ -191,7 +200,10 @@ impl Admin {
         }
         let key = email.key.clone();
         let unlock = move |records: &_| crate::recovery::unlock(records, &key);
-        let had_failures = self.decide(vec![email.key], unlock).await?;
+        let had_failures = self.decide(vec![email.key.clone()], unlock).await?;
+        if had_failures {
+            self.note_unlocked(&email.key);
+        }
         self.db().durable().await?;
         Ok(Unlocked {
             email: email.stored,

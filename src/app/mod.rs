@@ -100,6 +100,7 @@ impl App {
         let operations = admin::Admin::service(admin::Service {
             db: db.clone(),
             hasher: hasher.clone(),
+            breach: crate::breach::Breach::new(&config, metrics.clone())?,
             guard,
             hooks,
             delivery: delivery.clone(),

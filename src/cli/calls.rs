@@ -12,11 +12,13 @@ use serde_json::{json, Value};
 
 use super::admin_client::Answer;
 use super::target::Target;
+use crate::admin::accounts::{AccountView, Disabled, EmailChanged, PasswordSet};
 use crate::admin::blocks::{BlockList, Blocked, Unblocked};
 use crate::admin::outbox::{OutboxView, Purged, Retried, Shown};
 use crate::admin::paths::{
-    BLOCKS, BLOCKS_REMOVE, OUTBOX, OUTBOX_PURGE, OUTBOX_RETRY, OUTBOX_SHOW, USERS, USERS_IMPORT,
-    USERS_REMOVE, USERS_UNLOCK,
+    BLOCKS, BLOCKS_REMOVE, OUTBOX, OUTBOX_PURGE, OUTBOX_RETRY, OUTBOX_SHOW, USERS,
+    USERS_CHANGE_EMAIL, USERS_DISABLE, USERS_ENABLE, USERS_IMPORT, USERS_REMOVE,
+    USERS_SET_PASSWORD, USERS_SHOW, USERS_UNLOCK,
 };
 use crate::admin::users::{Added, ImportReport, NewAccount, Removed, Unlocked, UserList};
 use crate::admin::{Admin, AdminError};
@@ -71,6 +73,40 @@ impl Target {
     pub async fn unlock_user(&self, email: Email) -> Answer<Unlocked> {
         let request = Post(USERS_UNLOCK, json!({ "email": email.stored }));
         self.call(|admin| admin.unlock_user(email), request).await
+    }
+
+    pub async fn change_email(&self, email: Email, new: Email) -> Answer<EmailChanged> {
+        let body = json!({ "email": email.stored, "new_email": new.stored });
+        let request = Post(USERS_CHANGE_EMAIL, body);
+        self.call(|admin| admin.change_email(email, new), request)
+            .await
+    }
+
+    pub async fn set_password(
+        &self,
+        email: Email,
+        password: Option<String>,
+    ) -> Answer<PasswordSet> {
+        let body = json!({ "email": email.stored, "password": password });
+        let request = Post(USERS_SET_PASSWORD, body);
+        self.call(|admin| admin.set_password(email, password), request)
+            .await
+    }
+
+    pub async fn set_disabled(&self, email: Email, disabled: bool) -> Answer<Disabled> {
+        let path = if disabled {
+            USERS_DISABLE
+        } else {
+            USERS_ENABLE
+        };
+        let request = Post(path, json!({ "email": email.stored }));
+        self.call(|admin| admin.set_disabled(email, disabled), request)
+            .await
+    }
+
+    pub async fn show_user(&self, email: Email) -> Answer<AccountView> {
+        let request = Post(USERS_SHOW, json!({ "email": email.stored }));
+        self.call(|admin| admin.show_user(email), request).await
     }
 
     pub async fn list_blocks(&self) -> Answer<BlockList> {

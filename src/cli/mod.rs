@@ -6,6 +6,7 @@
 //! usage; 3 the request was refused (the account exists or does not, a bad import line);
 //! 75 the store met a write fault (full disk, read-only) and a restart may cure it.
 
+mod accounts;
 mod admin_client;
 mod backup;
 mod blocks;

@@ -26,15 +26,15 @@ pub fn run(config: Config, address: String) -> Result<(), Failure> {
         let sent = transport.send(&message).await;
         transport.close().await;
         match sent {
-            Ok(()) => {
+            Ok(reply) => {
                 let text = format!(
-                    "accepted for {} by the {}",
+                    "accepted for {} by the {} ({reply})",
                     email.stored,
                     transport.describe()
                 );
                 super::say(
                     text,
-                    serde_json::json!({ "accepted": true, "to": email.stored }),
+                    serde_json::json!({ "accepted": true, "to": email.stored, "reply": reply }),
                 );
                 Ok(())
             }

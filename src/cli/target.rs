@@ -66,7 +66,7 @@ impl Target {
                         m.records
                     );
                 }
-                let admin = Admin::direct(db, &config.passwords);
+                let admin = Admin::direct(db, config.clone())?;
                 Ok(Target::Direct(admin, Box::new(config)))
             }
             Err(StoreError::Locked(dir)) => Err(Failure::runtime(format!(

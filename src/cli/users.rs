@@ -34,6 +34,24 @@ pub enum UsersCommand {
     Import { file: PathBuf },
     /// Clear an account's count of failed code confirmations.
     Unlock { email: String },
+    /// Move an account to a new address, keeping its password, failure count and history.
+    ChangeEmail { email: String, new_email: String },
+    /// Set an account's password (from the first line of standard input), or clear it.
+    SetPassword {
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        password_stdin: bool,
+        /// Remove the password: only a reset sets one again.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Disable an account: no codes, no resets, no logins.
+    Disable { email: String },
+    /// Enable a disabled account.
+    Enable { email: String },
+    /// An account's state and recent history (never a code, password or hash).
+    Show { email: String },
 }
 
 pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
@@ -48,6 +66,20 @@ pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
             UsersCommand::List => list(&target, super::json_output()).await,
             UsersCommand::Import { file } => import(&target, &file).await,
             UsersCommand::Unlock { email } => unlock(&target, &email).await,
+            UsersCommand::ChangeEmail { email, new_email } => {
+                super::accounts::change_email(&target, &email, &new_email).await
+            }
+            UsersCommand::SetPassword { email, clear, .. } => {
+                let password = (!clear).then(read_password).transpose()?;
+                super::accounts::set_password(&target, &email, password).await
+            }
+            UsersCommand::Disable { email } => {
+                super::accounts::disable(&target, &email, true).await
+            }
+            UsersCommand::Enable { email } => {
+                super::accounts::disable(&target, &email, false).await
+            }
+            UsersCommand::Show { email } => super::accounts::show(&target, &email).await,
         }
     })
 }
@@ -55,12 +87,7 @@ pub fn run(config: Config, command: UsersCommand) -> Result<(), Failure> {
 async fn add(target: &Target, email: String, password_stdin: bool) -> Result<(), Failure> {
     let mut record = json!({ "email": email });
     if password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Failure::runtime(format!("reading the password: {e}")))?;
-        record["password"] = Value::String(line.trim_end_matches(['\r', '\n']).to_string());
+        record["password"] = Value::String(read_password()?);
     }
     let account = parse_account(&record, &target.config().passwords).map_err(Failure::refused)?;
     let shown = account.email.stored.clone();
@@ -137,6 +164,16 @@ async fn unlock(target: &Target, email: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn address(email: &str) -> Result<Email, Failure> {
+/// The first line of standard input, without its line ending.
+pub(super) fn read_password() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::runtime(format!("reading the password: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+pub(super) fn address(email: &str) -> Result<Email, Failure> {
     crate::mail_address::validate(email).map_err(|e| Failure::refused(e.to_string()))
 }

@@ -192,6 +192,15 @@ impl Default for Guard {
     }
 }
 
+impl Default for History {
+    fn default() -> Self {
+        History {
+            per_account: 50,
+            keep: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
 impl Default for Log {
     fn default() -> Self {
         Log {

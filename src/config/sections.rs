@@ -21,6 +21,7 @@ pub struct Config {
     pub guard: Guard,
     pub web: Web,
     pub log: Log,
+    pub history: History,
     /// `[[webhooks]]`: where events go (none by default).
     pub webhooks: Vec<Webhook>,
 }
@@ -274,6 +275,17 @@ pub struct Guard {
     pub ban_for: Duration,
     #[serde(with = "duration")]
     pub ban_max: Duration,
+}
+
+/// Each account's recent history, for support (`resetgate users show`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct History {
+    /// The most entries kept per account.
+    pub per_account: usize,
+    /// Entries older than this go.
+    #[serde(with = "duration")]
+    pub keep: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,7 +17,15 @@ impl Config {
         self.validate_guard()?;
         self.validate_web()?;
         self.validate_webhooks()?;
-        self.validate_log()
+        self.validate_log()?;
+        self.validate_history()
+    }
+
+    fn validate_history(&self) -> Result<(), ConfigError> {
+        if !(1..=10_000).contains(&self.history.per_account) {
+            return Err(bad("history.per_account", "must be between 1 and 10000"));
+        }
+        nonzero("history.keep", self.history.keep)
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {

@@ -13,7 +13,8 @@ use super::json::{self, Resp};
 use super::server::Peer;
 use crate::admin::paths::{
     BACKUP, BLOCKS, BLOCKS_REMOVE, METRICS, OUTBOX, OUTBOX_PURGE, OUTBOX_RETRY, OUTBOX_SHOW, USERS,
-    USERS_IMPORT, USERS_REMOVE, USERS_UNLOCK, USERS_VERIFY,
+    USERS_CHANGE_EMAIL, USERS_DISABLE, USERS_ENABLE, USERS_IMPORT, USERS_REMOVE,
+    USERS_SET_PASSWORD, USERS_SHOW, USERS_UNLOCK, USERS_VERIFY,
 };
 use crate::admin::users::{parse_account, NewAccount};
 use crate::admin::Admin;
@@ -132,6 +133,11 @@ async fn post(
         USERS_IMPORT => ok(&admin.import_users(accounts(app, &read().await?)?).await?),
         USERS_VERIFY => verify(admin, &read().await?).await,
         USERS_UNLOCK => ok(&admin.unlock_user(email(&read().await?)?).await?),
+        USERS_CHANGE_EMAIL => change_email(admin, &read().await?).await,
+        USERS_SET_PASSWORD => set_password(admin, &read().await?).await,
+        USERS_DISABLE => ok(&admin.set_disabled(email(&read().await?)?, true).await?),
+        USERS_ENABLE => ok(&admin.set_disabled(email(&read().await?)?, false).await?),
+        USERS_SHOW => ok(&admin.show_user(email(&read().await?)?).await?),
         OUTBOX_SHOW => ok(&admin.outbox_show(message_id(&read().await?)?).await?),
         OUTBOX_RETRY => ok(&admin.outbox_retry(message_id(&read().await?)?).await?),
         OUTBOX_PURGE => ok(&admin.outbox_purge(purge_target(&read().await?)?).await?),
@@ -146,6 +152,9 @@ fn elsewhere(path: &str) -> ApiError {
     let allow = match path {
         USERS | BLOCKS => "GET, POST",
         USERS_REMOVE | USERS_IMPORT | USERS_VERIFY | USERS_UNLOCK => "POST",
+        USERS_CHANGE_EMAIL | USERS_SET_PASSWORD | USERS_DISABLE | USERS_ENABLE | USERS_SHOW => {
+            "POST"
+        }
         BLOCKS_REMOVE | OUTBOX_SHOW | OUTBOX_RETRY | OUTBOX_PURGE => "POST",
         OUTBOX | METRICS | BACKUP => "GET",
         _ => return ApiError::NotFound,
@@ -174,6 +183,28 @@ async fn verify(admin: &Admin, obj: &json::Object) -> Result<Resp, ApiError> {
     let email = json::required_str(obj, "email")?;
     let password = json::required_str(obj, "password")?.to_string();
     ok(&admin.verify_password(email, password).await?)
+}
+
+/// `{"email", "new_email"}`.
+async fn change_email(admin: &Admin, obj: &json::Object) -> Result<Resp, ApiError> {
+    let new = json::required_str(obj, "new_email")?;
+    let new = mail_address::validate(new).map_err(|e| ApiError::bad_request(e.0))?;
+    ok(&admin.change_email(email(obj)?, new).await?)
+}
+
+/// `{"email", "password"}`, the password a string or `null` (cleared).
+async fn set_password(admin: &Admin, obj: &json::Object) -> Result<Resp, ApiError> {
+    let password = match obj.get("password") {
+        Some(Value::Null) => None,
+        Some(Value::String(p)) => Some(p.clone()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "The field 'password' must be a string or null",
+            ))
+        }
+        None => return Err(ApiError::MissingParameters),
+    };
+    ok(&admin.set_password(email(obj)?, password).await?)
 }
 
 /// 201 for a new block, 200 for one whose reason was replaced.
@@ -242,6 +273,7 @@ impl From<AdminError> for ApiError {
             AdminError::NotFound(text) => ApiError::NoSuch(text),
             AdminError::Conflict(text) => ApiError::Conflict(text),
             AdminError::InvalidCredentials => ApiError::InvalidCredentials,
+            AdminError::Refused(text) => ApiError::BadRequest(text),
             AdminError::Store(e) => ApiError::Store(e),
         }
     }

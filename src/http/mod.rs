@@ -26,16 +26,10 @@ use json::Resp;
 tokio::task_local! {
     /// The submitted address of the request being handled, masked, for its log line.
     static EMAIL: std::cell::RefCell<Option<String>>;
-    /// The request's id (its `x-request-id`), for the events it causes.
-    static REQUEST_ID: [u8; 16];
 }
 
-/// The id of the request being handled (16 hex digits); empty outside a request.
-pub fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(|id| String::from_utf8_lossy(id).into_owned())
-        .unwrap_or_default()
-}
+pub use crate::events::current_request_id;
+use crate::events::REQUEST_ID;
 
 /// Notes the request's address for its log line, masked (`a***@example.com`).
 pub fn note_email(key: &str) {

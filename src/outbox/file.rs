@@ -40,15 +40,17 @@ impl FileDir {
         Ok(())
     }
 
-    pub async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
+    pub async fn send(&mut self, message: &Rendered) -> Result<String, SendError> {
         let dir = self.dir.clone();
         let name = format!("{:020}.eml", message.id);
+        let written = format!("written to {}", dir.join(&name).display());
         let bytes = message.bytes.clone();
         let fsync = self.fsync;
         tokio::task::spawn_blocking(move || write_atomically(&dir, &name, &bytes, fsync))
             .await
             .map_err(|e| SendError::Transient(format!("file writer task failed: {e}")))?
-            .map_err(|e| SendError::Transient(format!("writing to {}: {e}", self.dir.display())))
+            .map_err(|e| SendError::Transient(format!("writing to {}: {e}", self.dir.display())))?;
+        Ok(written)
     }
 }
 

@@ -92,7 +92,9 @@ impl Transport {
         }
     }
 
-    pub async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
+    /// Sends `message`; what the relay answered ("250 2.0.0 Ok: queued as …"), or where
+    /// the file went.
+    pub async fn send(&mut self, message: &Rendered) -> Result<String, SendError> {
         match self {
             Transport::Smtp(s) => s.send(message).await,
             Transport::File(f) => f.send(message).await,

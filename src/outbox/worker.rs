@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use super::templates::Letterhead;
 use super::{SendError, Transport};
 use crate::mail_address::validate;
+use crate::store::history::{Entry, What};
 use crate::store::outbox::{Dead, Kind, Queued};
 use crate::store::{unix_ms, Db};
 
@@ -123,9 +124,10 @@ impl Worker {
         let sent = transport.send(&rendered).await;
         self.metrics.smtp_reply(transport.last_reply_class());
         match sent {
-            Ok(()) => {
+            Ok(reply) => {
                 // Removed now, made durable with the lane's batch (see `flush_removals`).
                 self.store(self.db.blocking(move |db| db.outbox_remove(id)).await);
+                self.note(&message, Entry::new(What::MailAccepted, now).detail(reply));
                 self.metrics.outbox_sent.inc();
                 tracing::info!(id, attempts = message.attempts + 1, "message delivered");
                 return transport.repeats_are_duplicates();
@@ -154,10 +156,29 @@ impl Worker {
         false
     }
 
+    /// Notes `entry` in the history of the account a code or notice went to.
+    fn note(&self, message: &Queued, entry: Entry) {
+        let about_an_account = matches!(
+            message.kind,
+            Kind::Otp { .. } | Kind::PasswordChanged { .. }
+        );
+        if let (true, Ok(email)) = (about_an_account, validate(&message.to)) {
+            let detail = match &message.kind {
+                Kind::PasswordChanged { .. } => format!("notice: {}", entry.detail),
+                _ => entry.detail.clone(),
+            };
+            self.db.note(&email.key, entry.detail(detail));
+        }
+    }
+
     /// Sets a message aside, durably: an operator must find it after a crash too.
     /// It keeps its code while the code is live, so that an operator can retry it; the
     /// sweeper scrubs the code when it expires. No view of a dead letter shows the code.
     async fn bury(&self, id: u64, message: Queued, error: String, now: u64) {
+        self.note(
+            &message,
+            Entry::new(What::MailDead, now).detail(error.clone()),
+        );
         let dead = Dead {
             message,
             error,

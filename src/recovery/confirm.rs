@@ -82,7 +82,7 @@ pub fn records_to_read(attempt: &Attempt) -> Vec<String> {
 pub fn decide(records: &Records, attempt: &Attempt, now_ms: u64) -> Decided<Outcome> {
     if let Some(claimed) = &attempt.claimed {
         let reset = records.reset(claimed);
-        let known = records.user(claimed).is_some();
+        let known = super::account(records, claimed).is_some();
         if known && state::locked(&reset, now_ms, attempt.lockout) {
             return (Outcome::Locked, Changes::default(), Vec::new());
         }
@@ -98,7 +98,7 @@ pub fn decide(records: &Records, attempt: &Attempt, now_ms: u64) -> Decided<Outc
     let mut reset = records.reset(owner);
     let (Some(code), Some(user)) = (
         state::live_code(&reset, &attempt.mac, now_ms),
-        records.user(owner),
+        super::account(records, owner),
     ) else {
         return (Outcome::Invalid, Changes::default(), Vec::new());
     };
@@ -129,7 +129,7 @@ pub fn decide(records: &Records, attempt: &Attempt, now_ms: u64) -> Decided<Outc
 /// unknown addresses are the attacker's to choose, so not one record per address).
 fn count_failure(records: &Records, attempt: &Attempt, now_ms: u64) -> (Changes, Vec<Event>) {
     let claimed = attempt.claimed.as_deref().unwrap_or_default();
-    let counted = match records.user(claimed) {
+    let counted = match super::account(records, claimed) {
         Some(_) => claimed,
         None if attempt.decoy => super::DECOY,
         None => return (Changes::default(), Vec::new()),
@@ -139,7 +139,7 @@ fn count_failure(records: &Records, attempt: &Attempt, now_ms: u64) -> (Changes,
     state::fail(&mut reset, now_ms, attempt.lockout);
     let mut events = Vec::new();
     if let (Some(user), false, true) = (
-        records.user(counted),
+        super::account(records, counted),
         was_locked,
         state::locked(&reset, now_ms, attempt.lockout),
     ) {

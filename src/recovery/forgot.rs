@@ -63,9 +63,10 @@ pub struct Plan {
 /// for the load, which is an operator's problem, not a client's.
 pub const DRAWS: usize = 8;
 
-/// Whose record gets the code, given the account as read (`user`).
+/// Whose record gets the code, given the account as read (`user`; a disabled one counts
+/// as none).
 pub fn target(user: Option<&User>, hide_unknown_accounts: bool) -> Target {
-    match user {
+    match user.filter(|user| !user.disabled) {
         Some(user) => Target::Account {
             to: user.email.clone(),
         },

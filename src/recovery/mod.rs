@@ -13,6 +13,7 @@
 //! - `state`: the rules of a reset record (live, locked, expired, refused clients).
 //! - `policy`: what a new password must not be.
 
+pub mod accounts;
 pub mod admission;
 pub mod confirm;
 pub mod forgot;
@@ -26,6 +27,15 @@ pub use reset::{Reset, ResetRequest};
 pub use state::Lockout;
 
 pub use crate::store::resets::Decided;
+
+/// The account `key` as the recovery steps see it: a disabled account is no account, so its
+/// answers are an unknown address's, in both modes.
+pub fn account<'a>(
+    records: &'a crate::store::resets::Records,
+    key: &str,
+) -> Option<&'a crate::store::users::User> {
+    records.user(key).filter(|user| !user.disabled)
+}
 
 /// The reset record on which enumeration-safe mode counts failed confirmations naming
 /// unknown addresses, and the prefix of the records it issues their codes to

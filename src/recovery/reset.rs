@@ -125,7 +125,7 @@ impl PasswordChange {
 /// `password.changed` event.
 pub fn set_password(records: &Records, change: &PasswordChange, now_ms: u64) -> Decided<Reset> {
     let key = &change.key;
-    let Some(user) = records.user(key) else {
+    let Some(user) = super::account(records, key) else {
         return (Reset::NoAccount, Changes::default(), Vec::new());
     };
     let mut record = records.reset(key);
@@ -147,7 +147,8 @@ pub fn set_password(records: &Records, change: &PasswordChange, now_ms: u64) -> 
         account: key.clone(),
         email: user.email.clone(),
         at_ms: now_ms,
-        hash: change.hash.clone(),
+        hash: Some(change.hash.clone()),
+        source: crate::events::Source::Reset,
     };
     let changes = Changes {
         retire: vec![key.clone()],

@@ -106,7 +106,8 @@ fn setting_the_password_uses_the_confirmation_up_and_queues_the_notice() {
             account: A.into(),
             email: "A@Example.com".into(),
             at_ms: 10,
-            hash: "$h".into(),
+            hash: Some("$h".into()),
+            source: crate::events::Source::Reset,
         }]
     );
     let (_, new_user) = changes.user.as_ref().unwrap();

@@ -11,6 +11,7 @@ use crate::mail_address::Email;
 use crate::outbox::webhook::Origin;
 use crate::recovery::confirm::{attempt, decide, normalize_code, records_to_read, Outcome};
 use crate::recovery::{Confirm, ConfirmRequest};
+use crate::store::history::{Entry, What};
 use crate::store::unix_ms;
 
 /// A confirmed code: the account's address and the `resetSession` for password-reset.
@@ -60,15 +61,31 @@ impl Steps {
             }
             Confirm::Invalid => {
                 self.metrics().confirmations_failed.inc();
+                self.note_refused(claimed, asker)?;
                 Err(ApiError::InvalidOtp)
             }
             Confirm::Locked => {
                 self.metrics().confirmations_failed.inc();
+                self.note_refused(claimed, asker)?;
                 let client = asker.client;
                 tracing::warn!(%client, "confirmation refused: the account reached recovery.max_account_failures");
                 Err(ApiError::InvalidOtp)
             }
         }
+    }
+
+    /// A confirmation refused that named an account: counted, per hour, in its history.
+    fn note_refused(&self, claimed: Option<&str>, asker: &Asker) -> Result<(), ApiError> {
+        let Some(key) = claimed else {
+            return Ok(());
+        };
+        if self.db().user(key)?.is_some_and(|user| !user.disabled) {
+            let now_ms = unix_ms(SystemTime::now());
+            let entry = Entry::new(What::ConfirmationsRefused, now_ms);
+            self.db()
+                .note(key, entry.client(asker.client.to_canonical().to_string()));
+        }
+        Ok(())
     }
 
     /// Consumes the code. A code-only guess that matches no code is answered after one

@@ -10,6 +10,7 @@ use crate::mail_address::Email;
 use crate::recovery::forgot::{admitted, issue_of, target, Plan, Target, DRAWS};
 use crate::recovery::{admission, Admission, Forgot};
 use crate::store::codes::IssueRefused;
+use crate::store::history::{Entry, What};
 use crate::store::{unix_ms, Db, StoreError};
 
 impl Steps {
@@ -67,6 +68,12 @@ impl Steps {
             }
             Forgot::Queued => {
                 self.metrics().codes_issued.inc();
+                let entry = Entry::new(What::CodeRequested, unix_ms(SystemTime::now()));
+                let origin = asker.origin();
+                self.db().note(
+                    &email.key,
+                    entry.client(origin.client).request_id(origin.request_id),
+                );
             }
             Forgot::NoAccount => {}
         }

@@ -28,6 +28,7 @@ use crate::guard::{Endpoint, Guard, Ticket};
 use crate::metrics::Metrics;
 use crate::outbox::webhook::{Hooks, Origin};
 use crate::outbox::Delivery;
+use crate::store::history::Entry;
 use crate::store::outbox::Queued;
 use crate::store::resets::{Decided, Records};
 use crate::store::Db;
@@ -123,7 +124,10 @@ impl Steps {
         decide: impl Fn(&Records) -> Decided<T> + Send + 'static,
     ) -> crate::store::Result<T> {
         let hooks = self.inner.hooks.clone();
-        self.db()
+        let origin = on.origin.clone();
+        let now_ms = on.now_ms;
+        let (answer, events) = self
+            .db()
             .blocking(move |db| {
                 let Decision {
                     mac,
@@ -132,12 +136,22 @@ impl Steps {
                     now_ms,
                 } = on;
                 let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                // The events of the run that committed (a conflict runs `decide` again).
+                let committed = std::sync::Mutex::new(Vec::new());
                 let route = |events: &[Event]| -> Vec<Queued> {
+                    *committed.lock().unwrap_or_else(|p| p.into_inner()) = events.to_vec();
                     hooks.deliveries_of(events, &origin, now_ms)
                 };
-                db.transact(mac.as_ref(), &keys, route, decide)
+                let answer = db.transact(mac.as_ref(), &keys, route, decide)?;
+                Ok((answer, committed.into_inner().unwrap_or_default()))
             })
-            .await
+            .await?;
+        for event in &events {
+            if let Some(entry) = Entry::of(event, &origin.client, &origin.request_id, now_ms) {
+                self.db().note(event.account(), entry);
+            }
+        }
+        Ok(answer)
     }
 }
 

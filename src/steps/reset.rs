@@ -76,7 +76,7 @@ impl Steps {
     /// [`check`] on the account as stored now (two reads, no lock).
     fn ready(&self, req: &ResetRequest<'_>) -> Result<Option<Reset>, ApiError> {
         let k = &req.email.key;
-        if self.db().user(k)?.is_none() {
+        if self.db().user(k)?.is_none_or(|user| user.disabled) {
             return Ok(Some(Reset::NoAccount));
         }
         let record = self.db().reset(k)?.unwrap_or_default();

@@ -7,6 +7,8 @@
 //! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON), mail or webhook
 //! - `id_webhook`:    big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON), a webhook delivery
 //! - `cidr_block`:    network ("203.0.113.0/24") → [`blocks::Block`] (JSON), the runtime deny list
+//! - `account_history`: normalized email, `0xff`, big-endian u64 ms, u32 sequence →
+//!   [`history::Entry`] (JSON): each account's recent history, for support
 //! - `meta`:          `schema_version` → big-endian u32; `instance_id` → 8 random bytes;
 //!   `ready_probe` → the time of the last readiness check
 //!
@@ -23,7 +25,8 @@
 //! shares one flush among all concurrent callers.
 //!
 //! Files: `records` (the reset record's types), `resets` (read, decide, write), `codes`
-//! (issuing), `code_index` (the index in memory), `users`, `outbox`, `blocks`, `backup`, `migrate`, `tx`
+//! (issuing), `code_index` (the index in memory), `users`, `outbox`, `dead` (dead letters),
+//! `history` (each account's history), `blocks`, `backup`, `migrate`, `tx`
 //! (transaction helpers), `flusher` (group commit), `health` (write faults, free space).
 
 pub mod backup;
@@ -33,6 +36,7 @@ pub mod codes;
 pub mod dead;
 mod flusher;
 mod health;
+pub mod history;
 pub mod migrate;
 pub mod outbox;
 pub mod records;
@@ -54,13 +58,14 @@ use crate::config::{Durability, Storage};
 pub(crate) use migrate::SCHEMA_VERSION;
 
 /// Every tree, by name (the layout is described above).
-const TREES: [&str; 7] = [
+const TREES: [&str; 8] = [
     "email_user",
     "email_reset",
     "id_outbox",
     "id_dead",
     "id_webhook",
     "cidr_block",
+    "account_history",
     "meta",
 ];
 
@@ -98,6 +103,9 @@ struct Inner {
     webhooks: sled::Tree,
     blocks: sled::Tree,
     meta: sled::Tree,
+    history_tree: sled::Tree,
+    /// Account history noted and not yet written, and its writer thread.
+    history: history::Log,
     instance_id: String,
     flusher: flusher::Flusher,
     /// `storage.durability = "background"`: no flush before answering.
@@ -183,6 +191,8 @@ impl Db {
             webhooks: db.open_tree("id_webhook")?,
             blocks: db.open_tree("cidr_block")?,
             meta,
+            history: history::Log::start(db.open_tree("account_history")?),
+            history_tree: db.open_tree("account_history")?,
             db,
             instance_id,
             flusher,
@@ -260,8 +270,10 @@ impl Db {
         self.inner.health.free_bytes()
     }
 
-    /// A blocking flush, for shutdown and for the CLI's direct mode.
+    /// A blocking flush, for shutdown and for the CLI's direct mode: what account history
+    /// is noted is written first.
     pub fn flush_blocking(&self) -> Result<()> {
+        self.inner.history.settle(&self.inner.history_tree)?;
         self.inner.db.flush()?;
         Ok(())
     }

@@ -61,6 +61,8 @@ pub struct Changes {
     pub resets: Vec<(String, Reset)>,
     /// A user record to store.
     pub user: Option<(String, User)>,
+    /// A user record to delete (an account that moved to another address).
+    pub remove_user: Option<String>,
     /// A message to queue.
     pub queue: Option<Queued>,
     /// Webhook deliveries to queue (events of this change, one per endpoint).
@@ -121,6 +123,9 @@ impl Db {
                 }
                 for (key, reset) in &changes.resets {
                     write_reset(resets, key.as_bytes(), reset)?;
+                }
+                if let Some(key) = &changes.remove_user {
+                    users.remove(key.as_bytes())?;
                 }
                 if let Some((key, user)) = &changes.user {
                     users.insert(key.as_bytes(), encode(user))?;

@@ -45,6 +45,7 @@ fn a_steps_changes_land_together() {
             queue: Some(message()),
             // More than the one id taken first: the step runs again with enough.
             deliveries: ["app", "ops"].map(hook).to_vec(),
+            remove_user: None,
         };
         ((), changes, Vec::new())
     })

@@ -68,14 +68,15 @@ impl Smtp {
 
     /// Sends on the open connection; if that one fails before the server said anything
     /// (it may have been closed while idle), once more on a fresh one.
-    pub async fn send(&mut self, message: &Rendered) -> Result<(), SendError> {
+    /// Sends `message`; the relay's final reply ("250 2.0.0 Ok: queued as …").
+    pub async fn send(&mut self, message: &Rendered) -> Result<String, SendError> {
         let timeout = self.settings.timeout;
         if let Some(mut conn) = self.conn.take() {
             match conn.send(message, timeout).await {
-                Ok(()) => {
+                Ok(reply) => {
                     self.conn = Some(conn);
                     self.last_class = "2xx";
-                    return Ok(());
+                    return Ok(reply);
                 }
                 // A connection the server closed while idle (421, or no answer at all) fails
                 // before any of the message was accepted: try once more on a fresh one. After
@@ -94,10 +95,10 @@ impl Smtp {
             }
         };
         match conn.send(message, timeout).await {
-            Ok(()) => {
+            Ok(reply) => {
                 self.conn = Some(conn);
                 self.last_class = "2xx";
-                Ok(())
+                Ok(reply)
             }
             Err(a) => self.after_failure(conn, a.failure).await,
         }
@@ -105,7 +106,7 @@ impl Smtp {
 
     /// Keeps the connection after a refused message (RSET clears the transaction, or every
     /// later send would fail with 503); drops it after anything else.
-    async fn after_failure(&mut self, mut conn: Conn, e: Failure) -> Result<(), SendError> {
+    async fn after_failure(&mut self, mut conn: Conn, e: Failure) -> Result<String, SendError> {
         self.last_class = e.class();
         if e.server_replied() && within(self.settings.timeout, conn.rset()).await.is_ok() {
             self.conn = Some(conn);
@@ -198,7 +199,7 @@ fn tls_connector(settings: &Settings) -> Result<TlsConnector, ConfigError> {
 
 impl Conn {
     /// One message: MAIL, RCPT and DATA, pipelined where the server offers it.
-    async fn send(&mut self, m: &Rendered, limit: Duration) -> Result<(), Attempt> {
+    async fn send(&mut self, m: &Rendered, limit: Duration) -> Result<String, Attempt> {
         let pipelining = self.pipelining;
         match &mut self.stream {
             Stream::Plain(c) => transaction(c, m, limit, pipelining).await,

@@ -24,7 +24,7 @@ pub(super) async fn transaction<T>(
     m: &Rendered,
     limit: Duration,
     pipelining: bool,
-) -> Result<(), Attempt>
+) -> Result<String, Attempt>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -42,14 +42,44 @@ where
     within(limit, c.rcpt_to(&m.to, &none))
         .await
         .map_err(|f| failed(f.about_message(), true))?;
-    within(limit, c.data(&m.bytes))
+    within(limit, async {
+        c.cmd(b"DATA\r\n").await?.assert_code(354)?;
+        Ok::<(), mail_send::Error>(())
+    })
+    .await
+    .map_err(|f: Failure| failed(f.about_message(), true))?;
+    within(limit, content(c, m))
         .await
-        .map_err(|f| failed(f.about_message(), false))?;
-    Ok(())
+        .map_err(|f| failed(f.about_message(), false))
+}
+
+/// The message's content, after the go-ahead: the server's final reply, as one line.
+async fn content<T>(c: &mut SmtpClient<T>, m: &Rendered) -> mail_send::Result<String>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    c.write_message(&m.bytes).await?;
+    let reply = c.read().await?;
+    let line = reply_line(&reply);
+    reply.assert_positive_completion()?;
+    Ok(line)
+}
+
+/// A reply as the relay's log shows it: "250 2.0.0 Ok: queued as 4Fh2".
+pub(super) fn reply_line(r: &smtp_proto::Response<String>) -> String {
+    let esc = match r.esc {
+        [0, 0, 0] => String::new(),
+        [a, b, c] => format!("{a}.{b}.{c} "),
+    };
+    format!("{} {esc}{}", r.code, r.message.trim())
 }
 
 /// The pipelined form of [`transaction`].
-async fn pipelined<T>(c: &mut SmtpClient<T>, m: &Rendered, limit: Duration) -> Result<(), Attempt>
+async fn pipelined<T>(
+    c: &mut SmtpClient<T>,
+    m: &Rendered,
+    limit: Duration,
+) -> Result<String, Attempt>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -90,11 +120,9 @@ where
         }
         return Err(failed(refused, true));
     }
-    let accepted = within(limit, async {
-        c.write_message(&m.bytes).await?;
-        c.read().await?.assert_positive_completion()
-    });
-    accepted.await.map_err(|f| failed(f.about_message(), false))
+    within(limit, content(c, m))
+        .await
+        .map_err(|f| failed(f.about_message(), false))
 }
 
 /// Ends a DATA section that has no content.

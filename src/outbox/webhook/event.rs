@@ -89,16 +89,27 @@ impl Event {
         };
         match event {
             events::Event::PasswordChanged {
-                email, at_ms, hash, ..
+                email,
+                at_ms,
+                hash,
+                source,
+                ..
             } => {
-                let mut e = account(email).with("changed_at", rfc3339(*at_ms));
-                e.password_hash = Some(hash.clone());
+                let mut e = account(email)
+                    .with("changed_at", rfc3339(*at_ms))
+                    .with("source", source.name());
+                e.password_hash = hash.clone();
                 e
             }
             events::Event::AccountLocked {
                 email, failures, ..
             } => account(email).with("failures", *failures),
-            events::Event::CodeConfirmed { email, .. } => account(email),
+            events::Event::CodeConfirmed { email, .. }
+            | events::Event::AccountDisabled { email, .. }
+            | events::Event::AccountEnabled { email, .. } => account(email),
+            events::Event::EmailChanged {
+                email, previous, ..
+            } => account(email).with("previous_email", previous.clone()),
             events::Event::BudgetExhausted {
                 budget,
                 window_secs,
