@@ -3,8 +3,8 @@
 //!
 //! - the public listener's handle (`http::public::Public`): the recovery steps
 //!   (`steps::Steps`), the reset page, the guard, the catalog, readiness;
-//! - the admin listeners' handle (`http::admin::AdminApi`): the operations (`admin::Admin`)
-//!   and the token;
+//! - the admin listeners' handle (`http::admin::AdminApi`): the operations (`admin::Admin`),
+//!   the token and the guard (bans, the limit on wrong tokens);
 //! - the delivery side (`outbox::Delivery`): the outbox's wake-up and health, and the
 //!   outbox thread started from it.
 
@@ -100,7 +100,7 @@ impl App {
         let operations = admin::Admin::service(admin::Service {
             db: db.clone(),
             hasher: hasher.clone(),
-            guard,
+            guard: guard.clone(),
             hooks,
             delivery: delivery.clone(),
             config: config.clone(),
@@ -109,6 +109,7 @@ impl App {
         let admin = AdminApi::new(http::admin::Parts {
             admin: operations,
             token: AdminToken::new(secrets::admin_token(&config)?.expose()),
+            guard,
             config: config.clone(),
             metrics: metrics.clone(),
         });

@@ -36,6 +36,10 @@ impl Default for Admin {
             max_body_bytes: 64 * 1024 * 1024,
             token: None,
             token_file: None,
+            token_failures: Rate {
+                requests: 10,
+                window: Duration::from_secs(900),
+            },
         }
     }
 }

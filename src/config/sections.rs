@@ -66,6 +66,8 @@ pub struct Admin {
     pub max_body_bytes: usize,
     pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
+    /// Wrong or missing tokens one client key may send over TCP before it gets 429.
+    pub token_failures: Rate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,12 +21,7 @@ impl Config {
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {
-        if !self.admin.listen.ip().is_loopback() {
-            return Err(bad(
-                "admin.listen",
-                "the admin API must listen on a loopback address",
-            ));
-        }
+        self.validate_admin()?;
         if self.server.max_body_bytes < 64 {
             return Err(bad("server.max_body_bytes", "must be at least 64"));
         }
@@ -47,6 +42,16 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        if !self.admin.listen.ip().is_loopback() {
+            return Err(bad(
+                "admin.listen",
+                "the admin API must listen on a loopback address",
+            ));
+        }
+        rate("admin.token_failures", self.admin.token_failures)
     }
 
     fn validate_storage(&self) -> Result<(), ConfigError> {
