@@ -36,6 +36,8 @@ pub struct App {
     catalog: Arc<Catalog>,
     public: Public,
     admin: AdminApi,
+    /// The admin listener's TLS (`admin.tls_cert_file`, `admin.tls_key_file`), if set.
+    admin_tls: Option<http::tls::Acceptor>,
 }
 
 /// Why the service could not start, or had to stop.
@@ -106,6 +108,8 @@ impl App {
             config: config.clone(),
             metrics: metrics.clone(),
         });
+        let timeout = config.server.header_read_timeout;
+        let admin_tls = http::tls::Acceptor::from_config(&config.admin, timeout)?;
         let admin = AdminApi::new(http::admin::Parts {
             admin: operations,
             token: AdminToken::new(secrets::admin_token(&config)?.expose()),
@@ -122,6 +126,7 @@ impl App {
             catalog,
             public,
             admin,
+            admin_tls,
         })
     }
 

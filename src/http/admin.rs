@@ -1,4 +1,4 @@
-//! The admin listener (TCP, loopback only, bearer token) and the local admin socket:
+//! The admin listener (TCP, bearer token; TLS off loopback) and the local admin socket:
 //! routing, the token check and its limit, request bodies in and answers out. The
 //! operations themselves are [`crate::admin`]'s, which the CLI calls too.
 
