@@ -87,6 +87,20 @@ mod tests {
     }
 
     #[test]
+    fn a_ban_earned_on_the_public_listener_closes_the_admin_one() {
+        let mut c = Config::default();
+        c.limits.forgot_password.per_client.requests = 1;
+        c.guard.ban_after.requests = 1;
+        let g = Guard::new(&c, Default::default()).unwrap();
+        let a = ip("192.0.2.1");
+        for _ in 0..3 {
+            let _ = g.admit_client(a, crate::guard::Endpoint::Forgot);
+        }
+        assert_eq!(g.admit_admin(a), Err(Refusal::Denied));
+        assert_eq!(g.admit_admin(ip("192.0.2.2")), Ok(()));
+    }
+
+    #[test]
     fn zero_requests_switches_the_limit_off() {
         let mut c = Config::default();
         c.admin.token_failures.requests = 0;
