@@ -12,7 +12,8 @@ use support::tls::{self, Call};
 use support::{Service, Setup};
 
 /// `admin.listen = "0.0.0.0:<port>"`: reachable from other hosts, so TLS only. The token
-/// works, over TLS 1.3 and 1.2; no token or a wrong one gets 401; `/healthz` needs none;
+/// works, over TLS 1.3 and 1.2 (a client offering only 1.1 gets no answer); no token or a
+/// wrong one gets 401; `/healthz` needs none;
 /// what was added over TLS is in the store the CLI reaches through the admin socket.
 #[test]
 fn the_admin_api_over_tls_from_another_host_takes_the_token() {
@@ -34,7 +35,11 @@ fn the_admin_api_over_tls_from_another_host_takes_the_token() {
         &[
             Call::get("/admin/v1/users", Some(&token)),
             Call {
-                tls12_only: true,
+                version: Some("1.2"),
+                ..Call::get("/admin/v1/users", Some(&token))
+            },
+            Call {
+                version: Some("1.1"),
                 ..Call::get("/admin/v1/users", Some(&token))
             },
             add,
@@ -43,11 +48,16 @@ fn the_admin_api_over_tls_from_another_host_takes_the_token() {
             Call::get("/healthz", None),
         ],
     );
-    let [tls13, tls12, added, no_token, wrong, health] = &answers[..] else {
+    let [tls13, tls12, tls11, added, no_token, wrong, health] = &answers[..] else {
         unreachable!()
     };
     assert_eq!((tls13.status, tls13.version.as_str()), (200, "TLSv1.3"));
     assert_eq!((tls12.status, tls12.version.as_str()), (200, "TLSv1.2"));
+    let refused = tls11.error.as_deref().unwrap_or_default();
+    assert!(
+        refused.contains("ALERT"),
+        "the server refuses TLS 1.1: {tls11:?}"
+    );
     assert_eq!(added.status, 201, "{added:?}");
     for refused in [no_token, wrong] {
         assert_eq!(refused.status, 401, "{refused:?}");

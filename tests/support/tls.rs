@@ -63,8 +63,8 @@ pub struct Call<'a> {
     pub body: &'a str,
     /// The local address to connect from (another loopback address: another client).
     pub source: Option<&'a str>,
-    /// Offer TLS 1.2 at most.
-    pub tls12_only: bool,
+    /// Offer only this TLS version ("1.2", "1.1"); None: the client's defaults.
+    pub version: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -113,7 +113,7 @@ pub fn calls(certs: &Certs, port: u16, calls: &[Call]) -> Vec<Answer> {
     for c in calls {
         let line = json!({
             "method": c.method, "path": c.path, "token": c.token, "body": c.body,
-            "source": c.source, "tls12_only": c.tls12_only,
+            "source": c.source, "version": c.version,
         });
         input.push_str(&format!("{line}\n"));
     }

@@ -7,7 +7,8 @@ IP address here) checked against the certificate.
 
 Each line of standard input is one request as JSON: {"method", "path", "token"? (sent as
 "Authorization: Bearer <token>"), "body"?, "source"? (the local address to connect from),
-"tls12_only"? (offer TLS 1.2 at most)}. Each goes on a fresh connection, and its answer is
+"version"? ("1.2" or "1.1": offer that TLS version only; 1.1 with OpenSSL's security level
+lowered so that the client really offers it)}. Each goes on a fresh connection, and its answer is
 one JSON line on standard output: {"status", "headers" (names in lower case), "body",
 "version" (the negotiated TLS version)}, or {"error"} when no answer came.
 """
@@ -15,12 +16,20 @@ import http.client
 import json
 import ssl
 import sys
+import warnings
+
+# Offering TLS 1.1 is the point of one test: Python warns that the setting is deprecated.
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+VERSIONS = {"1.1": ssl.TLSVersion.TLSv1_1, "1.2": ssl.TLSVersion.TLSv1_2}
 
 
 def one(ca, host, port, call):
     context = ssl.create_default_context(cafile=ca)
-    if call.get("tls12_only"):
-        context.maximum_version = ssl.TLSVersion.TLSv1_2
+    if call.get("version"):
+        if call["version"] == "1.1":
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.minimum_version = VERSIONS[call["version"]]
+        context.maximum_version = VERSIONS[call["version"]]
     source = (call["source"], 0) if call.get("source") else None
     conn = http.client.HTTPSConnection(
         host, port, context=context, source_address=source, timeout=60
