@@ -227,7 +227,7 @@ impl Metrics {
     /// kind: `deny`, `per_client`, `per_email`, `per_email_per_client`, `global`, `cooldown`,
     /// `min_free`,
     /// `confirm_failures`, `failed_confirm_budget`, `reset_failures`,
-    /// `reset_failures_per_email`, `banned`.
+    /// `reset_failures_per_email`, `banned`, `admin_token_failures`.
     pub fn refused(&self, kind: &'static str) {
         self.refusals.get_or_create(&[("kind", kind)]).inc();
     }

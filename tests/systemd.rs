@@ -116,7 +116,8 @@ fn socket_activation_uses_the_passed_listener() {
 }
 
 /// A second socket passed by systemd becomes the admin listener, and gets the same check as
-/// `admin.listen`: an admin API on a non-loopback address is refused at start-up.
+/// `admin.listen`: an admin API on a non-loopback address without TLS is refused at
+/// start-up, and the message names the keys that would allow it.
 #[test]
 fn a_passed_admin_socket_must_be_on_loopback() {
     let setup = Setup::new("");
@@ -139,4 +140,33 @@ fn a_passed_admin_socket_must_be_on_loopback() {
     }
     let status = activator.wait().unwrap();
     assert_eq!(status.code(), Some(2), "{outcome}");
+    assert!(
+        outcome.contains("admin.tls_cert_file") && outcome.contains("admin.tls_key_file"),
+        "{outcome}"
+    );
+}
+
+/// With TLS configured, the same rule lets a non-loopback admin socket passed by systemd
+/// through, and it speaks TLS like a bound one.
+#[test]
+fn a_passed_admin_socket_off_loopback_is_taken_with_tls() {
+    let (setup, certs) = support::tls::setup("", "127.0.0.1");
+    let public = format!("127.0.0.1:{}", free_port());
+    let port = free_port();
+    let admin = format!("0.0.0.0:{port}");
+    let (mut activator, _log) = activate(&setup, &[&public, &admin]);
+    // The first connection (this one) starts the service: it waits in the admin socket's
+    // backlog until the service accepts it.
+    let health = support::tls::call(&certs, port, support::tls::Call::get("/healthz", None));
+    let token = support::tls::token(&setup);
+    let users = support::tls::Call::get("/admin/v1/users", Some(&token));
+    let listed = support::tls::call(&certs, port, users);
+    let _ = activator.kill();
+    let _ = activator.wait();
+    assert_eq!(
+        (health.status, listed.status),
+        (200, 200),
+        "{health:?} {listed:?}"
+    );
+    assert!(listed.version.starts_with("TLSv1."), "{listed:?}");
 }

@@ -3,8 +3,8 @@
 //!
 //! - the public listener's handle (`http::public::Public`): the recovery steps
 //!   (`steps::Steps`), the reset page, the guard, the catalog, readiness;
-//! - the admin listeners' handle (`http::admin::AdminApi`): the operations (`admin::Admin`)
-//!   and the token;
+//! - the admin listeners' handle (`http::admin::AdminApi`): the operations (`admin::Admin`),
+//!   the token and the guard (bans, the limit on wrong tokens);
 //! - the delivery side (`outbox::Delivery`): the outbox's wake-up and health, and the
 //!   outbox thread started from it.
 
@@ -36,6 +36,8 @@ pub struct App {
     catalog: Arc<Catalog>,
     public: Public,
     admin: AdminApi,
+    /// The admin listener's TLS (`admin.tls_cert_file`, `admin.tls_key_file`), if set.
+    admin_tls: Option<http::tls::Acceptor>,
 }
 
 /// Why the service could not start, or had to stop.
@@ -101,15 +103,18 @@ impl App {
             db: db.clone(),
             hasher: hasher.clone(),
             breach: crate::breach::Breach::new(&config, metrics.clone())?,
-            guard,
+            guard: guard.clone(),
             hooks,
             delivery: delivery.clone(),
             config: config.clone(),
             metrics: metrics.clone(),
         });
+        let timeout = config.server.header_read_timeout;
+        let admin_tls = http::tls::Acceptor::from_config(&config.admin, timeout)?;
         let admin = AdminApi::new(http::admin::Parts {
             admin: operations,
             token: AdminToken::new(secrets::admin_token(&config)?.expose()),
+            guard,
             config: config.clone(),
             metrics: metrics.clone(),
         });
@@ -122,6 +127,7 @@ impl App {
             catalog,
             public,
             admin,
+            admin_tls,
         })
     }
 

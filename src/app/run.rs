@@ -88,7 +88,8 @@ pub async fn run(
 }
 
 /// Spawns a server per listener. Per-client connection caps are for the public listener;
-/// the admin ones serve local tools, which all come from one address.
+/// the admin ones serve a few tools, which may all come from one address. The admin TCP
+/// listener speaks TLS when it is configured.
 fn serve_all(
     app: &App,
     listeners: Listeners,
@@ -112,9 +113,13 @@ fn serve_all(
         let route = http::admin::route as Handler<_>;
         server::serve(listener, app.admin.clone(), route, app.limits(0), stopped())
     };
+    let admin_tcp = match &app.admin_tls {
+        Some(tls) => Listener::Tls(listeners.admin, tls.clone()),
+        None => Listener::Tcp(listeners.admin),
+    };
     [
         tokio::spawn(public),
-        tokio::spawn(admin(Listener::Tcp(listeners.admin))),
+        tokio::spawn(admin(admin_tcp)),
         tokio::spawn(admin(Listener::Local(listeners.admin_socket))),
     ]
 }

@@ -239,6 +239,7 @@ fn check(config: &Config) -> Result<(), Failure> {
     crate::secrets::check_generated(config).map_err(secret_failure)?;
     config.server_secret()?;
     config.admin_token()?;
+    crate::http::tls::Acceptor::from_config(&config.admin, config.server.header_read_timeout)?;
     config.smtp_password()?;
     crate::outbox::Transport::from_config(config)?;
     crate::outbox::dkim::Signer::from_config(&config.mail.dkim)?;

@@ -23,7 +23,7 @@ pub fn serve(config: Config) -> Result<(), Failure> {
         let mut passed = listenfd::ListenFd::from_env();
         let public = listener(&mut passed, 0, app.config().server.listen, "server.listen").await?;
         let admin = listener(&mut passed, 1, app.config().admin.listen, "admin.listen").await?;
-        loopback_only(&admin)?;
+        loopback_only(&admin, app.config().admin.tls())?;
         let admin_socket = bind_admin_socket(app.config())?;
         tracing::info!(
             public = %public.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
@@ -70,17 +70,17 @@ async fn listener(
     }
 }
 
-/// The admin listener must be on a loopback address, whether bound from `admin.listen`
-/// (checked with the configuration) or passed by systemd.
-fn loopback_only(admin: &TcpListener) -> Result<(), Failure> {
+/// The admin listener must be on a loopback address unless it speaks TLS, whether bound
+/// from `admin.listen` (checked with the configuration) or passed by systemd.
+fn loopback_only(admin: &TcpListener, tls: bool) -> Result<(), Failure> {
     let addr = admin
         .local_addr()
         .map_err(|e| Failure::runtime(e.to_string()))?;
-    if addr.ip().to_canonical().is_loopback() {
+    if tls || addr.ip().to_canonical().is_loopback() {
         return Ok(());
     }
     Err(Failure::config(format!(
-        "the admin socket passed by systemd listens on {addr}; the admin API must listen on a loopback address"
+        "the admin socket passed by systemd listens on {addr}; the admin API must listen on a loopback address, or speak TLS on another one: set admin.tls_cert_file and admin.tls_key_file"
     )))
 }
 

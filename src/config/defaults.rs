@@ -36,6 +36,12 @@ impl Default for Admin {
             max_body_bytes: 64 * 1024 * 1024,
             token: None,
             token_file: None,
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
+            token_failures: Rate {
+                requests: 10,
+                window: Duration::from_secs(900),
+            },
         }
     }
 }

@@ -67,6 +67,19 @@ pub struct Admin {
     pub max_body_bytes: usize,
     pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
+    /// PEM certificate chain and private key: with both, the admin listener speaks TLS
+    /// (required for a non-loopback `listen`); empty: plain HTTP on loopback.
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
+    /// Wrong or missing tokens one client key may send over TCP before it gets 429.
+    pub token_failures: Rate,
+}
+
+impl Admin {
+    /// Whether the admin listener speaks TLS (both files are set).
+    pub fn tls(&self) -> bool {
+        !self.tls_cert_file.as_os_str().is_empty() && !self.tls_key_file.as_os_str().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

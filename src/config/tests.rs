@@ -272,3 +272,29 @@ fn config_toml_and_the_reference_name_exactly_the_configurations_keys() {
     );
     compare("docs/configuration.md's reference", &in_reference, &types);
 }
+
+#[test]
+fn a_non_loopback_admin_listener_needs_tls_with_both_files() {
+    let mut c = Config::default();
+    c.admin.listen = "0.0.0.0:9001".parse().unwrap();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("`admin.listen`")
+            && err.contains("admin.tls_cert_file")
+            && err.contains("admin.tls_key_file"),
+        "{err}"
+    );
+    c.admin.tls_cert_file = "cert.pem".into();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("`admin.tls_cert_file`"), "{err}");
+    c.admin.tls_cert_file = std::path::PathBuf::new();
+    c.admin.tls_key_file = "key.pem".into();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("`admin.tls_key_file`"), "{err}");
+    c.admin.tls_cert_file = "cert.pem".into();
+    assert!(c.validate().is_ok(), "with both files");
+    c.admin.listen = "[::ffff:127.0.0.1]:9001".parse().unwrap();
+    c.admin.tls_cert_file = std::path::PathBuf::new();
+    c.admin.tls_key_file = std::path::PathBuf::new();
+    assert!(c.validate().is_ok(), "loopback, mapped or not, needs none");
+}

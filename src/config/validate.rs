@@ -29,12 +29,7 @@ impl Config {
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {
-        if !self.admin.listen.ip().is_loopback() {
-            return Err(bad(
-                "admin.listen",
-                "the admin API must listen on a loopback address",
-            ));
-        }
+        self.validate_admin()?;
         if self.server.max_body_bytes < 64 {
             return Err(bad("server.max_body_bytes", "must be at least 64"));
         }
@@ -55,6 +50,28 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// TLS needs both files; an admin API reachable from other hosts needs TLS (the token
+    /// and the operations' bodies must not cross a network in clear).
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        let a = &self.admin;
+        let both = "set both admin.tls_cert_file and admin.tls_key_file (PEM), or neither";
+        for (key, set, other) in [
+            ("admin.tls_cert_file", &a.tls_cert_file, &a.tls_key_file),
+            ("admin.tls_key_file", &a.tls_key_file, &a.tls_cert_file),
+        ] {
+            if !set.as_os_str().is_empty() && other.as_os_str().is_empty() {
+                return Err(bad(key, both));
+            }
+        }
+        if !a.listen.ip().to_canonical().is_loopback() && !a.tls() {
+            return Err(bad(
+                "admin.listen",
+                "the admin API must listen on a loopback address, or speak TLS on another one: set admin.tls_cert_file and admin.tls_key_file (PEM)",
+            ));
+        }
+        rate("admin.token_failures", a.token_failures)
     }
 
     fn validate_storage(&self) -> Result<(), ConfigError> {

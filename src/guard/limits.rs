@@ -77,6 +77,19 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     S: BuildHasher + Clone + Send + Sync + 'static,
 {
+    /// Whether `key` has spent its window, without counting a hit: `Err(seconds)` until it
+    /// reopens. For limits on failures, counted with [`FixedWindow::hit`] only once an
+    /// attempt has failed.
+    pub fn spent(&self, key: &K) -> Result<(), u64> {
+        match self.windows.get(key) {
+            Some(window) if window.hits.load(Ordering::Relaxed) >= self.limit => {
+                let left = (window.opened + self.window).saturating_duration_since(Instant::now());
+                Err(ceil_secs(left))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Gives back a hit taken by [`FixedWindow::hit`] (the attempt turned out not to count).
     pub fn refund(&self, key: &K) {
         if let Some(window) = self.windows.get(key) {
@@ -149,6 +162,23 @@ mod tests {
         let wait = limiter.hit("a").unwrap_err();
         assert!((1..=60).contains(&wait), "{wait}");
         assert_eq!(limiter.hit("b"), Ok(()), "keys are independent");
+    }
+
+    #[test]
+    fn spent_looks_without_counting() {
+        let rate = Rate {
+            requests: 2,
+            window: Duration::from_secs(60),
+        };
+        let limiter = FixedWindow::new(rate, 100).unwrap();
+        assert_eq!(limiter.spent(&"a"), Ok(()), "never seen");
+        limiter.hit("a").unwrap();
+        assert_eq!(limiter.spent(&"a"), Ok(()));
+        assert_eq!(limiter.spent(&"a"), Ok(()), "looking counts nothing");
+        limiter.hit("a").unwrap();
+        let wait = limiter.spent(&"a").unwrap_err();
+        assert!((59..=60).contains(&wait), "the window's own end: {wait}");
+        assert_eq!(limiter.spent(&"b"), Ok(()), "keys are independent");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The traffic guard: who may call (allow-only, deny lists, bans → 403) and how often
 //! (limits → 429), before any work is done on the request.
 
+mod admin_token;
 mod bans;
 mod client_ip;
 mod failures;
@@ -86,6 +87,8 @@ pub struct Guard {
     failed_confirm_budget: Option<FixedWindow<()>>,
     reset_failures: Option<FixedWindow<IpAddr>>,
     reset_failures_per_email: Option<ByDigest>,
+    /// Wrong or missing admin tokens per client key (`admin.token_failures`).
+    admin_token_failures: Option<FixedWindow<IpAddr>>,
     /// Keys the per-address counters.
     digests: Digests,
     bans: bans::Bans,
@@ -129,6 +132,7 @@ impl Guard {
             failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
             reset_failures: FixedWindow::new(l.reset_failures_per_client, cap),
             reset_failures_per_email: by_digest(l.reset_failures_per_email, cap),
+            admin_token_failures: FixedWindow::new(config.admin.token_failures, cap),
             digests: Digests::default(),
             bans: bans::Bans::new(&config.guard, cap, metrics.clone()),
             metrics,

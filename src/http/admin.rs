@@ -1,6 +1,6 @@
-//! The admin listener (TCP, loopback only, bearer token) and the local admin socket:
-//! routing, the token check, request bodies in and answers out. The operations themselves
-//! are [`crate::admin`]'s, which the CLI calls too.
+//! The admin listener (TCP, bearer token; TLS off loopback) and the local admin socket:
+//! routing, the token check and its limit, request bodies in and answers out. The
+//! operations themselves are [`crate::admin`]'s, which the CLI calls too.
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -22,11 +22,12 @@ use crate::admin::AdminError;
 use crate::config::Config;
 use crate::crypto::AdminToken;
 use crate::error::ApiError;
+use crate::guard::Guard;
 use crate::mail_address::{self, Email};
 use crate::metrics::Metrics;
 
-/// What the admin listeners run with: the operations, the token, the configuration and the
-/// metrics. Cheap to clone.
+/// What the admin listeners run with: the operations, the token, the guard (bans and the
+/// limit on wrong tokens), the configuration and the metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct AdminApi {
     inner: std::sync::Arc<Parts>,
@@ -35,6 +36,7 @@ pub struct AdminApi {
 pub struct Parts {
     pub admin: Admin,
     pub token: AdminToken,
+    pub guard: std::sync::Arc<Guard>,
     pub config: std::sync::Arc<Config>,
     pub metrics: std::sync::Arc<Metrics>,
 }
@@ -55,9 +57,10 @@ impl AdminApi {
     }
 }
 
-/// The admin listener (TCP, loopback) and the local admin socket. Over TCP every request
-/// but `/healthz` needs the bearer token; on the socket, which only the service's user (or
-/// root) can reach, the file system's permissions authenticate the caller instead.
+/// The admin listener (TCP) and the local admin socket. Over TCP every request but
+/// `/healthz` needs the bearer token ([`authorized`]); on the socket, which only the
+/// service's user (or root) can reach, the file system's permissions authenticate the
+/// caller instead.
 pub fn route(
     app: AdminApi,
     req: Request<Incoming>,
@@ -78,14 +81,31 @@ pub fn route(
     let handler = async move {
         let result = if uri.path() == "/healthz" {
             Ok(json::json_value(StatusCode::OK, &json!({ "status": "ok" })))
-        } else if client.is_some() && !app.inner.token.accepts(req.headers()) {
-            Err(ApiError::Unauthorized)
+        } else if let Err(refused) = authorized(&app, client, req.headers()) {
+            Err(refused)
         } else {
             answer(&app, &method, uri.path(), req).await
         };
         result.unwrap_or_else(|e| json::error(&e))
     };
     Box::pin(logged.around(handler))
+}
+
+/// Over TCP: 403 for a banned client, 429 once its wrong tokens reached
+/// `admin.token_failures` (both before the token is looked at), else 401 for a wrong or
+/// missing token, which counts as one failure. The socket (no client) needs no token.
+fn authorized(
+    app: &AdminApi,
+    client: Option<std::net::IpAddr>,
+    headers: &hyper::HeaderMap,
+) -> Result<(), ApiError> {
+    let Some(ip) = client else { return Ok(()) };
+    app.inner.guard.admit_admin(ip)?;
+    if app.inner.token.accepts(headers) {
+        return Ok(());
+    }
+    app.inner.guard.admin_token_failed(ip);
+    Err(ApiError::Unauthorized)
 }
 
 /// Answers an authenticated request: reads what the path takes, runs the operation, and

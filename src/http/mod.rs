@@ -14,6 +14,7 @@ pub mod public;
 pub mod ready;
 pub mod server;
 mod timed_io;
+pub mod tls;
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -1,5 +1,5 @@
-//! The accept loop shared by the public listener, the admin listener and the local admin
-//! socket.
+//! The accept loop shared by the public listener, the admin listener (plain or TLS) and the
+//! local admin socket.
 //!
 //! Limits live here: a cap on open connections, one per client key (the address, IPv6 per
 //! /64, as the rate limits count), a header-read timeout (it needs hyper's timer to do
@@ -52,6 +52,8 @@ pub type Handler<S> = fn(S, Request<Incoming>, Peer) -> Pin<Box<dyn Future<Outpu
 /// A listening socket.
 pub enum Listener {
     Tcp(TcpListener),
+    /// TCP whose connections speak TLS (the admin listener with `admin.tls_*_file`).
+    Tls(TcpListener, super::tls::Acceptor),
     /// The admin socket in the data directory; only the service's user (or root) may talk.
     Local(UnixListener),
 }
@@ -196,9 +198,12 @@ impl<S: Clone + Send + Sync + 'static> Shared<S> {
 async fn accept(listener: &Listener) -> std::io::Result<Option<(Stream, Peer)>> {
     match listener {
         Listener::Tcp(l) => {
-            let (stream, peer) = l.accept().await?;
-            let _ = stream.set_nodelay(true);
+            let (stream, peer) = accept_tcp(l).await?;
             Ok(Some((Stream::Tcp(stream), Peer::Tcp(peer))))
+        }
+        Listener::Tls(l, tls) => {
+            let (stream, peer) = accept_tcp(l).await?;
+            Ok(Some((Stream::Tls(stream, tls.clone()), Peer::Tcp(peer))))
         }
         Listener::Local(l) => {
             let (stream, _) = l.accept().await?;
@@ -221,6 +226,12 @@ async fn accept(listener: &Listener) -> std::io::Result<Option<(Stream, Peer)>> 
     }
 }
 
+async fn accept_tcp(l: &TcpListener) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    let (stream, peer) = l.accept().await?;
+    let _ = stream.set_nodelay(true);
+    Ok((stream, peer))
+}
+
 /// A connection slot: at once if one is free; else the oldest idle connection is closed,
 /// and the slot it frees is taken. With none idle, waits for one to turn idle or close.
 async fn room(registry: &Registry, slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
@@ -239,9 +250,11 @@ async fn room(registry: &Registry, slots: &Arc<Semaphore>) -> OwnedSemaphorePerm
     permit.expect("the semaphore is never closed")
 }
 
-/// A TCP or a local stream.
+/// A TCP or a local stream, or a TCP stream whose TLS handshake is still to come (on the
+/// connection's task, so that a slow handshake never holds up the accept loop).
 enum Stream {
     Tcp(tokio::net::TcpStream),
+    Tls(tokio::net::TcpStream, super::tls::Acceptor),
     Local(tokio::net::UnixStream),
 }
 
@@ -254,6 +267,11 @@ fn connection<T: Clone + Send + Sync + 'static>(
     match io {
         Stream::Tcp(s) => Box::pin(run_connection(shared, s, peer, conn)),
         Stream::Local(s) => Box::pin(run_connection(shared, s, peer, conn)),
+        Stream::Tls(s, tls) => Box::pin(async move {
+            if let Some(s) = tls.handshake(s).await {
+                run_connection(shared, s, peer, conn).await;
+            }
+        }),
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod flood;
 pub mod openapi;
+pub mod tls;
 pub mod webhook;
 
 use std::io::{BufRead, BufReader, Read, Write};
