@@ -14,6 +14,8 @@
 //!   and the CLI alike.
 //! - `outbox`: the delivery tasks (mail and webhooks) and their transports.
 //! - `breach`: the optional online check of a new password (Have I Been Pwned's range API).
+//! - `mail_check`: does the sending domain's DNS (DKIM, DMARC, SPF) match what is sent, and
+//!   is the relay usable (`check-mail`, and `serve` daily).
 //! - `config`, `crypto`, `mail_address`, `metrics`, `secrets`, `error`: shared pieces;
 //!   `cli`: the command line.
 //!
@@ -31,6 +33,7 @@ pub mod error;
 pub mod guard;
 pub mod http;
 pub mod mail_address;
+pub mod mail_check;
 pub mod metrics;
 pub mod outbox;
 pub mod recovery;
