@@ -70,6 +70,7 @@ pub struct Metrics {
     store_bytes: Gauge,
     store_free: Gauge,
     code_mail_wait: Gauge<f64, AtomicU64>,
+    mail_auth: Family<Labels, Gauge>,
 }
 
 /// What `/metrics` reads from the store when scraped.
@@ -123,6 +124,7 @@ impl Metrics {
             store_bytes: Gauge::default(),
             store_free: Gauge::default(),
             code_mail_wait: Gauge::default(),
+            mail_auth: Family::default(),
             webhook_deliveries: Family::default(),
             breach_checks: Family::default(),
             webhook_oldest: Family::default(),
@@ -258,7 +260,17 @@ impl Metrics {
             "Online password checks (passwords.breach_api) by outcome: listed, clear, skipped",
             m.breach_checks.clone(),
         );
+        registry.register(
+            "mail_auth",
+            "The last mail-authentication check (check-mail), by check (dkim, dmarc, spf, relay): 1 pass, 0 fail, -1 unknown",
+            m.mail_auth.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// check: `dkim`, `dmarc`, `spf` or `relay`; value: 1 pass, 0 fail, -1 unknown.
+    pub fn mail_auth(&self, check: &'static str, value: i64) {
+        self.mail_auth.get_or_create(&[("check", check)]).set(value);
     }
 
     /// outcome: `listed`, `clear` or `skipped`.
@@ -379,6 +391,7 @@ mod tests {
         );
         m.refused("per_email");
         m.codes_issued.inc();
+        m.mail_auth("dmarc", -1);
         let text = m.render(StoreGauges {
             depth: 3,
             oldest_age: Duration::from_secs(5),
@@ -392,6 +405,10 @@ mod tests {
         assert!(text.contains("resetgate_refusals_total{kind=\"per_email\"} 1"));
         assert!(text.contains("resetgate_codes_issued_total 1"));
         assert!(text.contains("resetgate_outbox_depth 3"));
+        assert!(
+            text.contains("resetgate_mail_auth{check=\"dmarc\"} -1"),
+            "{text}"
+        );
         assert!(text.contains("resetgate_store_size_bytes 4096"));
         assert!(text.contains("resetgate_http_request_duration_seconds_bucket"));
         assert_eq!(endpoint_label("/wp-admin.php"), "other");

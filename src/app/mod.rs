@@ -296,13 +296,16 @@ impl App {
         let worker = self.worker()?;
         let transports = self.transports()?;
         tracing::info!(lanes = transports.len(), "{}", transports[0].describe());
-        let probe = outbox::Transport::from_config(&self.inner.config)?;
-        tokio::spawn(async move {
-            // A warning, not a failure: the relay may come up later, and mail waits for it.
-            if let Err(e) = probe.probe().await {
-                tracing::warn!(error = %e, "the mail transport is not usable right now; mail stays queued until it is");
-            }
-        });
+        // SMTP: the relay is probed with the mail-authentication checks (tasks::mail_auth).
+        if self.inner.config.mail.transport == config::Transport::File {
+            let probe = outbox::Transport::from_config(&self.inner.config)?;
+            tokio::spawn(async move {
+                // A warning, not a failure: mail waits for the directory to become writable.
+                if let Err(e) = probe.probe().await {
+                    tracing::warn!(error = %e, "the mail transport is not usable right now; mail stays queued until it is");
+                }
+            });
+        }
         let endpoints = outbox::webhook::Endpoint::all(&self.inner.config)?;
         for e in &endpoints {
             let t = &e.target;

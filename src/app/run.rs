@@ -60,6 +60,9 @@ pub async fn run(
         tokio::spawn(tasks::watchdog(period, app.clone(), stop_rx.clone()));
     }
     let sweeper_task = tokio::spawn(tasks::sweep(app.clone(), stop_rx.clone()));
+    if app.config().mail.transport == crate::config::Transport::Smtp {
+        tokio::spawn(tasks::mail_auth(app.clone(), stop_rx.clone()));
+    }
     let servers = serve_all(&app, listeners, &stop_rx);
     let asked_to_stop = tokio::select! {
         () = shutdown => true,
