@@ -82,23 +82,23 @@ fn log_mail_auth(app: &App, report: &crate::mail_check::Report) {
         match (c.status, c.check) {
             // The outbox's start-up probe said this before the other checks existed.
             (Status::Fail, "relay") => tracing::warn!(
-                check = c.check,
+                check = %c.check,
                 error = %c.reason,
                 "the mail transport is not usable right now; mail stays queued until it is"
             ),
             (Status::Fail, _) => tracing::warn!(
-                check = c.check,
+                check = %c.check,
                 reason = %c.reason,
                 publish = %publish,
                 "mail authentication check failed; mail may land in spam or be refused (resetgate check-mail)"
             ),
             (Status::Unknown, _) => tracing::warn!(
-                check = c.check,
+                check = %c.check,
                 reason = %c.reason,
                 "mail authentication could not be checked"
             ),
             (Status::Warn, _) => {
-                tracing::info!(check = c.check, reason = %c.reason, "mail authentication check warns")
+                tracing::info!(check = %c.check, reason = %c.reason, "mail authentication check warns")
             }
             (Status::Pass | Status::Skip, _) => {}
         }
@@ -111,10 +111,10 @@ fn log_mail_auth(app: &App, report: &crate::mail_check::Report) {
             .map_or("unknown", |c| c.status.name())
     };
     tracing::info!(
-        dkim = status("dkim"),
-        dmarc = status("dmarc"),
-        spf = status("spf"),
-        relay = status("relay"),
+        dkim = %status("dkim"),
+        dmarc = %status("dmarc"),
+        spf = %status("spf"),
+        relay = %status("relay"),
         "mail authentication checked"
     );
 }
