@@ -559,7 +559,7 @@ fn the_relay_check_is_the_start_up_probe_with_tls_and_its_certificate() {
         &checks,
         "relay",
         "pass",
-        "(security Starttls) accepted a connection",
+        "(security starttls) accepted a connection",
     );
     let (run, checks) = check(&Setup::new(&config(&other_ca)));
     assert_eq!(run.code, Some(1), "{run:?}");

@@ -216,10 +216,10 @@ async fn relay(config: &Config) -> Outcome {
             "relay",
             Status::Pass,
             format!(
-                "{}:{} (security {:?}) accepted a connection{}",
+                "{}:{} (security {}) accepted a connection{}",
                 smtp.host,
                 smtp.port,
-                smtp.security,
+                format!("{:?}", smtp.security).to_lowercase(),
                 if smtp.username.is_empty() {
                     ""
                 } else {
