@@ -55,3 +55,34 @@ pub fn classify(error: Error) -> Failed {
         other => Failed::Unusable(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn resolver(text: &str) -> Result<Option<String>, String> {
+        let mut config = Config::default();
+        config.mail.dns_resolver = text.into();
+        config
+            .dns_resolver()
+            .map(|a| a.map(|a| a.to_string()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_resolver_setting_takes_an_address_with_an_optional_port() {
+        assert_eq!(resolver(""), Ok(None));
+        assert_eq!(resolver("192.0.2.53"), Ok(Some("192.0.2.53:53".into())));
+        assert_eq!(
+            resolver("127.0.0.1:5353"),
+            Ok(Some("127.0.0.1:5353".into()))
+        );
+        assert_eq!(
+            resolver("2001:db8::53"),
+            Ok(Some("[2001:db8::53]:53".into()))
+        );
+        assert_eq!(resolver("[::1]:5353"), Ok(Some("[::1]:5353".into())));
+        let bad = resolver("dns.example.com").unwrap_err();
+        assert!(bad.contains("mail.dns_resolver"), "{bad}");
+    }
+}
