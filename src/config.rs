@@ -108,6 +108,23 @@ impl Config {
         }
     }
 
+    /// The DNS server of `mail.dns_resolver` (port 53 unless given); None: the system's.
+    pub fn dns_resolver(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let text = self.mail.dns_resolver.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let addr = text
+            .parse()
+            .or_else(|_| text.parse().map(|ip| std::net::SocketAddr::new(ip, 53)));
+        addr.map(Some).map_err(|_| {
+            bad(
+                "mail.dns_resolver",
+                format!("{text:?} is not an address like \"192.0.2.53\", \"192.0.2.53:5353\" or \"[2001:db8::53]:53\""),
+            )
+        })
+    }
+
     /// The SMTP password from `mail.smtp.password` or `mail.smtp.password_file`.
     pub fn smtp_password(&self) -> Result<Option<Secret>, ConfigError> {
         let smtp = &self.mail.smtp;

@@ -18,6 +18,8 @@
 //! - `outbox`: the delivery thread (mail and webhooks) and its transports.
 //! - `breach`: the optional online check of a new password (Have I Been Pwned's range API).
 //! - `events`: the one typed enum of events for the application.
+//! - `mail_check`: does the sending domain's DNS (DKIM, DMARC, SPF) match what is sent, and
+//!   is the relay usable (`check-mail`, and `serve` daily).
 //! - `config`, `crypto`, `mail_address`, `metrics`, `secrets`, `throttle`, `error`: shared
 //!   pieces; `cli`: the command line.
 //!
@@ -36,6 +38,7 @@ pub mod events;
 pub mod guard;
 pub mod http;
 pub mod mail_address;
+pub mod mail_check;
 pub mod metrics;
 pub mod outbox;
 pub mod recovery;

@@ -70,6 +70,7 @@ pub struct Metrics {
     store_bytes: Gauge,
     store_free: Gauge,
     code_mail_wait: Gauge<f64, AtomicU64>,
+    mail_auth: Family<Labels, Gauge>,
 }
 
 /// What `/metrics` reads from the store when scraped.
@@ -130,6 +131,7 @@ impl Metrics {
             store_bytes: Gauge::default(),
             store_free: Gauge::default(),
             code_mail_wait: Gauge::default(),
+            mail_auth: Family::default(),
             webhook_deliveries: Family::default(),
             breach_checks: Family::default(),
             webhook_oldest: Family::default(),
@@ -162,8 +164,14 @@ impl Metrics {
             webhook_deliveries => "webhook_deliveries", "Webhook delivery attempts by endpoint and outcome (delivered, retried, dead)";
             webhook_oldest => "webhook_oldest_undelivered_seconds", "Age of the oldest queued webhook delivery, by endpoint";
             breach_checks => "breach_checks", "Online password checks (passwords.breach_api) by outcome: listed, clear, skipped";
+            mail_auth => "mail_auth", "The last mail-authentication check (check-mail), by check (dkim, dmarc, spf, relay): 1 pass, 0 fail, -1 unknown";
         );
         Metrics { registry, ..m }
+    }
+
+    /// check: `dkim`, `dmarc`, `spf` or `relay`; value: 1 pass, 0 fail, -1 unknown.
+    pub fn mail_auth(&self, check: &'static str, value: i64) {
+        self.mail_auth.get_or_create(&[("check", check)]).set(value);
     }
 
     /// outcome: `listed`, `clear` or `skipped`.
@@ -284,6 +292,7 @@ mod tests {
         );
         m.refused("per_email");
         m.codes_issued.inc();
+        m.mail_auth("dmarc", -1);
         let text = m.render(StoreGauges {
             depth: 3,
             oldest_age: Duration::from_secs(5),
@@ -297,6 +306,10 @@ mod tests {
         assert!(text.contains("resetgate_refusals_total{kind=\"per_email\"} 1"));
         assert!(text.contains("resetgate_codes_issued_total 1"));
         assert!(text.contains("resetgate_outbox_depth 3"));
+        assert!(
+            text.contains("resetgate_mail_auth{check=\"dmarc\"} -1"),
+            "{text}"
+        );
         assert!(text.contains("resetgate_store_size_bytes 4096"));
         assert!(text.contains("resetgate_http_request_duration_seconds_bucket"));
         assert_eq!(endpoint_label("/wp-admin.php"), "other");

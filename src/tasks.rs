@@ -86,3 +86,77 @@ impl Sweeper {
         }
     }
 }
+
+/// The mail-authentication checks of `check-mail` (with the SMTP transport), at start-up
+/// and once a day: each outcome sets the gauge `resetgate_mail_auth`, and each failure is a
+/// warning in the log. Readiness does not wait for them: mail may arrive all the same.
+pub struct MailChecks {
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl MailChecks {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            match crate::mail_check::run(&self.config).await {
+                Ok(report) => log_mail_auth(&self.metrics, &report),
+                Err(e) => {
+                    tracing::error!(error = %e, "the mail-authentication checks cannot run")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(crate::mail_check::EVERY) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+fn log_mail_auth(metrics: &Metrics, report: &crate::mail_check::Report) {
+    use crate::mail_check::Status;
+    for c in &report.checks {
+        metrics.mail_auth(c.check, c.status.gauge());
+        let publish = c
+            .publish
+            .as_ref()
+            .map(|r| r.zone_line())
+            .unwrap_or_default();
+        match (c.status, c.check) {
+            // The outbox's start-up probe said this before the other checks existed.
+            (Status::Fail, "relay") => tracing::warn!(
+                check = %c.check,
+                error = %c.reason,
+                "the mail transport is not usable right now; mail stays queued until it is"
+            ),
+            (Status::Fail, _) => tracing::warn!(
+                check = %c.check,
+                reason = %c.reason,
+                publish = %publish,
+                "mail authentication check failed; mail may land in spam or be refused (resetgate check-mail)"
+            ),
+            (Status::Unknown, _) => tracing::warn!(
+                check = %c.check,
+                reason = %c.reason,
+                "mail authentication could not be checked"
+            ),
+            (Status::Warn, _) => {
+                tracing::info!(check = %c.check, reason = %c.reason, "mail authentication check warns")
+            }
+            (Status::Pass | Status::Skip, _) => {}
+        }
+    }
+    let status = |name: &str| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.check == name)
+            .map_or("unknown", |c| c.status.name())
+    };
+    tracing::info!(
+        dkim = %status("dkim"),
+        dmarc = %status("dmarc"),
+        spf = %status("spf"),
+        relay = %status("relay"),
+        "mail authentication checked"
+    );
+}

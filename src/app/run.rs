@@ -66,6 +66,13 @@ pub async fn run(
         metrics: app.metrics.clone(),
     };
     let sweeper_task = tokio::spawn(sweeper.run(stop_rx.clone()));
+    if app.config().mail.transport == crate::config::Transport::Smtp {
+        let checks = tasks::MailChecks {
+            config: app.config.clone(),
+            metrics: app.metrics.clone(),
+        };
+        tokio::spawn(checks.run(stop_rx.clone()));
+    }
     let servers = serve_all(&app, listeners, &stop_rx);
     let asked_to_stop = tokio::select! {
         () = shutdown => true,

@@ -1,16 +1,18 @@
-//! The command line: `serve`, `check-config`, `users …`, `blocks …`, `outbox …`,
-//! `send-test-mail`, `send-test-webhook`, `backup`, `restore`, and `completions SHELL`,
-//! made from these same clap definitions (as the man pages are, by `resetgate-man`).
+//! The command line: `serve`, `check-config`, `check-mail`, `users …`, `blocks …`,
+//! `outbox …`, `send-test-mail`, `send-test-webhook`, `backup`, `restore`, and `completions
+//! SHELL`, made from these same clap definitions (as the man pages are, by `resetgate-man`).
 //!
 //! Exit codes: 0 success; 1 a runtime failure (store, network, I/O); 2 bad configuration or
 //! usage; 3 the request was refused (the account exists or does not, a bad import line);
 //! 75 the store met a write fault (full disk, read-only) and a restart may cure it.
+//! `check-mail`: 1 a check failed, 3 a check could not be made (DNS unreachable).
 
 mod accounts;
 mod admin_client;
 mod backup;
 mod blocks;
 mod calls;
+mod check_mail;
 mod docs;
 mod log_format;
 mod log_sink;
@@ -60,6 +62,13 @@ enum Command {
     Serve,
     /// Validate the configuration (and read its secret files), then exit.
     CheckConfig,
+    /// Check the sending domain's DNS (DKIM, DMARC, SPF) against what resetgate sends, and
+    /// the relay; print the records to publish. Exit 1: a check failed; 3: DNS unreachable.
+    CheckMail {
+        /// Print only the TXT record that publishes `mail.dkim`'s key.
+        #[arg(long)]
+        print_dkim_record: bool,
+    },
     /// Manage accounts; goes through the running service's admin API when it runs.
     Users {
         #[command(subcommand)]
@@ -121,6 +130,13 @@ impl Failure {
         Failure {
             code: 3,
             message: message.into(),
+        }
+    }
+    /// An exit code whose reason the command has printed already (`check-mail`'s table).
+    pub fn reported(code: u8) -> Failure {
+        Failure {
+            code,
+            message: String::new(),
         }
     }
 }
@@ -204,6 +220,7 @@ pub fn main() -> ExitCode {
         load(&cli).and_then(|config| match cli.command {
             Command::Serve => serve::serve(config),
             Command::CheckConfig => check(&config),
+            Command::CheckMail { print_dkim_record } => check_mail::run(config, print_dkim_record),
             Command::Users { command } => users::run(config, command),
             Command::Blocks { command } => blocks::run(config, command),
             Command::Outbox { command } => outbox::run(config, command),
@@ -216,6 +233,7 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if f.message.is_empty() => ExitCode::from(f.code),
         Err(f) => {
             eprintln!("resetgate: {}", f.message);
             if json_output() {

@@ -74,6 +74,8 @@ impl Default for Mail {
             smtp: Smtp::default(),
             file: FileMail::default(),
             dkim: Dkim::default(),
+            dns_resolver: String::new(),
+            outbound_ips: Vec::new(),
         }
     }
 }

@@ -136,6 +136,12 @@ pub struct Mail {
     pub smtp: Smtp,
     pub file: FileMail,
     pub dkim: Dkim,
+    /// The DNS server the mail-authentication checks ask (`check-mail`): an address, with an
+    /// optional port; empty: the system's (/etc/resolv.conf).
+    pub dns_resolver: String,
+    /// The addresses the relay sends from, for evaluating SPF; empty: SPF is checked for
+    /// syntax and the 10-lookup limit only.
+    pub outbound_ips: Vec<std::net::IpAddr>,
 }
 
 /// DKIM signing; off while `domain` is empty.

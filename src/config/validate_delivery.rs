@@ -92,6 +92,7 @@ impl Config {
             ));
         }
         crate::mail_address::parse_mailbox(&self.mail.from).map_err(|e| bad("mail.from", e))?;
+        self.dns_resolver()?;
         if !(1..=1000).contains(&self.mail.batch) {
             return Err(bad("mail.batch", "must be between 1 and 1000"));
         }

@@ -80,6 +80,23 @@ impl Signer {
         }))
     }
 
+    /// `<selector>._domainkey.<domain>`: where receivers look up the public key.
+    pub fn record_name(&self) -> String {
+        format!("{}._domainkey.{}", self.selector, self.domain)
+    }
+
+    /// The TXT record that publishes this key: `k=` its type and `p=` its public half, as
+    /// `openssl pkey -pubout` writes it for RSA (a SubjectPublicKeyInfo) and as RFC 8463
+    /// has it for Ed25519 (the raw 32 bytes).
+    pub fn record(&self) -> String {
+        use ring::signature::KeyPair;
+        let (kind, public) = match &self.key {
+            Key::Rsa(key) => ("rsa", rsa_spki(key.public().as_ref())),
+            Key::Ed25519(key) => ("ed25519", key.public_key().as_ref().to_vec()),
+        };
+        format!("v=DKIM1; k={kind}; p={}", B64.encode(public))
+    }
+
     /// The message with a `DKIM-Signature` header in front.
     pub fn sign(&self, message: &[u8], unix_secs: u64) -> Result<Vec<u8>, String> {
         let split = find(message, b"\r\n\r\n").ok_or("a message without a body")?;
@@ -149,6 +166,36 @@ fn load(path: &Path) -> Result<Key, String> {
                 path.display()
             )
         })
+}
+
+/// An RSAPublicKey (what ring gives) in a SubjectPublicKeyInfo with the rsaEncryption
+/// algorithm: `SEQUENCE { SEQUENCE { OID 1.2.840.113549.1.1.1, NULL }, BIT STRING }`.
+fn rsa_spki(rsa_public_key: &[u8]) -> Vec<u8> {
+    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+        let len = content.len();
+        let mut out = vec![tag];
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    const RSA_ENCRYPTION: [u8; 15] = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let mut bits = vec![0];
+    bits.extend_from_slice(rsa_public_key);
+    let mut content = RSA_ENCRYPTION.to_vec();
+    content.extend(der(0x03, &bits));
+    der(0x30, &content)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

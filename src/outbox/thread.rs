@@ -82,8 +82,11 @@ pub fn start(plan: Plan, parts: Parts, stop: watch::Receiver<bool>) -> std::io::
             e.target.shown()
         );
     }
-    if let Ok(probe) = Transport::from_config(&config) {
+    // SMTP: the relay is probed with the mail-authentication checks (`tasks::MailChecks`).
+    let file = config.mail.transport == config::Transport::File;
+    if let (true, Ok(probe)) = (file, Transport::from_config(&config)) {
         tokio::spawn(async move {
+            // A warning, not a failure: mail waits for the directory to become writable.
             if let Err(e) = probe.probe().await {
                 tracing::warn!(error = %e, "the mail transport is not usable right now; mail stays queued until it is");
             }

@@ -795,11 +795,13 @@ pub fn started(extra: &str, users: &[&str]) -> (SmtpSink, Setup, Service) {
     (sink, setup, service)
 }
 
-/// The SMTP section for a sink on `port`, plain, with quick retries.
+/// The SMTP section for a sink on `port`, plain, with quick retries. The service's
+/// mail-authentication checks ask a loopback port where no DNS server listens (they come
+/// out unknown), never the machine's resolver; tests/mail_auth.rs gives them its own.
 pub fn smtp_config(port: u16) -> String {
     format!(
         "[mail]\ntransport = \"smtp\"\nfrom = \"resetgate <noreply@example.com>\"\n\
-         retry_initial = \"100ms\"\nretry_max = \"500ms\"\n\
+         retry_initial = \"100ms\"\nretry_max = \"500ms\"\ndns_resolver = \"127.0.0.1:9\"\n\
          [mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"10s\"\n"
     )
 }
