@@ -41,8 +41,8 @@ pub fn bind_admin_socket(config: &Config) -> Result<UnixListener, StartError> {
     Ok(listener)
 }
 
-/// Serves the listeners and runs the outbox worker and the sweeper until `shutdown`
-/// resolves, or the store meets a write fault; then stops accepting, drains requests, lets
+/// Serves the listeners and runs the outbox worker and the sweeper (saying "resetgate
+/// ready" and notifying systemd once it serves) until `shutdown` resolves, or the store meets a write fault; then stops accepting, drains requests, lets
 /// the worker finish its message (each within `server.shutdown_grace`), and flushes the
 /// store. After a fault it returns [`StartError::StoreFailed`], unless it was asked to stop.
 pub async fn run(
@@ -73,7 +73,17 @@ pub async fn run(
         };
         tokio::spawn(checks.run(stop_rx.clone()));
     }
+    let (public, admin) = (listeners.public.local_addr(), listeners.admin.local_addr());
     let servers = serve_all(&app, listeners, &stop_rx);
+    // Said once requests are served, not merely queued by the kernel: start-up work above
+    // (the outbox's transports) would otherwise delay the first answers after it.
+    tracing::info!(
+        public = %public.map_err(|e| StartError::Io(e.to_string()))?,
+        admin = %admin.map_err(|e| StartError::Io(e.to_string()))?,
+        // No counts here: sled counts by scanning, which would slow the start-up.
+        "resetgate ready"
+    );
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let asked_to_stop = tokio::select! {
         () = shutdown => true,
         () = app.db.faulted() => {

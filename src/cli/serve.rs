@@ -25,16 +25,10 @@ pub fn serve(config: Config) -> Result<(), Failure> {
         let admin = listener(&mut passed, 1, app.config().admin.listen, "admin.listen").await?;
         loopback_only(&admin, app.config().admin.tls())?;
         let admin_socket = bind_admin_socket(app.config())?;
-        tracing::info!(
-            public = %public.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
-            admin = %admin.local_addr().map_err(|e| Failure::runtime(e.to_string()))?,
-            // No counts here: sled counts by scanning, which would slow the start-up.
-            "resetgate ready"
-        );
         // Everything that can still fail on configuration (transport, CA, DKIM key,
         // templates) is checked before READY=1, so systemd sees a failed start, not a loop.
+        // `run` says "resetgate ready" and notifies systemd once the listeners are served.
         app.check_mail()?;
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         let listeners = Listeners {
             public,
             admin,

@@ -345,6 +345,9 @@ pub struct Service {
     pub public: SocketAddr,
     pub admin: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
+    /// Lines logged before "resetgate ready" (the outbox's start, for one), not yet waited
+    /// for: [`Service::wait_for_log`] looks at them first.
+    early: std::collections::VecDeque<String>,
     lines: Receiver<String>,
     /// Reads stderr until the process closes it.
     reader: Option<std::thread::JoinHandle<()>>,
@@ -413,13 +416,14 @@ impl Service {
             public: "0.0.0.0:0".parse().expect("literal"),
             admin: "0.0.0.0:0".parse().expect("literal"),
             log,
+            early: Default::default(),
             lines,
             reader: Some(reader),
         };
         let ready = loop {
             match service.lines.recv_timeout(PATIENCE) {
                 Ok(line) if line.contains("resetgate ready") => break line,
-                Ok(_) => continue,
+                Ok(line) => service.early.push_back(line),
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     let status = service.child.wait().expect("waiting for resetgate");
                     if let Some(reader) = service.reader.take() {
@@ -444,8 +448,14 @@ impl Service {
         Ok(service)
     }
 
-    /// Waits for the next log line containing `needle` (earlier lines are consumed).
+    /// Waits for the next log line containing `needle` (earlier lines are consumed), among
+    /// the lines logged before "resetgate ready" first.
     pub fn wait_for_log(&mut self, needle: &str) -> String {
+        while let Some(line) = self.early.pop_front() {
+            if line.contains(needle) {
+                return line;
+            }
+        }
         loop {
             match self.lines.recv_timeout(PATIENCE) {
                 Ok(line) if line.contains(needle) => return line,
