@@ -1,5 +1,5 @@
 //! Background work beside the requests: the systemd watchdog and the sweeper (the store's
-//! group-commit flusher is the store's own, see `store::flusher`).
+//! group-commit writer is the store's own, see `store::writer`).
 
 use std::sync::Arc;
 

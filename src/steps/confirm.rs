@@ -48,11 +48,6 @@ impl Steps {
             session_only: asker.via == Via::Page,
         };
         let outcome = self.decide_confirm(&request, asker).await?;
-        // Failures counted against an account (or the decoy) must survive a restart too; a
-        // code-only failure wrote nothing and needs no flush.
-        if claimed.is_some() || matches!(outcome, Confirm::Confirmed { .. }) {
-            self.db().durable().await?;
-        }
         match outcome {
             Confirm::Confirmed { email, session } => {
                 self.guard().confirm_succeeded(asker.client);
@@ -89,7 +84,9 @@ impl Steps {
     }
 
     /// Consumes the code. A code-only guess that matches no code is answered after one
-    /// read (no session drawn, no transaction); the rest runs on a blocking thread.
+    /// read (no session drawn, no transaction); the rest runs on the store's writer.
+    /// Failures counted against an account (or the decoy) must survive a restart too, and
+    /// are answered after the flush; a code-only failure wrote nothing and waits for none.
     async fn decide_confirm(
         &self,
         req: &ConfirmRequest<'_>,
@@ -109,8 +106,11 @@ impl Steps {
             now_ms: unix_ms(now),
         };
         let now_ms = on.now_ms;
+        let claimed = req.claimed.is_some();
+        let wrote =
+            move |outcome: &Outcome| claimed || matches!(outcome, Outcome::Confirmed { .. });
         let outcome = self
-            .decide(on, move |r| decide(r, &attempt, now_ms))
+            .decide(on, move |r| decide(r, &attempt, now_ms), wrote)
             .await?;
         Ok(match outcome {
             Outcome::Confirmed { email } => Confirm::Confirmed { email, session },

@@ -1,5 +1,6 @@
 //! Step 1 as the service runs it: the address's limits, the account read, the mail budget's
-//! answer, a code drawn until the store takes one, the flush, the outbox woken.
+//! answer, a code drawn until the store takes one and flushed (on the store's writer), the
+//! outbox woken.
 
 use std::time::SystemTime;
 
@@ -68,34 +69,28 @@ impl Steps {
             }
             Forgot::Queued => {
                 self.metrics().codes_issued.inc();
-                let entry = Entry::new(What::CodeRequested, unix_ms(SystemTime::now()));
-                let origin = asker.origin();
-                self.db().note(
-                    &email.key,
-                    entry.client(origin.client).request_id(origin.request_id),
-                );
             }
             Forgot::NoAccount => {}
         }
-        ticket.keep();
         // With hide_unknown_accounts an unknown address went through the same work for its
         // decoy record, and is answered the same way, after the same flush and wake-up.
-        // The outbox is woken after the flush, so that a known address's delivery
-        // (rendering, writing) does not run beside its own flush, which an unknown
-        // address's does not either: that made known addresses measurably slower. The
-        // guard wakes it even if the request is dropped while it waits.
-        let _wake = WakeOnDrop(&self.inner.delivery);
-        self.db().durable().await?;
+        ticket.keep();
         Ok(())
     }
 
-    /// Draws codes until the store takes one for `target`, off the async threads.
+    /// Draws codes until the store takes one for `target`, on the store's writer, and
+    /// waits for the flush that covers it (a refusal wrote nothing and waits for none).
+    /// The outbox is woken after the flush, so that a known address's delivery (rendering,
+    /// writing) does not run beside its own flush, which an unknown address's does not
+    /// either: that made known addresses measurably slower. The guard wakes it even if the
+    /// request is dropped while it waits.
     async fn issue(
         &self,
         target: Target,
         asker: &Asker,
         email: &Email,
     ) -> Result<Forgot, ApiError> {
+        let _wake = WakeOnDrop(&self.inner.delivery);
         let plan = Plan {
             key: self.inner.key.clone(),
             config: self.config().recovery.clone(),
@@ -106,7 +101,23 @@ impl Steps {
         };
         let length = plan.config.code_length;
         let draw = move || crate::crypto::random_code(length);
-        Ok(self.db().blocking(move |db| issue(db, plan, draw)).await?)
+        let hide = plan.config.hide_unknown_accounts;
+        let wrote = move |done: &Forgot| hide || *done == Forgot::Queued;
+        // Noted as soon as the code is (before the flush), so that its mail's fate, which
+        // the outbox may note from then on, comes after it in the account's history.
+        let origin = asker.origin();
+        let requested = Entry::new(What::CodeRequested, unix_ms(plan.now))
+            .client(origin.client)
+            .request_id(origin.request_id);
+        let account = email.key.clone();
+        let work = move |db: &Db| {
+            let done = issue(db, plan, draw)?;
+            if done == Forgot::Queued {
+                db.note(&account, requested);
+            }
+            Ok(done)
+        };
+        Ok(self.db().write(work, wrote).await?)
     }
 }
 

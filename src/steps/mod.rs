@@ -116,35 +116,40 @@ impl Steps {
     }
 
     /// Runs `decide` over the records `keys` (and the code `mac`'s owner) in one store
-    /// transaction, off the async threads, with the events it emits queued as deliveries
-    /// in the same transaction, as caused by `origin`.
+    /// transaction on the store's writer, with the events it emits queued as deliveries
+    /// in the same transaction, as caused by `origin`; answers after the flush that covers
+    /// it when `flush_if` says the answer wrote something that must survive a restart.
     async fn decide<T: Send + 'static>(
         &self,
         on: Decision,
         decide: impl Fn(&Records) -> Decided<T> + Send + 'static,
+        flush_if: impl FnOnce(&T) -> bool + Send + 'static,
     ) -> crate::store::Result<T> {
         let hooks = self.inner.hooks.clone();
         let origin = on.origin.clone();
         let now_ms = on.now_ms;
         let (answer, events) = self
             .db()
-            .blocking(move |db| {
-                let Decision {
-                    mac,
-                    keys,
-                    origin,
-                    now_ms,
-                } = on;
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                // The events of the run that committed (a conflict runs `decide` again).
-                let committed = std::sync::Mutex::new(Vec::new());
-                let route = |events: &[Event]| -> Vec<Queued> {
-                    *committed.lock().unwrap_or_else(|p| p.into_inner()) = events.to_vec();
-                    hooks.deliveries_of(events, &origin, now_ms)
-                };
-                let answer = db.transact(mac.as_ref(), &keys, route, decide)?;
-                Ok((answer, committed.into_inner().unwrap_or_default()))
-            })
+            .write(
+                move |db| {
+                    let Decision {
+                        mac,
+                        keys,
+                        origin,
+                        now_ms,
+                    } = on;
+                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    // The events of the run that committed (a conflict runs `decide` again).
+                    let committed = std::sync::Mutex::new(Vec::new());
+                    let route = |events: &[Event]| -> Vec<Queued> {
+                        *committed.lock().unwrap_or_else(|p| p.into_inner()) = events.to_vec();
+                        hooks.deliveries_of(events, &origin, now_ms)
+                    };
+                    let answer = db.transact(mac.as_ref(), &keys, route, decide)?;
+                    Ok((answer, committed.into_inner().unwrap_or_default()))
+                },
+                move |(answer, _)| flush_if(answer),
+            )
             .await?;
         for event in &events {
             if let Some(entry) = Entry::of(event, &origin.client, &origin.request_id, now_ms) {

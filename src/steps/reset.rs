@@ -59,8 +59,6 @@ impl Steps {
             Reset::Done => {
                 ticket.keep();
                 self.metrics().password_resets.inc();
-                let _wake = WakeOnDrop(&self.inner.delivery);
-                self.db().durable().await?;
                 Ok(())
             }
             Reset::NoAccount | Reset::NotConfirmed => {
@@ -108,8 +106,15 @@ impl Steps {
             now_ms: unix_ms(now),
         };
         let now_ms = on.now_ms;
+        // Wakes the outbox for the change's webhooks after the flush, even if the request
+        // is dropped while it waits.
+        let _wake = WakeOnDrop(&self.inner.delivery);
         Ok(self
-            .decide(on, move |r| set_password(r, &change, now_ms))
+            .decide(
+                on,
+                move |r| set_password(r, &change, now_ms),
+                |r| *r == Reset::Done,
+            )
             .await?)
     }
 
@@ -138,16 +143,10 @@ impl Steps {
                 now_ms,
             };
             let noted = self
-                .decide(on, move |r| refused(r, &record, &client, now_ms))
+                .decide(on, move |r| refused(r, &record, &client, now_ms), |w| *w)
                 .await;
-            match noted {
-                Ok(true) => {
-                    if let Err(e) = self.db().durable().await {
-                        return e.into();
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => return e.into(),
+            if let Err(e) = noted {
+                return e.into();
             }
         }
         if let Err(refusal) = self.guard().reset_failed(req.client, key) {

@@ -27,14 +27,13 @@
 //! Files: `records` (the reset record's types), `resets` (read, decide, write), `codes`
 //! (issuing), `code_index` (the index in memory), `users`, `outbox`, `dead` (dead letters),
 //! `history` (each account's history), `blocks`, `backup`, `migrate`, `tx`
-//! (transaction helpers), `flusher` (group commit), `health` (write faults, free space).
+//! (transaction helpers), `writer` (the writer thread's group commit), `health` (write faults, free space).
 
 pub mod backup;
 pub mod blocks;
 mod code_index;
 pub mod codes;
 pub mod dead;
-mod flusher;
 mod health;
 pub mod history;
 pub mod migrate;
@@ -45,6 +44,7 @@ pub mod resets;
 pub(crate) mod test_support;
 mod tx;
 pub mod users;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -107,7 +107,7 @@ struct Inner {
     /// Account history noted and not yet written, and its writer thread.
     history: history::Log,
     instance_id: String,
-    flusher: flusher::Flusher,
+    writer: writer::Writer,
     /// `storage.durability = "background"`: no flush before answering.
     background: bool,
     /// Writers share it; a backup takes it alone, so that its copy of all trees is
@@ -180,7 +180,7 @@ impl Db {
         let codes = code_index::CodeIndex::build(&resets)?;
         let meta = db.open_tree("meta")?;
         let instance_id = instance_id(&meta)?;
-        let flusher = flusher::Flusher::start(db.clone(), path, durability);
+        let writer = writer::Writer::start(db.clone(), path, durability);
         let background = durability == Durability::Background;
         let inner = Inner {
             users: db.open_tree("email_user")?,
@@ -195,7 +195,7 @@ impl Db {
             history_tree: db.open_tree("account_history")?,
             db,
             instance_id,
-            flusher,
+            writer,
             background,
             gate: std::sync::RwLock::new(()),
             commit_order: std::sync::Mutex::new(()),
@@ -219,8 +219,37 @@ impl Db {
         if self.inner.background {
             return Ok(());
         }
-        let flushed = self.inner.flusher.wait().await;
-        self.observe(flushed)
+        self.write(|_| Ok(()), |_| true).await
+    }
+
+    /// Runs `work` on the store's writer thread and answers once it is on disk, if
+    /// `flush_if` says its result needs that: one hop for a step's writes and their flush,
+    /// shared with every job queued beside it (see [`writer`]). `work` must not wait for
+    /// anything but the store's own locks (a backup's gate, an account lock): every writer
+    /// waits behind it.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Db) -> Result<T> + Send + 'static,
+        flush_if: impl FnOnce(&T) -> bool + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let db = self.clone();
+        let job: writer::Job = Box::new(move || {
+            let done = work(&db);
+            drop(db);
+            let flush = done.as_ref().is_ok_and(flush_if);
+            let answer: writer::Answer = Box::new(move |flushed| {
+                let _ = tx.send(done.and_then(|t| match flushed {
+                    Ok(()) => Ok(t),
+                    Err(e) if flush => Err(StoreError::Flush(e)),
+                    Err(_) => Ok(t),
+                }));
+            });
+            (flush, answer)
+        });
+        self.inner.writer.send(job)?;
+        let done = rx.await.unwrap_or_else(|_| Err(writer::stopped()));
+        self.observe(done)
     }
 
     /// Runs `work` on a blocking thread. Every call that may wait (for the write gate while a

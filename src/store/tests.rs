@@ -52,3 +52,31 @@ fn newer_schema_is_refused_and_instance_id_is_stable() {
         Err(StoreError::TooNew { found: 99 })
     ));
 }
+
+#[tokio::test]
+async fn the_writer_answers_every_job_and_outlives_one_that_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    // Queued together: the writer takes them in one batch or a few, and answers each.
+    let writes: Vec<_> = (0..64)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let new = move |db: &Db| Ok(db.inner.users.insert(format!("u{i}"), "x")?.is_none());
+                db.write(new, |_| true).await
+            })
+        })
+        .collect();
+    for write in writes {
+        assert!(write.await.unwrap().unwrap(), "a new key, answered");
+    }
+    let panicked = db
+        .write(|_| -> Result<()> { panic!("a bug") }, |_| true)
+        .await;
+    assert!(panicked.is_err(), "its caller hears of it");
+    let after = db.write(|db| Ok(db.inner.users.len()), |_| false).await;
+    assert_eq!(after.unwrap(), 64, "and the writer still runs");
+    drop(db);
+    let db = reopen(dir.path()).expect("the writer let go of the store");
+    assert_eq!(db.inner.users.len(), 64);
+}
