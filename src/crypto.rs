@@ -7,6 +7,8 @@ use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hmac, pbkdf2};
 
+pub mod imported;
+
 /// Fills a fresh array from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
@@ -149,9 +151,10 @@ pub fn hash_password(password: &str, iterations: u32) -> String {
 }
 
 /// Checks a password against a PHC string in constant time; a malformed string never matches.
+/// A hash that is not resetgate's own was imported: [`imported::verify`], at its own cost.
 pub fn verify_password(phc: &str, password: &str) -> bool {
     let Some((iterations, salt, hash)) = parse_phc(phc) else {
-        return false;
+        return imported::verify(phc, password);
     };
     pbkdf2::verify(
         pbkdf2::PBKDF2_HMAC_SHA256,
@@ -161,6 +164,12 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
         &hash,
     )
     .is_ok()
+}
+
+/// Whether `phc` is in resetgate's own layout (`$pbkdf2-sha256$i=<n>$<salt>$<hash>`);
+/// any other stored hash was imported, and the first successful verify replaces it.
+pub fn is_own_hash(phc: &str) -> bool {
+    parse_phc(phc).is_some()
 }
 
 fn parse_phc(phc: &str) -> Option<(NonZeroU32, Vec<u8>, Vec<u8>)> {

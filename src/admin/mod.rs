@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod backup;
 pub mod blocks;
+pub mod hashes;
 pub mod outbox;
 pub mod paths;
 pub mod users;

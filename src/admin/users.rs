@@ -11,13 +11,16 @@ pub use crate::store::users::ImportReport;
 use crate::store::users::User;
 
 /// An account to create: a valid address and, optionally, an initial password. On the
-/// wire (add, import) it is `{"email": …, "password": …?}`.
+/// wire (add, import) it is `{"email": …, "password": …?}`; an import record may carry a
+/// hash made elsewhere instead (`admin::hashes`).
 #[derive(Debug, Serialize)]
 pub struct NewAccount {
     #[serde(serialize_with = "stored")]
     pub email: Email,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 fn stored<S: Serializer>(email: &Email, s: S) -> Result<S::Ok, S::Error> {
@@ -44,7 +47,11 @@ pub fn parse_account(value: &Value, policy: &Passwords) -> Result<NewAccount, St
         }
         Some(_) => return Err("\"password\" must be a string".into()),
     };
-    Ok(NewAccount { email, password })
+    Ok(NewAccount {
+        email,
+        password,
+        password_hash: None,
+    })
 }
 
 /// `GET /admin/v1/users`.
@@ -141,11 +148,12 @@ impl Admin {
         Ok(report)
     }
 
-    /// Hashes the password (slow on purpose, off the async threads) and builds the record.
+    /// Hashes the password (slow on purpose, off the async threads) and builds the record;
+    /// an imported hash is stored as it is.
     async fn record(&self, account: NewAccount, now: u64) -> (String, User) {
         let hash = match account.password {
             Some(p) => Some(self.hasher().hash(p).await),
-            None => None,
+            None => account.password_hash,
         };
         let user = User::new(&account.email, hash, now);
         (account.email.key, user)
@@ -174,7 +182,8 @@ impl Admin {
     }
 
     /// Checks an email/password pair for the host application, at the same cost for an
-    /// unknown account or a malformed address (they are checked against a decoy hash).
+    /// unknown account or a malformed address (they are checked against a decoy hash). An
+    /// imported hash costs what its own parameters say, and the first match replaces it.
     pub async fn verify_password(
         &self,
         email: &str,
@@ -186,8 +195,13 @@ impl Admin {
             .user(&key)?
             .filter(|u| !u.disabled)
             .and_then(|u| u.password_hash);
+        let imported = phc.clone().filter(|h| !crate::crypto::is_own_hash(h));
+        let again = imported.as_ref().map(|_| password.clone());
         if !self.hasher().verify(phc, password).await {
             return Err(AdminError::InvalidCredentials);
+        }
+        if let (Some(verified), Some(password)) = (imported, again) {
+            self.replace_imported(key, verified, password).await;
         }
         Ok(Valid { valid: true })
     }

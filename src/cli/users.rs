@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::target::Target;
 use super::{unless_missing, Failure};
+use crate::admin::hashes::parse_import_record;
 use crate::admin::users::{parse_account, NewAccount};
 use crate::admin::AdminError;
 use crate::config::{Config, Passwords};
@@ -30,7 +31,8 @@ pub enum UsersCommand {
     /// List the accounts.
     /// (With --json: one JSON object per line.)
     List,
-    /// Import JSON lines `{"email": "...", "password": "..."?}`; all or nothing.
+    /// Import JSON lines `{"email": "...", "password": "..."?}` (or `"password_hash"`, a
+    /// hash made elsewhere, instead of `"password"`); all or nothing.
     Import { file: PathBuf },
     /// Clear an account's count of failed code confirmations.
     Unlock { email: String },
@@ -150,7 +152,7 @@ fn read_accounts(file: &Path, policy: &Passwords) -> Result<Vec<NewAccount>, Fai
         };
         let value: Value =
             serde_json::from_str(line).map_err(|e| bad(format!("not JSON ({e})")))?;
-        accounts.push(parse_account(&value, policy).map_err(bad)?);
+        accounts.push(parse_import_record(&value, policy).map_err(bad)?);
     }
     Ok(accounts)
 }

@@ -257,7 +257,7 @@ fn accounts(app: &AdminApi, obj: &json::Object) -> Result<Vec<NewAccount>, ApiEr
     };
     let policy = &app.config().passwords;
     let parse = |(i, record)| {
-        parse_account(record, policy)
+        crate::admin::hashes::parse_import_record(record, policy)
             .map_err(|e| ApiError::BadRequest(format!("record {}: {e}", i + 1).into()))
     };
     records.iter().enumerate().map(parse).collect()

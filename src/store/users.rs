@@ -98,6 +98,25 @@ impl Db {
         self.inner.users.len()
     }
 
+    /// Replaces an account's password hash `old` with `new`, unless it is no longer `old`
+    /// (compare-and-swap on the record: a change in between wins); false if it was not.
+    pub fn replace_password_hash(&self, key: &str, old: &str, new: String) -> Result<bool> {
+        let _gate = self.writing();
+        let Some(bytes) = self.inner.users.get(key)? else {
+            return Ok(false);
+        };
+        let mut user: User = decode("user", &bytes)?;
+        if user.password_hash.as_deref() != Some(old) {
+            return Ok(false);
+        }
+        user.password_hash = Some(new);
+        let swapped = self
+            .inner
+            .users
+            .compare_and_swap(key, Some(bytes), Some(encode(&user)))?;
+        Ok(swapped.is_ok())
+    }
+
     /// Adds all new accounts in one transaction: either every line lands or none does.
     pub fn import_users(&self, users: &[(String, User)]) -> Result<ImportReport> {
         let _gate = self.writing();
@@ -144,6 +163,31 @@ mod tests {
         assert!(db.remove_user(&email.key).unwrap());
         assert!(!db.remove_user(&email.key).unwrap());
         assert!(db.user(&email.key).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_hash_is_replaced_only_while_it_is_the_one_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+        let a = validate("a@example.com").unwrap();
+        db.add_user(&a.key, &User::new(&a, Some("$2b$old".into()), 1))
+            .unwrap();
+        assert!(!db
+            .replace_password_hash(&a.key, "$2b$other", "$own".into())
+            .unwrap());
+        assert!(db
+            .replace_password_hash(&a.key, "$2b$old", "$own".into())
+            .unwrap());
+        assert_eq!(
+            db.user(&a.key).unwrap().unwrap().password_hash.as_deref(),
+            Some("$own")
+        );
+        assert!(!db
+            .replace_password_hash(&a.key, "$2b$old", "$again".into())
+            .unwrap());
+        assert!(!db
+            .replace_password_hash("b@example.com", "$2b$old", "$own".into())
+            .unwrap());
     }
 
     #[test]
