@@ -134,6 +134,15 @@ impl Service {
     pub fn stop(self) {
         // Dropping it stops it.
     }
+
+    /// Stops it as systemd does (SIGTERM) and waits until it has exited.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let status = self.child.wait().expect("the service exits");
+        assert!(status.success(), "the service exited with {status}");
+    }
 }
 
 /// A benchmark that panics does not leave the release binary running.
@@ -157,8 +166,8 @@ pub fn users_file(dir: &Path, local: &str, n: usize) -> PathBuf {
 /// The config every benchmark starts from: both listeners on free ports, every limit
 /// raised far above any load a benchmark makes (each still runs, as it ships: a limit is
 /// raised, never switched off), data in `data`, and the shipped defaults otherwise
-/// (durability "flush", the file transport). `extra` adds keys (not set here), as
-/// (section, line), to a section here or a new one: `("storage", "durability = \"fsync\"")`,
+/// (durability "flush", the file transport). `extra` adds keys, or replaces those set
+/// here, as (section, line), in a section here or a new one: `("storage", "durability = \"fsync\"")`,
 /// `("mail.smtp", "port = 2525")`.
 fn config(data: &Path, extra: &[(&str, &str)]) -> String {
     let raised = "{ requests = 4000000000, window = \"1m\" }";
@@ -194,10 +203,7 @@ fn config(data: &Path, extra: &[(&str, &str)]) -> String {
     ];
     for &(section, line) in extra {
         match sections.iter_mut().find(|(s, _)| *s == section) {
-            Some((_, body)) => {
-                body.push('\n');
-                body.push_str(line);
-            }
+            Some((_, body)) => *body = with_line(body, line),
             None => sections.push((section, line.to_string())),
         }
     }
@@ -207,20 +213,38 @@ fn config(data: &Path, extra: &[(&str, &str)]) -> String {
         .collect()
 }
 
-/// Imports `users` and starts `resetgate serve` in `dir` on [`config`] with `extra`; returns
-/// once it answers /healthz.
+/// `body` (a section's lines) with `line` added, or in place of the line that sets the same
+/// key.
+fn with_line(body: &str, line: &str) -> String {
+    let key = |l: &str| l.split('=').next().unwrap_or_default().trim().to_string();
+    let mut lines: Vec<&str> = body.lines().filter(|l| key(l) != key(line)).collect();
+    lines.push(line);
+    lines.join("\n")
+}
+
+/// Imports `users` and starts `resetgate serve` in `dir` on [`config`] with `extra` (which
+/// may also replace the keys set there); returns once it answers /healthz.
 pub fn start(dir: &Path, users: &Path, extra: &[(&str, &str)]) -> Service {
     std::fs::create_dir_all(dir).unwrap();
     let data = dir.join("data");
     let config_file = dir.join("config.toml");
     std::fs::write(&config_file, config(&data, extra)).unwrap();
-    let bin = bin();
-    let c = config_file.to_str().unwrap();
-    let import = Command::new(&bin)
-        .args(["--config", c, "users", "import", users.to_str().unwrap()])
+    let import = Command::new(bin())
+        .args(["--config", config_file.to_str().unwrap(), "users", "import"])
+        .arg(users)
         .output()
         .unwrap();
     assert!(import.status.success(), "{import:?}");
+    serve(dir)
+}
+
+/// Starts `resetgate serve` on the config [`start`] wrote in `dir` (again, after
+/// [`Service::terminate`]); returns once it answers /healthz.
+pub fn serve(dir: &Path) -> Service {
+    let data = dir.join("data");
+    let config_file = dir.join("config.toml");
+    let bin = bin();
+    let c = config_file.to_str().unwrap();
     let exec = Instant::now();
     let mut child = Command::new(bin)
         .args(["--config", c, "serve"])
