@@ -42,6 +42,9 @@ pub enum What {
     EmailChanged,
 }
 
+/// The longest detail kept, in bytes: an entry stays small whatever the relay answers.
+pub const DETAIL_MAX: usize = 200;
+
 /// One line of an account's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -114,8 +117,18 @@ impl Entry {
         self
     }
 
+    /// The detail, cut to [`DETAIL_MAX`] bytes (a relay's reply can be of any length).
     pub fn detail(mut self, detail: impl Into<String>) -> Entry {
-        self.detail = detail.into();
+        let mut detail = detail.into();
+        if detail.len() > DETAIL_MAX {
+            let cut = (0..=DETAIL_MAX - 3)
+                .rev()
+                .find(|&i| detail.is_char_boundary(i))
+                .unwrap_or(0);
+            detail.truncate(cut);
+            detail.push('…');
+        }
+        self.detail = detail;
         self
     }
 }
@@ -376,6 +389,17 @@ mod tests {
         db.move_history("a@x", "c@x").unwrap();
         assert!(db.history("a@x", KEEP, 13_500).unwrap().is_empty());
         assert_eq!(db.history("c@x", KEEP, 13_500).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_long_detail_is_cut_at_a_character() {
+        let reply = format!("250 {}", "é".repeat(500));
+        let entry = Entry::new(What::MailAccepted, 1).detail(reply.clone());
+        assert!(entry.detail.len() <= DETAIL_MAX, "{}", entry.detail.len());
+        assert!(entry.detail.ends_with('…'));
+        assert!(reply.starts_with(entry.detail.trim_end_matches('…')));
+        let short = Entry::new(What::MailAccepted, 1).detail("250 2.0.0 Ok: queued as X1");
+        assert_eq!(short.detail, "250 2.0.0 Ok: queued as X1");
     }
 
     #[test]
