@@ -88,10 +88,15 @@ fn table(view: &AccountView) -> String {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         let what = match e.count {
-            0 => what,
+            0 | 1 => what,
             n => format!("{what} ×{n}"),
         };
         let mut detail = e.detail.clone();
+        if e.count > 1 {
+            detail = format!("{detail} (the first at {})", time(e.at_ms))
+                .trim()
+                .to_string();
+        }
         if !e.request_id.is_empty() {
             detail = format!("{detail} (request {})", e.request_id)
                 .trim()
@@ -100,7 +105,7 @@ fn table(view: &AccountView) -> String {
         let client = if e.client.is_empty() { "-" } else { &e.client };
         out.push_str(&format!(
             "{:<25} {what:<22} {client:<16} {detail}\n",
-            time(e.at_ms)
+            time(e.latest_ms())
         ));
     }
     if view.history.is_empty() {

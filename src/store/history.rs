@@ -10,10 +10,13 @@
 //! last such moment of history, never an acknowledged code or mail.
 //!
 //! Keys: the account's key, `0xff`, the time (u64 ms, big-endian) and a sequence number
-//! (u32): one account's entries are a prefix scan in time order. Refused confirmations of
-//! one hour share one entry (at the first of them) whose count grows. Reading
-//! keeps the newest `per_account` entries no older than `keep`; the sweeper deletes the
-//! rest ([`Db::trim_history`]).
+//! (u32): one account's entries are a prefix scan in time order. What a storm repeats
+//! (codes asked for, their mail accepted, refused confirmations) has one entry per kind and
+//! hour, keyed at the hour's start with the kind's slot for a sequence number, whose count
+//! grows: a storm of requests neither evicts the rest of an account's history nor grows it
+//! by more than those three entries an hour. Reading orders entries by their latest time
+//! and keeps the newest `per_account` no older than `keep`; the sweeper deletes the rest
+//! ([`Db::trim_history`]).
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
@@ -58,13 +61,32 @@ pub struct Entry {
     /// The relay's reply, a dead letter's reason, who set a password, the other address.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
-    /// How many (refused confirmations in the hour).
+    /// How many in the hour, for the kinds counted per hour (the other fields are the
+    /// latest's).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u32,
+    /// When the latest of them happened, for the kinds counted per hour.
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub last_ms: u64,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_zero_ms(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The kinds a storm repeats, counted in one entry per account and hour: the entry's
+/// sequence number (above any other's).
+fn hourly_slot(what: What) -> Option<u32> {
+    match what {
+        What::CodeRequested => Some(u32::MAX - 2),
+        What::MailAccepted => Some(u32::MAX - 1),
+        What::ConfirmationsRefused => Some(u32::MAX),
+        _ => None,
+    }
 }
 
 impl Entry {
@@ -76,6 +98,25 @@ impl Entry {
             request_id: String::new(),
             detail: String::new(),
             count: 0,
+            last_ms: 0,
+        }
+    }
+
+    /// When it last happened: the latest of an hour's counted entry.
+    pub fn latest_ms(&self) -> u64 {
+        self.at_ms.max(self.last_ms)
+    }
+
+    /// This hour's entry with `newer` counted in: the first's time, the latest's details.
+    fn and(self, newer: Entry) -> Entry {
+        let keep = |newer: String, old: String| if newer.is_empty() { old } else { newer };
+        Entry {
+            count: self.count.max(1).saturating_add(1),
+            last_ms: newer.at_ms,
+            client: keep(newer.client, self.client),
+            request_id: keep(newer.request_id, self.request_id),
+            detail: keep(newer.detail, self.detail),
+            ..self
         }
     }
 
@@ -143,9 +184,6 @@ struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
     seq: AtomicU32,
-    /// The entry that counts each account's refused confirmations in the current hour
-    /// (account, hour) → key; a restart starts a new one.
-    hours: Mutex<std::collections::HashMap<(String, u64), Vec<u8>>>,
 }
 
 #[derive(Default)]
@@ -163,7 +201,6 @@ impl Log {
             pending: Mutex::default(),
             wake: Condvar::new(),
             seq: AtomicU32::new(1),
-            hours: Mutex::default(),
         });
         let writer = shared.clone();
         let thread = std::thread::Builder::new()
@@ -224,25 +261,22 @@ impl Shared {
 
     fn write(&self, tree: &sled::Tree, entries: Vec<(String, Entry)>) -> Result<()> {
         for (account, entry) in entries {
-            if entry.what == What::ConfirmationsRefused {
+            if let Some(slot) = hourly_slot(entry.what) {
                 let hour = entry.at_ms - entry.at_ms % HOUR_MS;
-                let mut hours = self.hours.lock().unwrap_or_else(|p| p.into_inner());
-                hours.retain(|(_, h), _| *h + HOUR_MS > entry.at_ms);
-                let seq = self.seq.fetch_add(1, Relaxed);
-                let key = hours
-                    .entry((account.clone(), hour))
-                    .or_insert_with(|| key(&account, entry.at_ms, seq))
-                    .clone();
-                drop(hours);
-                tree.update_and_fetch(key, |old| {
-                    let mut merged = old
-                        .and_then(|v| serde_json::from_slice::<Entry>(v).ok())
-                        .unwrap_or_else(|| entry.clone());
-                    merged.count = merged.count.saturating_add(1);
-                    Some(encode(&merged))
+                tree.update_and_fetch(key(&account, hour, slot), |old| {
+                    let counted = match old.and_then(|v| serde_json::from_slice::<Entry>(v).ok()) {
+                        Some(old) => old.and(entry.clone()),
+                        None => Entry {
+                            count: 1,
+                            last_ms: entry.at_ms,
+                            ..entry.clone()
+                        },
+                    };
+                    Some(encode(&counted))
                 })?;
             } else {
-                let seq = self.seq.fetch_add(1, Relaxed);
+                // Below the hourly slots, which a wrapped sequence number must not hit.
+                let seq = self.seq.fetch_add(1, Relaxed) % (u32::MAX - 2);
                 tree.insert(key(&account, entry.at_ms, seq), encode(&entry))?;
             }
         }
@@ -287,6 +321,8 @@ impl Db {
                 entries.push(entry);
             }
         }
+        // An hour's counted entry (keyed at the hour's start) takes its latest's place.
+        entries.sort_by_key(Entry::latest_ms);
         let skip = entries.len().saturating_sub(keep.per_account);
         Ok(entries.split_off(skip))
     }
@@ -369,7 +405,7 @@ mod tests {
         for at in 1..=5 {
             db.note(
                 "a@x",
-                Entry::new(What::CodeRequested, at * 1_000).client("192.0.2.1"),
+                Entry::new(What::CodeConfirmed, at * 1_000).client("192.0.2.1"),
             );
         }
         db.note("b@x", Entry::new(What::Locked, 4_000));
@@ -400,6 +436,46 @@ mod tests {
         assert!(reply.starts_with(entry.detail.trim_end_matches('…')));
         let short = Entry::new(What::MailAccepted, 1).detail("250 2.0.0 Ok: queued as X1");
         assert_eq!(short.detail, "250 2.0.0 Ok: queued as X1");
+    }
+
+    #[test]
+    fn a_storm_of_requests_is_one_entry_an_hour_and_evicts_nothing() {
+        let (_d, db) = db_with(&[]);
+        db.note("a@x", Entry::new(What::Disabled, 500));
+        for at in 1..=100 {
+            let client = format!("192.0.2.{at}");
+            db.note(
+                "a@x",
+                Entry::new(What::CodeRequested, at * 1_000).client(client),
+            );
+            db.note(
+                "a@x",
+                Entry::new(What::MailAccepted, at * 1_000 + 10)
+                    .detail(format!("250 queued as {at}")),
+            );
+        }
+        db.note("a@x", Entry::new(What::CodeRequested, HOUR_MS + 5));
+        let keep = Keep {
+            per_account: 4,
+            keep_ms: 10 * HOUR_MS,
+        };
+        let seen = db.history("a@x", keep, HOUR_MS + 6).unwrap();
+        let rows: Vec<(What, u64, u32, u64)> = seen
+            .iter()
+            .map(|e| (e.what, e.at_ms, e.count, e.last_ms))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (What::Disabled, 500, 0, 0),
+                (What::CodeRequested, 1_000, 100, 100_000),
+                (What::MailAccepted, 1_010, 100, 100_010),
+                (What::CodeRequested, HOUR_MS + 5, 1, HOUR_MS + 5),
+            ],
+            "{seen:?}"
+        );
+        assert_eq!(seen[1].client, "192.0.2.100", "the latest client");
+        assert_eq!(seen[2].detail, "250 queued as 100", "the latest reply");
     }
 
     #[test]
