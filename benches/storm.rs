@@ -14,7 +14,8 @@
 //! codes issued (200) and refused (429) in that minute, and the outbox's depth. Then it rests
 //! (`STORM_REST_MINUTES`, default 11: past the last code's expiry and the sweep after it),
 //! stops the service with SIGTERM, starts it again on the same directory and prints it at
-//! rest. `cargo bench --bench storm` (`STORM_MINUTES`, default 10) writes
+//! rest, and the size of a backup taken then: what the store holds, without the dead
+//! versions its files keep. `cargo bench --bench storm` (`STORM_MINUTES`, default 10) writes
 //! `target/bench-storm.md`. Nothing is asserted about sizes; every answer is 200 or 429.
 
 use std::path::Path;
@@ -121,11 +122,27 @@ fn main() {
     service.terminate();
     let service = common::serve(dir.path());
     rows.push(probe(&service, "after a restart".into(), 0, 0));
+    let live = live_bytes(dir.path());
     let delivered = sink.accepted.load(Ordering::Relaxed);
-    let report = report(&rows, storm, delivered);
+    let report = report(&rows, storm, delivered, live);
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-storm.md");
     std::fs::write(out, &report).unwrap();
+}
+
+/// The size of a backup taken now (`resetgate backup`, through the running service): what
+/// the store holds, without the dead versions its files keep.
+fn live_bytes(dir: &Path) -> u64 {
+    let file = dir.join("live.backup");
+    let done = std::process::Command::new(common::bin())
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .arg("backup")
+        .arg(&file)
+        .output()
+        .expect("resetgate backup");
+    assert!(done.status.success(), "{done:?}");
+    std::fs::metadata(&file).expect("the backup").len()
 }
 
 fn minutes(name: &str, default: u32) -> u32 {
@@ -138,13 +155,19 @@ fn minutes(name: &str, default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-fn report(rows: &[Sample], minutes: u32, delivered: u64) -> String {
+fn report(rows: &[Sample], minutes: u32, delivered: u64, live: u64) -> String {
     let issued: usize = rows.iter().map(|r| r.issued).sum();
+    let at_rest = rows.last().expect("a sample after the restart").data.bytes;
     let mut out = format!(
         "Storm: {minutes} min of forgot-password for {USERS} accounts at the shipped limits \
-         ×100, then rest and a restart. {issued} codes issued, {delivered} mails delivered.\n\n\
+         ×100, then rest and a restart. {issued} codes issued, {delivered} mails delivered. \
+         A backup then holds {:.1} MB ({} bytes per account): the data directory is {:.2}× \
+         what it holds.\n\n\
          | sample | data dir MB | allocated MB | bytes per account | RSS MB | codes issued | refused (429) | outbox depth |\n\
-         |---|---|---|---|---|---|---|---|\n"
+         |---|---|---|---|---|---|---|---|\n",
+        mb(live),
+        live / USERS as u64,
+        at_rest as f64 / live.max(1) as f64,
     );
     for r in rows {
         out.push_str(&format!(
