@@ -11,6 +11,7 @@ mod file;
 mod gate;
 mod health;
 mod lane;
+mod revival;
 mod smtp;
 pub mod templates;
 pub mod thread;
@@ -89,6 +90,16 @@ impl Transport {
         match self {
             Transport::Smtp(s) => s.last_class,
             Transport::File(_) => "file",
+        }
+    }
+
+    /// Whether the last failed attempt failed for want of the relay (or the mail
+    /// directory), not because this message or its sender was refused: such a retry is
+    /// pulled forward as soon as the relay answers again (`Worker::relay_is_back`).
+    pub fn failed_for_relay(&self) -> bool {
+        match self {
+            Transport::Smtp(s) => s.last_about_relay,
+            Transport::File(_) => true,
         }
     }
 

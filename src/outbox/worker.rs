@@ -3,6 +3,7 @@
 //! (`dispatch`) hands entries to the lanes (`lane`).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -31,6 +32,12 @@ pub struct Worker {
     /// When the oldest code mail that is due (waiting for a connection, or on one now) was
     /// queued, as of the last scan; 0: none. Forgot-password's admission signal.
     pub lag: Arc<std::sync::atomic::AtomicU64>,
+    /// Retries may be waiting for the relay (`Queued::waits_for_relay`): the next success,
+    /// or a probe that gets through, pulls them forward. True at start-up, for entries
+    /// queued before it.
+    pub relay_retries: AtomicBool,
+    /// Notified when a retry starts waiting for the relay: the prober's cue ([`super::revival`]).
+    pub relay_trouble: Notify,
 }
 
 pub(super) type Claimed = Arc<Mutex<HashSet<u64>>>;
@@ -130,6 +137,7 @@ impl Worker {
                 self.note(&message, Entry::new(What::MailAccepted, now).detail(reply));
                 self.metrics.outbox_sent.inc();
                 tracing::info!(id, attempts = message.attempts + 1, "message delivered");
+                self.relay_is_back().await;
                 return transport.repeats_are_duplicates();
             }
             Err(SendError::Permanent(reason)) => self.bury(id, message, reason, now).await,
@@ -138,11 +146,16 @@ impl Worker {
                 let delay = backoff(self.retry_initial, self.retry_max, message.attempts);
                 message.next_attempt_ms = now + delay.as_millis() as u64;
                 message.last_error = Some(reason);
+                message.waits_for_relay = transport.failed_for_relay();
                 let update = message.clone();
                 let rescheduled = self
                     .db
                     .blocking(move |db| db.outbox_reschedule(id, &update));
                 self.store(rescheduled.await);
+                if message.waits_for_relay {
+                    self.relay_retries.store(true, Ordering::SeqCst);
+                    self.relay_trouble.notify_one();
+                }
                 self.metrics.outbox_retried.inc();
                 tracing::warn!(
                     id,
@@ -154,6 +167,34 @@ impl Worker {
             }
         }
         false
+    }
+
+    /// The relay answers again (a message went through, or a probe did): every retry that
+    /// waits for it is due now, rather than after its backoff (up to `mail.retry_max`).
+    /// Only when such retries may exist, so a steady stream of successes costs no scans.
+    pub(super) async fn relay_is_back(&self) {
+        if !self.relay_retries.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let now = unix_ms(SystemTime::now());
+        match self
+            .db
+            .blocking(move |db| db.outbox_pull_forward(now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(pulled) => {
+                tracing::info!(
+                    retries = pulled,
+                    "the mail relay answers again: retries waiting for it are due now"
+                );
+                self.wake.notify_one();
+            }
+            Err(e) => {
+                self.relay_retries.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, "pulling retries forward failed");
+            }
+        }
     }
 
     /// Notes `entry` in the history of the account a code or notice went to.

@@ -55,6 +55,10 @@ pub struct Queued {
     /// The catalog locale chosen from the request's Accept-Language (None: English).
     #[serde(default)]
     pub locale: Option<String>,
+    /// The last attempt failed for want of the relay (unreachable, silent, closing), not
+    /// because the message was refused: the retry is pulled forward when the relay is back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waits_for_relay: bool,
 }
 
 impl Queued {
@@ -68,6 +72,7 @@ impl Queued {
             next_attempt_ms: now_ms,
             last_error: None,
             locale: None,
+            waits_for_relay: false,
         }
     }
 
@@ -153,6 +158,28 @@ impl Db {
             }
         }
         Ok(due)
+    }
+
+    /// Makes every mail retry that waits for the relay (`Queued::waits_for_relay`) and is
+    /// due after `now_ms` due at `now_ms`; how many. An entry changed meanwhile (sent,
+    /// rescheduled by a lane) is left as it is. A scan: run it off the async threads.
+    pub fn outbox_pull_forward(&self, now_ms: u64) -> Result<usize> {
+        let _gate = self.writing();
+        let mut pulled = 0;
+        for entry in self.inner.outbox.iter() {
+            let (key, value) = entry?;
+            let mut message: Queued = decode("outbox entry", &value)?;
+            if !message.waits_for_relay || message.next_attempt_ms <= now_ms {
+                continue;
+            }
+            message.next_attempt_ms = now_ms;
+            let swapped =
+                self.inner
+                    .outbox
+                    .compare_and_swap(&key, Some(&value), Some(encode(&message)))?;
+            pulled += usize::from(swapped.is_ok());
+        }
+        Ok(pulled)
     }
 
     pub fn outbox_remove(&self, id: u64) -> Result<()> {

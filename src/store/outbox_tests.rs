@@ -180,3 +180,33 @@ fn a_dead_webhook_delivery_goes_back_to_its_queue_for_a_fresh_max_age() {
     assert_eq!((back[0].1.attempts, back[0].1.next_attempt_ms), (0, 5_000));
     assert_eq!(db.outbox_len(), 0, "not into the mail queue");
 }
+
+#[test]
+fn retries_waiting_for_the_relay_are_pulled_forward_and_others_keep_their_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    let waiting = Queued {
+        waits_for_relay: true,
+        ..queued(900)
+    };
+    db.inner.outbox.insert(id_key(1), encode(&waiting)).unwrap();
+    // Refused by the relay (greylisting): its backoff stands.
+    db.inner
+        .outbox
+        .insert(id_key(2), encode(&queued(900)))
+        .unwrap();
+    db.inner
+        .outbox
+        .insert(id_key(3), encode(&queued(0)))
+        .unwrap();
+    assert_eq!(db.outbox_pull_forward(100).unwrap(), 1);
+    let due: Vec<u64> = db
+        .outbox_due(100, 10)
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(due, vec![1, 3]);
+    assert_eq!(db.outbox_pull_forward(100).unwrap(), 0, "already due");
+}

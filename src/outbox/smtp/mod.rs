@@ -39,6 +39,9 @@ pub struct Smtp {
     conn: Option<Conn>,
     /// The class of the last attempt's outcome, for metrics.
     pub last_class: &'static str,
+    /// Whether the last failure was the relay's (unreachable, silent, closing), not a
+    /// refusal: the retry may be pulled forward once the relay answers again.
+    pub last_about_relay: bool,
 }
 
 impl Smtp {
@@ -55,6 +58,7 @@ impl Smtp {
             helo,
             conn: None,
             last_class: "none",
+            last_about_relay: false,
         })
     }
 
@@ -90,7 +94,9 @@ impl Smtp {
         let mut conn = match within(timeout, self.connect()).await {
             Ok(conn) => conn,
             Err(e) => {
+                // Connecting, greeting, TLS or AUTH: the relay's trouble, whatever it said.
                 self.last_class = e.class();
+                self.last_about_relay = true;
                 return Err(e.classify());
             }
         };
@@ -108,6 +114,7 @@ impl Smtp {
     /// later send would fail with 503); drops it after anything else.
     async fn after_failure(&mut self, mut conn: Conn, e: Failure) -> Result<String, SendError> {
         self.last_class = e.class();
+        self.last_about_relay = e.about_relay();
         if e.server_replied() && within(self.settings.timeout, conn.rset()).await.is_ok() {
             self.conn = Some(conn);
         }

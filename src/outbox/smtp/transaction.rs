@@ -205,6 +205,12 @@ impl Failure {
         self.reply() == Some(421)
     }
 
+    /// Whether the relay itself was the trouble (no answer at all, or 421), rather than a
+    /// refusal of this message or of the sender: a probe can tell when that is over.
+    pub(super) fn about_relay(&self) -> bool {
+        !self.server_replied() || self.closing()
+    }
+
     /// Only a 5xx refusal of the message itself (RCPT, DATA) is permanent. A 5xx at the
     /// greeting, EHLO, AUTH or MAIL means the configuration is wrong: the message is not at
     /// fault, so it is retried (until its code expires) while the log tells the operator.
