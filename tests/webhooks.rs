@@ -561,3 +561,56 @@ fn deliveries_to_an_endpoint_no_longer_configured_become_dead_letters() {
         "{retried:?}"
     );
 }
+
+#[test]
+fn a_dead_letters_password_hash_is_scrubbed_once_it_is_not_the_accounts() {
+    // 400 for the first three deliveries: the password.changed event, with its hash, is
+    // refused three times and set aside as a dead letter.
+    let receiver =
+        WebhookReceiver::start_with(TEST_SECRET, &["--fail-first", "3", "--fail-status", "400"]);
+    let hooks = format!(
+        "[storage]\nsweep_interval = \"200ms\"\n{}",
+        webhook_config(
+            "app",
+            &receiver.url(),
+            TEST_SECRET,
+            "events = [\"password.changed\"]\ninclude_password_hash = true\n",
+        )
+    );
+    let mut f = Flow::start(&hooks, &["ada@example.com"]);
+    f.recover("ada@example.com");
+    let refused = receiver.next_delivery();
+    assert_eq!(refused.status, 400);
+    let hash = refused.data()["password_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hash.starts_with("$pbkdf2-sha256$"), "{hash}");
+    f.service.wait_for_log("kept as a dead letter");
+    let dead = &f.outbox()["dead"][0];
+    assert_eq!(dead["event"], "password.changed");
+    let id = dead["id"].as_u64().unwrap();
+
+    // The account goes: its hash is nobody's any more, and the sweeper takes it out.
+    let removed = f.setup.cli(&["users", "remove", "ada@example.com"]);
+    assert_eq!(removed.code, Some(0), "{removed:?}");
+    f.service
+        .wait_for_log("replaced password hashes from dead letters");
+    let listed = f.setup.cli(&["outbox", "show", &id.to_string()]);
+    assert!(!listed.stdout.contains(&hash), "{listed:?}");
+    let (status, _) = f.service.stop();
+    assert!(status.success());
+
+    let db =
+        resetgate::store::Db::open(&f.setup.data_dir(), 8, resetgate::config::Durability::Flush)
+            .unwrap();
+    let letter = db.dead_letter(id).unwrap().expect("still a dead letter");
+    let resetgate::store::outbox::Kind::Webhook { body, .. } = letter.message.kind else {
+        panic!("a webhook delivery: {letter:?}");
+    };
+    assert!(
+        !body.contains("password_hash") && !body.contains(&hash),
+        "{body}"
+    );
+    assert!(body.contains("password.changed"), "the event stays: {body}");
+}

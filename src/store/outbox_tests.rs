@@ -182,6 +182,47 @@ fn a_dead_webhook_delivery_goes_back_to_its_queue_for_a_fresh_max_age() {
 }
 
 #[test]
+fn a_dead_deliverys_password_hash_is_scrubbed_once_it_is_not_the_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    let email = crate::mail_address::validate("a@example.com").unwrap();
+    let user = crate::store::users::User::new(&email, Some("$h1".into()), 0);
+    db.add_user(&email.key, &user).unwrap();
+    let mut hook = delivery("app", &email.key, 0);
+    if let Kind::Webhook { body, .. } = &mut hook.kind {
+        *body =
+            r#"{"data":{"email":"a@example.com","password_hash":"$h1"},"type":"password.changed"}"#
+                .into();
+    }
+    let ids = db.queue_webhooks(&[hook]).unwrap();
+    let message = db.queued_message(ids[0]).unwrap().unwrap();
+    let dead = Dead {
+        message,
+        error: "HTTP 400".into(),
+        failed_ms: 0,
+    };
+    db.outbox_bury(ids[0], &dead).unwrap();
+    let body = |db: &Db| match db.dead_letter(ids[0]).unwrap().unwrap().message.kind {
+        Kind::Webhook { body, .. } => body,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(db.scrub_dead(0).unwrap(), 0, "still the account's hash");
+    assert!(body(&db).contains("$h1"));
+
+    assert!(db
+        .replace_password_hash(&email.key, "$h1", "$h2".into())
+        .unwrap());
+    assert_eq!(db.scrub_dead(0).unwrap(), 1);
+    let scrubbed = body(&db);
+    assert!(!scrubbed.contains("password_hash"), "{scrubbed}");
+    assert!(
+        scrubbed.contains("a@example.com"),
+        "the rest stays: {scrubbed}"
+    );
+    assert_eq!(db.scrub_dead(0).unwrap(), 0, "once");
+}
+
+#[test]
 fn retries_waiting_for_the_relay_are_pulled_forward_and_others_keep_their_backoff() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
