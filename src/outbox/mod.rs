@@ -40,6 +40,10 @@ pub enum SendError {
     Transient(String),
     /// The server refused the message itself (5xx): set it aside for an operator.
     Permanent(String),
+    /// The whole message went out and no answer came (a timeout, a dropped connection):
+    /// the relay may have queued it, so sending it again may make a second copy. Set aside
+    /// for an operator, not retried.
+    Unconfirmed(String),
 }
 
 pub enum Transport {

@@ -16,6 +16,9 @@ use crate::store::history::{Entry, What};
 use crate::store::outbox::{Dead, Kind, Queued};
 use crate::store::{unix_ms, Db};
 
+/// A dead letter's error when the relay did not answer after taking a message's content.
+pub const UNCONFIRMED: &str = "the relay did not answer after the whole message was sent, so it may have been delivered; not sent again automatically, to avoid a second copy (retry it if it did not arrive)";
+
 /// What the lanes share.
 pub struct Worker {
     pub db: Db,
@@ -141,6 +144,11 @@ impl Worker {
                 return transport.repeats_are_duplicates();
             }
             Err(SendError::Permanent(reason)) => self.bury(id, message, reason, now).await,
+            Err(SendError::Unconfirmed(reason)) => {
+                // At most one copy: a retry would repeat a message the relay may have.
+                let reason = format!("{UNCONFIRMED} ({reason})");
+                self.bury(id, message, reason, now).await
+            }
             Err(SendError::Transient(reason)) => {
                 message.attempts += 1;
                 let delay = backoff(self.retry_initial, self.retry_max, message.attempts);
@@ -233,7 +241,7 @@ impl Worker {
         );
         self.store(self.db.durable().await);
         self.metrics.outbox_dead.inc();
-        tracing::error!(id, error = %dead.error, "message refused permanently; kept as a dead letter");
+        tracing::error!(id, error = %dead.error, "message not delivered and not retried; kept as a dead letter");
     }
 
     fn store(&self, result: crate::store::Result<()>) {
