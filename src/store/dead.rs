@@ -108,7 +108,7 @@ impl Db {
             dead_tree.remove(&key[..])?;
             match message.queue() {
                 Queue::Mail => outbox.insert(&key[..], encode(&message))?,
-                Queue::Webhooks => webhooks.insert(&key[..], encode(&message))?,
+                Queue::Webhooks => webhooks.insert(message.key(id), encode(&message))?,
             };
             Ok(Ok(()))
         });
@@ -117,7 +117,9 @@ impl Db {
             TransactionError::Storage(e) => StoreError::Sled(e),
         })?;
         if moved.is_ok() {
-            // Perhaps mail; a needless wake costs the webhook tasks one scan.
+            // Perhaps mail; a needless wake costs the webhook tasks one scan. A webhook
+            // delivery comes back under its old id, before the ids their tasks have seen.
+            self.note_webhooks_requeued();
             self.note_webhooks_queued();
         }
         Ok(moved)

@@ -148,7 +148,7 @@ fn a_webhook_delivery_waits_for_the_earlier_ones_of_its_account_and_endpoint() {
     assert_eq!(db.outbox_due(100, 10).unwrap().entries.len(), 0, "not mail");
 
     // Once a's first is delivered, its second is due.
-    db.remove_in(Queue::Webhooks, ids[0]).unwrap();
+    db.remove_webhook("app", ids[0]).unwrap();
     let due = db.due_in(Queue::Webhooks, 100, 10, Some("app")).unwrap();
     let got: Vec<u64> = due.entries.iter().map(|(id, _)| *id).collect();
     assert_eq!(got, vec![ids[1], ids[2], ids[4]]);
@@ -250,4 +250,43 @@ fn retries_waiting_for_the_relay_are_pulled_forward_and_others_keep_their_backof
         .collect();
     assert_eq!(due, vec![1, 3]);
     assert_eq!(db.outbox_pull_forward(100).unwrap(), 0, "already due");
+}
+
+#[test]
+fn an_endpoints_task_reads_new_entries_and_keeps_each_accounts_order() {
+    use crate::store::webhooks::Backlog;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), 8, Durability::Flush).unwrap();
+    let first = db
+        .queue_webhooks(&[delivery("app", "a", 500), delivery("ops", "b", 0)])
+        .unwrap();
+    let mut backlog = Backlog::default();
+    let ids = |due: Vec<(u64, Queued)>| due.into_iter().map(|e| e.0).collect::<Vec<_>>();
+    let due = db.webhooks_due("app", 100, 10, &mut backlog).unwrap();
+    assert!(due.is_empty(), "a's first is in its backoff");
+    assert_eq!(backlog.next_ms(), Some(500));
+
+    // Queued since: b's is due; a's second waits behind a's first.
+    let later = db
+        .queue_webhooks(&[delivery("app", "b", 0), delivery("app", "a", 0)])
+        .unwrap();
+    let due = db.webhooks_due("app", 200, 10, &mut backlog).unwrap();
+    assert_eq!(ids(due), vec![later[0]]);
+    backlog.left(later[0], "b");
+    db.remove_webhook("app", later[0]).unwrap();
+
+    // a's first falls due and is delivered: a's second is next.
+    let due = db.webhooks_due("app", 600, 10, &mut backlog).unwrap();
+    assert_eq!(ids(due), vec![first[0]]);
+    backlog.left(first[0], "a");
+    db.remove_webhook("app", first[0]).unwrap();
+    let due = db.webhooks_due("app", 700, 10, &mut backlog).unwrap();
+    assert_eq!(ids(due), vec![later[1]]);
+
+    // A full scan (a fresh task) agrees.
+    let due = db
+        .webhooks_due("app", 700, 10, &mut Backlog::default())
+        .unwrap();
+    assert_eq!(ids(due), vec![later[1]]);
+    assert_eq!(db.webhook_endpoints().unwrap(), vec!["app", "ops"]);
 }
