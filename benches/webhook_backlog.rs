@@ -9,7 +9,9 @@
 //! too) and the time of a /metrics scrape. Runs alternate, empty and backlog, twice.
 //!
 //! `cargo bench --bench webhook_backlog` prints a markdown table and writes
-//! `target/bench-webhook-backlog.md`. Figures are comparable within one run only.
+//! `target/bench-webhook-backlog.md`. Figures are comparable within one run only. With
+//! `BENCH_OLD_LAYOUT=1` the backlog is written as schema 3 kept it (`id_webhook`, by id
+//! alone), for a build from before schema 4 named by `BENCH_RESETGATE_BIN`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -94,6 +96,9 @@ fn run(backlog: usize, receiver: u16) -> Run {
     let data = dir.path().join("data");
     if backlog > 0 {
         fill(&data, backlog);
+        if std::env::var_os("BENCH_OLD_LAYOUT").is_some() {
+            to_schema_3(&data);
+        }
     }
     let users = common::users_file(dir.path(), "u", USERS);
     let dead = TcpListener::bind("127.0.0.1:0")
@@ -313,4 +318,22 @@ fn close_to_others(path: &Path) {
             close_to_others(&entry.unwrap().path());
         }
     }
+}
+
+/// Moves the queue back to schema 3's layout (`id_webhook`, by id alone).
+fn to_schema_3(data: &Path) {
+    let db = sled::open(data.join("store")).unwrap();
+    let new = db.open_tree("endpoint_webhook").unwrap();
+    let old = db.open_tree("id_webhook").unwrap();
+    for entry in new.iter() {
+        let (key, value) = entry.unwrap();
+        old.insert(&key[key.len() - 8..], value).unwrap();
+    }
+    db.drop_tree("endpoint_webhook").unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    meta.insert("schema_version", &3u32.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    std::thread::sleep(Duration::from_secs(1));
+    close_to_others(data);
 }
