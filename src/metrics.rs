@@ -46,6 +46,7 @@ pub struct Metrics {
     webhook_deliveries: Family<WebhookLabels, Counter>,
     breach_checks: Family<Labels, Counter>,
     webhook_oldest: Family<WebhookEndpoint, Gauge<f64, AtomicU64>>,
+    webhook_reads: Counter,
     requests: Family<RequestLabels, Counter>,
     latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     pub codes_issued: Counter,
@@ -84,6 +85,8 @@ pub struct StoreGauges {
     pub code_mail_wait: Duration,
     /// Each configured webhook endpoint's oldest undelivered event's age (zero: none).
     pub webhook_oldest: Vec<(String, Duration)>,
+    /// Webhook queue entries read so far (`Db::webhook_queue_reads`).
+    pub webhook_queue_reads: u64,
 }
 
 fn latency_histogram() -> Histogram {
@@ -135,6 +138,7 @@ impl Metrics {
             webhook_deliveries: Family::default(),
             breach_checks: Family::default(),
             webhook_oldest: Family::default(),
+            webhook_reads: Counter::default(),
             registry: Registry::default(),
         };
         register!(registry, m;
@@ -163,6 +167,7 @@ impl Metrics {
             store_free => "store_free_bytes", "Free space on the data directory's file system (see storage.min_free)";
             webhook_deliveries => "webhook_deliveries", "Webhook delivery attempts by endpoint and outcome (delivered, retried, dead)";
             webhook_oldest => "webhook_oldest_undelivered_seconds", "Age of the oldest queued webhook delivery, by endpoint";
+            webhook_reads => "webhook_queue_reads", "Webhook queue entries read by the delivery tasks' scans and by /metrics";
             breach_checks => "breach_checks", "Online password checks (passwords.breach_api) by outcome: listed, clear, skipped";
             mail_auth => "mail_auth", "The last mail-authentication check (check-mail), by check (dkim, dmarc, spf, relay): 1 pass, 0 fail, -1 unknown";
         );
@@ -255,6 +260,9 @@ impl Metrics {
         for (endpoint, age) in &store.webhook_oldest {
             self.webhook_oldest_age(endpoint, *age);
         }
+        let counted = self.webhook_reads.get();
+        self.webhook_reads
+            .inc_by(store.webhook_queue_reads.saturating_sub(counted));
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String does not fail");
         out
@@ -300,6 +308,7 @@ mod tests {
             free_bytes: 1 << 30,
             code_mail_wait: Duration::ZERO,
             webhook_oldest: vec![("app".into(), Duration::from_millis(1500))],
+            webhook_queue_reads: 0,
         });
         assert!(text.contains("resetgate_webhook_oldest_undelivered_seconds{endpoint=\"app\"} 1.5"));
         assert!(text.contains("resetgate_http_requests_total{listener=\"public\",endpoint=\"forgot-password\",status=\"200\"} 1"), "{text}");

@@ -63,7 +63,13 @@ impl Sweeper {
             let now = crate::store::unix_ms(std::time::SystemTime::now());
             let lockout = crate::recovery::lockout(&self.config.recovery);
             let swept = self.db.blocking(move |db| {
-                db.scrub_dead(now)?;
+                let scrubbed = db.scrub_dead(now)?;
+                if scrubbed > 0 {
+                    tracing::info!(
+                        dead_letters = scrubbed,
+                        "scrubbed expired codes and replaced password hashes from dead letters"
+                    );
+                }
                 db.sweep_resets(|reset| crate::recovery::state::expire(reset, now, lockout))
             });
             match swept.await {

@@ -103,7 +103,7 @@ fn a_store_of_an_older_schema_is_migrated_and_keeps_its_lock() {
     let log = service.log();
     let line = log.iter().find(|l| l.contains("migrated the store"));
     assert!(
-        line.is_some_and(|l| l.contains("from=1") && l.contains("to=3")),
+        line.is_some_and(|l| l.contains("from=1") && l.contains("to=4")),
         "{log:?}"
     );
     assert_eq!(
@@ -153,12 +153,12 @@ fn a_store_of_a_newer_schema_is_refused_untouched() {
     assert!(
         serve
             .stderr
-            .contains("written by a newer resetgate (schema 9, this build reads 3)"),
+            .contains("written by a newer resetgate (schema 9, this build reads 4)"),
         "{serve:?}"
     );
     let list = setup.cli(&["users", "list"]);
     assert_ne!(list.code, Some(0), "direct mode refuses too: {list:?}");
-    setup.write_raw("meta", "schema_version", &3u32.to_be_bytes());
+    setup.write_raw("meta", "schema_version", &4u32.to_be_bytes());
     let list = setup.cli(&["users", "list"]);
     assert_eq!(
         list.stdout.trim(),
@@ -175,7 +175,7 @@ fn a_command_that_opens_an_older_store_migrates_it_and_says_so() {
     assert_eq!(list.code, Some(0), "{list:?}");
     assert!(
         list.stderr.contains("migrated the store in")
-            && list.stderr.contains("from schema 1 to 3 (1 records)"),
+            && list.stderr.contains("from schema 1 to 4 (1 records)"),
         "{list:?}"
     );
     let again = setup.cli(&["users", "list"]);

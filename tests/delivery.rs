@@ -660,3 +660,42 @@ fn a_slow_relay_makes_new_codes_wait_rather_than_arrive_too_late() {
     // The new code's mail arrives (after the two slow ones).
     while sink.next_mail().rcpt_tos != ["u3@example.com"] {}
 }
+
+#[test]
+fn queued_mail_goes_out_when_the_relay_returns_not_after_its_backoff() {
+    // Every retry waits 10 minutes, far beyond the test's patience (60 s): the mail can
+    // arrive in time only if the relay's return pulls the retries forward.
+    let port = free_port();
+    let extra = smtp_config(port).replace(
+        "retry_initial = \"100ms\"\nretry_max = \"500ms\"",
+        "retry_initial = \"10m\"\nretry_max = \"10m\"",
+    );
+    assert!(extra.contains("retry_initial = \"10m\""), "{extra}");
+    let emails: Vec<String> = (0..5).map(|i| format!("u{i}@example.com")).collect();
+    let setup = Setup::new(&extra);
+    for email in &emails {
+        assert_eq!(setup.cli(&["users", "add", email]).code, Some(0));
+    }
+    let mut service = setup.start();
+    for email in &emails {
+        let r = service.forgot(&format!(r#"{{"email": "{email}"}}"#));
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    // The relay refuses connections: each message is tried once and put in backoff.
+    for _ in &emails {
+        let line = service.wait_for_log("delivery failed; will retry");
+        assert!(line.contains("retry_in_ms=600000"), "{line}");
+    }
+
+    let sink = SmtpSink::start_with(&["--port", &port.to_string()]);
+    let mut arrived: Vec<String> = emails
+        .iter()
+        .map(|_| sink.next_mail().rcpt_tos.join(","))
+        .collect();
+    arrived.sort();
+    assert_eq!(arrived, emails, "each queued message, once");
+    service.wait_for_log("retries waiting for it are due now");
+    let (status, _) = service.stop();
+    assert!(status.success());
+    assert!(sink.pending().is_empty(), "no second copies");
+}

@@ -561,3 +561,157 @@ fn deliveries_to_an_endpoint_no_longer_configured_become_dead_letters() {
         "{retried:?}"
     );
 }
+
+#[test]
+fn a_dead_letters_password_hash_is_scrubbed_once_it_is_not_the_accounts() {
+    // 400 for the first three deliveries: the password.changed event, with its hash, is
+    // refused three times and set aside as a dead letter.
+    let receiver =
+        WebhookReceiver::start_with(TEST_SECRET, &["--fail-first", "3", "--fail-status", "400"]);
+    let hooks = format!(
+        "[storage]\nsweep_interval = \"200ms\"\n{}",
+        webhook_config(
+            "app",
+            &receiver.url(),
+            TEST_SECRET,
+            "events = [\"password.changed\"]\ninclude_password_hash = true\n",
+        )
+    );
+    let mut f = Flow::start(&hooks, &["ada@example.com"]);
+    f.recover("ada@example.com");
+    let refused = receiver.next_delivery();
+    assert_eq!(refused.status, 400);
+    let hash = refused.data()["password_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hash.starts_with("$pbkdf2-sha256$"), "{hash}");
+    f.service.wait_for_log("kept as a dead letter");
+    let dead = &f.outbox()["dead"][0];
+    assert_eq!(dead["event"], "password.changed");
+    let id = dead["id"].as_u64().unwrap();
+
+    // The account goes: its hash is nobody's any more, and the sweeper takes it out.
+    let removed = f.setup.cli(&["users", "remove", "ada@example.com"]);
+    assert_eq!(removed.code, Some(0), "{removed:?}");
+    f.service
+        .wait_for_log("replaced password hashes from dead letters");
+    let listed = f.setup.cli(&["outbox", "show", &id.to_string()]);
+    assert!(!listed.stdout.contains(&hash), "{listed:?}");
+    let (status, _) = f.service.stop();
+    assert!(status.success());
+
+    let db =
+        resetgate::store::Db::open(&f.setup.data_dir(), 8, resetgate::config::Durability::Flush)
+            .unwrap();
+    let letter = db.dead_letter(id).unwrap().expect("still a dead letter");
+    let resetgate::store::outbox::Kind::Webhook { body, .. } = letter.message.kind else {
+        panic!("a webhook delivery: {letter:?}");
+    };
+    assert!(
+        !body.contains("password_hash") && !body.contains(&hash),
+        "{body}"
+    );
+    assert!(body.contains("password.changed"), "the event stays: {body}");
+}
+
+/// The value of an unlabelled series in the metrics text.
+fn series(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {metrics}"))
+}
+
+#[test]
+fn a_dead_endpoints_backlog_is_not_read_again_for_each_event() {
+    // 2,000 deliveries queued for an endpoint that refuses connections, all in their
+    // backoff, beside a live endpoint: an event costs the delivery tasks a look at what is
+    // new, not a read of the backlog (counted by resetgate_webhook_queue_reads_total).
+    const BACKLOG: usize = 2_000;
+    let receiver = WebhookReceiver::start(TEST_SECRET);
+    let dead = format!(
+        "[[webhooks]]\nname = \"dead\"\nurl = \"http://127.0.0.1:{}/hooks\"\nsecret = \"{TEST_SECRET}\"\n\
+         events = [\"password.changed\"]\nretry_initial = \"1h\"\nretry_max = \"1h\"\n",
+        support::free_port()
+    );
+    let app = webhook_config(
+        "app",
+        &receiver.url(),
+        TEST_SECRET,
+        "events = [\"password.changed\"]\n",
+    );
+    let sink = SmtpSink::start();
+    let setup = Setup::new(&format!("{}{dead}{app}", support::smtp_config(sink.port)));
+    assert_eq!(
+        setup.cli(&["users", "add", "ada@example.com"]).code,
+        Some(0)
+    );
+    {
+        let db =
+            resetgate::store::Db::open(&setup.data_dir(), 8, resetgate::config::Durability::Flush)
+                .unwrap();
+        let now = resetgate::store::unix_ms(std::time::SystemTime::now());
+        let backlog: Vec<_> = (0..BACKLOG)
+            .map(|i| {
+                let kind = resetgate::store::outbox::Kind::Webhook {
+                    event: "password.changed".into(),
+                    id: format!("msg_{i:032x}"),
+                    account: format!("old{i}@example.com"),
+                    body: r#"{"type":"password.changed"}"#.into(),
+                };
+                let mut q = resetgate::store::outbox::Queued::new(
+                    "dead".into(),
+                    kind,
+                    now,
+                    Some(now + 86_400_000),
+                );
+                q.next_attempt_ms = now + 3_600_000;
+                q
+            })
+            .collect();
+        db.queue_webhooks(&backlog).unwrap();
+        db.flush_blocking().unwrap();
+    }
+    support::close_to_others(&setup.data_dir());
+    // sled lets go of the directory's lock a moment after: a command that opens it directly
+    // succeeds once it has.
+    while setup.cli(&["users", "list"]).code != Some(0) {}
+    let mut service = setup.start();
+    let change = |service: &Service, i: usize| {
+        let body = json!({ "email": "ada@example.com", "password": format!("{PASSWORD} {i}") });
+        let r = service.admin_call(
+            &setup,
+            "POST",
+            "/admin/v1/users/set-password",
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+    };
+    let metrics = |service: &Service| {
+        let r = service.admin_call(&setup, "GET", "/metrics", b"");
+        series(&r.raw_body, "resetgate_webhook_queue_reads_total")
+    };
+    change(&service, 0);
+    assert_eq!(receiver.next_delivery().status, 200);
+    service.wait_for_log("webhook delivered");
+    let before = metrics(&service);
+    assert!(
+        before >= BACKLOG as f64,
+        "the first scan read the backlog: {before}"
+    );
+    for i in 1..=10 {
+        change(&service, i);
+    }
+    for _ in 1..=10 {
+        assert_eq!(receiver.next_delivery().event_type(), "password.changed");
+    }
+    for _ in 1..=10 {
+        service.wait_for_log("webhook delivered");
+    }
+    let read = metrics(&service) - before;
+    assert!(
+        read < (BACKLOG / 2) as f64,
+        "ten events read {read} entries of a backlog of {BACKLOG}"
+    );
+}

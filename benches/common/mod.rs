@@ -131,6 +131,11 @@ impl Service {
         rss(self.child.id())
     }
 
+    /// The process id, for /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(self) {
         // Dropping it stops it.
     }

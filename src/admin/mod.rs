@@ -205,6 +205,7 @@ impl Admin {
             })
             .collect();
         Ok(StoreGauges {
+            webhook_queue_reads: self.db().webhook_queue_reads(),
             depth: self.db().outbox_len(),
             oldest_age: Duration::from_millis(oldest),
             store_bytes: size,

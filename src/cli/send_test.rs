@@ -44,6 +44,9 @@ pub fn run(config: Config, address: String) -> Result<(), Failure> {
             Err(SendError::Permanent(why)) => {
                 Err(Failure::runtime(format!("refused by the server: {why}")))
             }
+            Err(SendError::Unconfirmed(why)) => Err(Failure::runtime(format!(
+                "sent, but the server did not confirm it ({why}): it may arrive"
+            ))),
         }
     })
 }

@@ -25,8 +25,14 @@ const BATCH: usize = 64;
 /// The longest the dispatcher sleeps without looking at the outbox.
 const IDLE: Duration = Duration::from_secs(60);
 
-/// Runs until `stop` turns true; dropping the future stops every lane.
-pub async fn run(worker: Worker, transports: Vec<Transport>, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop` turns true; dropping the future stops every lane. `transports`: one
+/// per lane, and the prober's ([`super::revival`]).
+pub async fn run(
+    worker: Worker,
+    transports: (Vec<Transport>, Transport),
+    mut stop: watch::Receiver<bool>,
+) {
+    let (transports, prober) = transports;
     let worker = Arc::new(worker);
     let claimed: Claimed = Arc::default();
     let done = Arc::new(Notify::new());
@@ -44,8 +50,10 @@ pub async fn run(worker: Worker, transports: Vec<Transport>, mut stop: watch::Re
     }
     // Only the lanes keep the receiver: when they are gone, a send fails instead of waiting.
     drop(rx);
+    let probing = tokio::spawn(super::revival::watch(worker.clone(), prober, stop.clone()));
     dispatch(&worker, tx, &claimed, &done, &mut stop).await;
     while lanes.join_next().await.is_some() {}
+    let _ = probing.await;
 }
 
 async fn dispatch(

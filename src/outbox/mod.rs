@@ -11,6 +11,7 @@ mod file;
 mod gate;
 mod health;
 mod lane;
+mod revival;
 mod smtp;
 pub mod templates;
 pub mod thread;
@@ -39,6 +40,10 @@ pub enum SendError {
     Transient(String),
     /// The server refused the message itself (5xx): set it aside for an operator.
     Permanent(String),
+    /// The whole message went out and no answer came (a timeout, a dropped connection):
+    /// the relay may have queued it, so sending it again may make a second copy. Set aside
+    /// for an operator, not retried.
+    Unconfirmed(String),
 }
 
 pub enum Transport {
@@ -89,6 +94,16 @@ impl Transport {
         match self {
             Transport::Smtp(s) => s.last_class,
             Transport::File(_) => "file",
+        }
+    }
+
+    /// Whether the last failed attempt failed for want of the relay (or the mail
+    /// directory), not because this message or its sender was refused: such a retry is
+    /// pulled forward as soon as the relay answers again (`Worker::relay_is_back`).
+    pub fn failed_for_relay(&self) -> bool {
+        match self {
+            Transport::Smtp(s) => s.last_about_relay,
+            Transport::File(_) => true,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Running {
 /// the webhook endpoints. Building it checks the configuration.
 pub struct Plan {
     transports: Vec<Transport>,
+    /// A connection of its own for probing the relay while retries wait for it.
+    prober: Transport,
     letterhead: Letterhead,
     endpoints: Vec<Endpoint>,
 }
@@ -45,6 +47,7 @@ impl Plan {
             .collect::<Result<_, _>>()?;
         Ok(Plan {
             transports,
+            prober: Transport::from_config(config)?,
             letterhead: Letterhead::new(config, db.instance_id(), catalog.clone())?,
             endpoints: Endpoint::all(config)?,
         })
@@ -103,6 +106,8 @@ pub fn start(plan: Plan, parts: Parts, stop: watch::Receiver<bool>) -> std::io::
         metrics: metrics.clone(),
         heartbeat,
         lag,
+        relay_retries: std::sync::atomic::AtomicBool::new(true),
+        relay_trouble: tokio::sync::Notify::new(),
     };
     let shared = Webhooks {
         wake: db.webhooks_queued(),
@@ -112,18 +117,18 @@ pub fn start(plan: Plan, parts: Parts, stop: watch::Receiver<bool>) -> std::io::
     let finished = move || delivery.stopped();
     spawn(
         worker,
-        plan.transports,
+        (plan.transports, plan.prober),
         (shared, plan.endpoints),
         stop,
         finished,
     )
 }
 
-/// Starts `worker` (mail) and the webhook endpoints' tasks on a new thread; `finished` runs
+/// Starts `worker` (mail: the lanes' transports and the prober's) and the webhook endpoints' tasks on a new thread; `finished` runs
 /// there once both have stopped.
 fn spawn(
     worker: Worker,
-    transports: Vec<Transport>,
+    transports: (Vec<Transport>, Transport),
     hooks: (Webhooks, Vec<Endpoint>),
     stop: watch::Receiver<bool>,
     finished: impl FnOnce() + Send + 'static,

@@ -3,6 +3,7 @@
 //! (`dispatch`) hands entries to the lanes (`lane`).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +15,9 @@ use crate::mail_address::validate;
 use crate::store::history::{Entry, What};
 use crate::store::outbox::{Dead, Kind, Queued};
 use crate::store::{unix_ms, Db};
+
+/// A dead letter's error when the relay did not answer after taking a message's content.
+pub const UNCONFIRMED: &str = "the relay did not answer after the whole message was sent, so it may have been delivered; not sent again automatically, to avoid a second copy (retry it if it did not arrive)";
 
 /// What the lanes share.
 pub struct Worker {
@@ -31,6 +35,12 @@ pub struct Worker {
     /// When the oldest code mail that is due (waiting for a connection, or on one now) was
     /// queued, as of the last scan; 0: none. Forgot-password's admission signal.
     pub lag: Arc<std::sync::atomic::AtomicU64>,
+    /// Retries may be waiting for the relay (`Queued::waits_for_relay`): the next success,
+    /// or a probe that gets through, pulls them forward. True at start-up, for entries
+    /// queued before it.
+    pub relay_retries: AtomicBool,
+    /// Notified when a retry starts waiting for the relay: the prober's cue ([`super::revival`]).
+    pub relay_trouble: Notify,
 }
 
 pub(super) type Claimed = Arc<Mutex<HashSet<u64>>>;
@@ -130,19 +140,30 @@ impl Worker {
                 self.note(&message, Entry::new(What::MailAccepted, now).detail(reply));
                 self.metrics.outbox_sent.inc();
                 tracing::info!(id, attempts = message.attempts + 1, "message delivered");
+                self.relay_is_back().await;
                 return transport.repeats_are_duplicates();
             }
             Err(SendError::Permanent(reason)) => self.bury(id, message, reason, now).await,
+            Err(SendError::Unconfirmed(reason)) => {
+                // At most one copy: a retry would repeat a message the relay may have.
+                let reason = format!("{UNCONFIRMED} ({reason})");
+                self.bury(id, message, reason, now).await
+            }
             Err(SendError::Transient(reason)) => {
                 message.attempts += 1;
                 let delay = backoff(self.retry_initial, self.retry_max, message.attempts);
                 message.next_attempt_ms = now + delay.as_millis() as u64;
                 message.last_error = Some(reason);
+                message.waits_for_relay = transport.failed_for_relay();
                 let update = message.clone();
                 let rescheduled = self
                     .db
                     .blocking(move |db| db.outbox_reschedule(id, &update));
                 self.store(rescheduled.await);
+                if message.waits_for_relay {
+                    self.relay_retries.store(true, Ordering::SeqCst);
+                    self.relay_trouble.notify_one();
+                }
                 self.metrics.outbox_retried.inc();
                 tracing::warn!(
                     id,
@@ -154,6 +175,34 @@ impl Worker {
             }
         }
         false
+    }
+
+    /// The relay answers again (a message went through, or a probe did): every retry that
+    /// waits for it is due now, rather than after its backoff (up to `mail.retry_max`).
+    /// Only when such retries may exist, so a steady stream of successes costs no scans.
+    pub(super) async fn relay_is_back(&self) {
+        if !self.relay_retries.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let now = unix_ms(SystemTime::now());
+        match self
+            .db
+            .blocking(move |db| db.outbox_pull_forward(now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(pulled) => {
+                tracing::info!(
+                    retries = pulled,
+                    "the mail relay answers again: retries waiting for it are due now"
+                );
+                self.wake.notify_one();
+            }
+            Err(e) => {
+                self.relay_retries.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, "pulling retries forward failed");
+            }
+        }
     }
 
     /// Notes `entry` in the history of the account a code or notice went to.
@@ -192,7 +241,7 @@ impl Worker {
         );
         self.store(self.db.durable().await);
         self.metrics.outbox_dead.inc();
-        tracing::error!(id, error = %dead.error, "message refused permanently; kept as a dead letter");
+        tracing::error!(id, error = %dead.error, "message not delivered and not retried; kept as a dead letter");
     }
 
     fn store(&self, result: crate::store::Result<()>) {

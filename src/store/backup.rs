@@ -16,6 +16,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::records::Reset;
+use super::webhooks;
 use super::{
     decode, encode, id_key, key_id, migrate, unix_ms, Db, Result, StoreError, SCHEMA_VERSION, TREES,
 };
@@ -95,6 +96,18 @@ impl Db {
         let tree = v["tree"].as_str().unwrap_or_default();
         let (key, value) = (field("key")?, field("value")?);
         match tree {
+            // Under the endpoint's name (schema 4 and later).
+            "endpoint_webhook" => {
+                let fresh = self.inner.db.generate_id()?;
+                load.renumbered
+                    .insert(webhooks::webhook_key_id(&key)?, fresh);
+                let endpoint = key.split(|&b| b == 0).next().unwrap_or_default();
+                let endpoint = String::from_utf8_lossy(endpoint);
+                self.inner
+                    .webhooks
+                    .insert(webhooks::webhook_key(&endpoint, fresh), value)?;
+            }
+            // `id_webhook`: a schema 3 backup's queue, moved by the migration below.
             "id_outbox" | "id_dead" | "id_webhook" => {
                 let fresh = self.inner.db.generate_id()?;
                 load.renumbered.insert(key_id(&key)?, fresh);

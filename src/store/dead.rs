@@ -108,7 +108,7 @@ impl Db {
             dead_tree.remove(&key[..])?;
             match message.queue() {
                 Queue::Mail => outbox.insert(&key[..], encode(&message))?,
-                Queue::Webhooks => webhooks.insert(&key[..], encode(&message))?,
+                Queue::Webhooks => webhooks.insert(message.key(id), encode(&message))?,
             };
             Ok(Ok(()))
         });
@@ -117,7 +117,9 @@ impl Db {
             TransactionError::Storage(e) => StoreError::Sled(e),
         })?;
         if moved.is_ok() {
-            // Perhaps mail; a needless wake costs the webhook tasks one scan.
+            // Perhaps mail; a needless wake costs the webhook tasks one scan. A webhook
+            // delivery comes back under its old id, before the ids their tasks have seen.
+            self.note_webhooks_requeued();
             self.note_webhooks_queued();
         }
         Ok(moved)
@@ -136,25 +138,60 @@ impl Db {
         }
     }
 
-    /// Clears the codes of dead letters whose code expired; returns how many.
+    /// Clears what a dead letter no longer needs to hold; returns how many changed:
+    /// - the code of a code's mail, once the code expired (until then an operator may
+    ///   retry it);
+    /// - the password hash in a webhook delivery's body (`include_password_hash`), once
+    ///   it is not the account's hash any more (changed again, cleared, or the account
+    ///   removed). While it is, the account's own record holds the same hash, and a retry
+    ///   sends it; afterwards a retry sends the event without it.
     pub fn scrub_dead(&self, now_ms: u64) -> Result<usize> {
         let _gate = self.writing();
         let mut scrubbed = 0;
         for (id, mut dead) in self.dead_letters()? {
             let expired = dead.message.expired(now_ms);
-            if let Kind::Otp { code, .. } = &mut dead.message.kind {
-                if expired && !code.is_empty() {
+            let changed = match &mut dead.message.kind {
+                Kind::Otp { code, .. } if expired && !code.is_empty() => {
                     code.clear();
-                    let key = id_key(id);
-                    let new = encode(&dead);
-                    self.inner
-                        .dead
-                        .fetch_and_update(key, |old| old.map(|_| new.clone()))?;
-                    scrubbed += 1;
+                    true
                 }
+                Kind::Webhook { account, body, .. } => self.scrub_stale_hash(account, body)?,
+                _ => false,
+            };
+            if changed {
+                let new = encode(&dead);
+                self.inner
+                    .dead
+                    .fetch_and_update(id_key(id), |old| old.map(|_| new.clone()))?;
+                scrubbed += 1;
             }
         }
         Ok(scrubbed)
+    }
+
+    /// Removes `data.password_hash` from a delivery's `body` unless it is still the hash
+    /// of `account`; whether it did.
+    fn scrub_stale_hash(&self, account: &str, body: &mut String) -> Result<bool> {
+        if !body.contains("\"password_hash\"") {
+            return Ok(false);
+        }
+        let mut event: serde_json::Value = decode("webhook body", body.as_bytes())?;
+        let Some(data) = event["data"].as_object_mut() else {
+            return Ok(false);
+        };
+        let Some(hash) = data.get("password_hash").and_then(|h| h.as_str()) else {
+            return Ok(false);
+        };
+        let current = match account.is_empty() {
+            true => None,
+            false => self.user(account)?.and_then(|u| u.password_hash),
+        };
+        if current.as_deref() == Some(hash) {
+            return Ok(false);
+        }
+        data.remove("password_hash");
+        *body = event.to_string();
+        Ok(true)
     }
 
     pub fn dead_len(&self) -> usize {

@@ -14,11 +14,13 @@
 //!    the migration: a lock in force stays in force for the full period after the upgrade.
 //! 3. webhook deliveries: the tree `id_webhook`, and dead letters (`id_dead`) that may be
 //!    webhook deliveries. Nothing to rewrite; an older build must not open such a store.
+//! 4. the webhook queue keyed by endpoint and id (`endpoint_webhook`): `id_webhook`'s
+//!    entries move there ([`super::webhooks::key_by_endpoint`]).
 
 use super::records::Reset;
 use super::{decode, encode, Result, StoreError};
 
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// What opening did to an older store.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,6 +64,7 @@ pub(super) fn upgrade(db: &sled::Db, now_ms: u64) -> Result<Option<Migrated>> {
         records += match version {
             1 => stamp_failures(db, now_ms)?,
             2 => 0,
+            3 => super::webhooks::key_by_endpoint(db)?,
             other => {
                 return Err(StoreError::Corrupt(format!(
                     "schema_version {other} is not one this build can migrate"
@@ -144,6 +147,43 @@ mod tests {
         let again = crate::store::reopen(dir.path()).unwrap();
         assert_eq!(again.migrated(), None, "already at schema {SCHEMA_VERSION}");
         assert_eq!(version(&again.inner.meta).unwrap(), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn a_schema_3_webhook_queue_is_keyed_by_endpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path().join("store")).unwrap();
+            set_version(&db.open_tree("meta").unwrap(), 3).unwrap();
+            let body = |to: &str| {
+                format!(
+                    r#"{{"to":"{to}","kind":"webhook","event":"code.confirmed","id":"msg_1","account":"a","body":"{{}}","created_ms":5,"expires_ms":null,"attempts":0,"next_attempt_ms":5,"last_error":null}}"#
+                )
+            };
+            let old = db.open_tree("id_webhook").unwrap();
+            old.insert(7u64.to_be_bytes(), body("app").as_bytes())
+                .unwrap();
+            old.insert(9u64.to_be_bytes(), body("ops").as_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let opened = crate::store::reopen(dir.path()).unwrap();
+        assert_eq!(
+            opened.migrated(),
+            Some(&Migrated {
+                from: 3,
+                records: 2
+            })
+        );
+        let app = opened.queued_message(7).unwrap().unwrap();
+        assert_eq!((app.to.as_str(), app.created_ms), ("app", 5));
+        assert_eq!(opened.oldest_webhooks(10).unwrap().len(), 2);
+        assert!(!opened
+            .inner
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"id_webhook"));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - `email_reset`:   normalized email (or a decoy's NUL-prefixed key) → [`records::Reset`] (JSON)
 //! - `id_outbox`:     big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON)
 //! - `id_dead`:       big-endian u64 id → [`outbox::Dead`] (JSON), mail or webhook
-//! - `id_webhook`:    big-endian u64 id (FIFO) → [`outbox::Queued`] (JSON), a webhook delivery
+//! - `endpoint_webhook`: endpoint name, `0x00`, big-endian u64 id (FIFO per endpoint) →
+//!   [`outbox::Queued`] (JSON), a webhook delivery (schema 3 kept them in `id_webhook` by
+//!   id alone; opening moves them: [`webhooks`])
 //! - `cidr_block`:    network ("203.0.113.0/24") → [`blocks::Block`] (JSON), the runtime deny list
 //! - `account_history`: normalized email, `0xff`, big-endian u64 ms, u32 sequence →
 //!   [`history::Entry`] (JSON): each account's recent history, for support
@@ -44,6 +46,7 @@ pub mod resets;
 pub(crate) mod test_support;
 mod tx;
 pub mod users;
+pub mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -63,7 +66,7 @@ const TREES: [&str; 8] = [
     "email_reset",
     "id_outbox",
     "id_dead",
-    "id_webhook",
+    "endpoint_webhook",
     "cidr_block",
     "account_history",
     "meta",
@@ -118,6 +121,12 @@ struct Inner {
     commit_order: std::sync::Mutex<()>,
     /// Changed after each commit that queued webhook deliveries: wakes their tasks.
     webhooks_queued: tokio::sync::watch::Sender<u64>,
+    /// Raised when webhook deliveries come back under old ids (a retried dead letter):
+    /// the endpoints' tasks then scan their whole range ([`webhooks::Backlog`]).
+    webhook_epoch: std::sync::atomic::AtomicU64,
+    /// Webhook queue entries decoded by scans (the delivery tasks', /metrics'), for the
+    /// counter that shows a scan's cost ([`webhooks`]).
+    webhook_reads: std::sync::atomic::AtomicU64,
     /// What opening did to an older store.
     migrated: Option<migrate::Migrated>,
     /// Striped per-account locks: see [`Db::account`].
@@ -188,7 +197,7 @@ impl Db {
             codes,
             outbox: db.open_tree("id_outbox")?,
             dead: db.open_tree("id_dead")?,
-            webhooks: db.open_tree("id_webhook")?,
+            webhooks: db.open_tree("endpoint_webhook")?,
             blocks: db.open_tree("cidr_block")?,
             meta,
             history: history::Log::start(db.open_tree("account_history")?),
@@ -200,6 +209,8 @@ impl Db {
             gate: std::sync::RwLock::new(()),
             commit_order: std::sync::Mutex::new(()),
             webhooks_queued: tokio::sync::watch::channel(0).0,
+            webhook_epoch: std::sync::atomic::AtomicU64::new(0),
+            webhook_reads: std::sync::atomic::AtomicU64::new(0),
             migrated,
             accounts: (0..ACCOUNT_STRIPES)
                 .map(|_| std::sync::Mutex::new(()))

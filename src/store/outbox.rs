@@ -1,4 +1,5 @@
-//! The durable outbox: mail (`id_outbox`), webhook deliveries (`id_webhook`), and the dead
+//! The durable outbox: mail (`id_outbox`), webhook deliveries (`endpoint_webhook`, keyed
+//! by endpoint and id: [`super::webhooks`]), and the dead
 //! letters of both (`id_dead`).
 //!
 //! An entry is written in the same transaction as the state it announces, and removed only
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use super::webhooks::{endpoint_prefix, webhook_key, webhook_key_id};
 use super::{decode, encode, id_key, key_id, Db, Result, StoreError};
 
 /// What the message is; the text is rendered at send time from these fields.
@@ -55,6 +57,10 @@ pub struct Queued {
     /// The catalog locale chosen from the request's Accept-Language (None: English).
     #[serde(default)]
     pub locale: Option<String>,
+    /// The last attempt failed for want of the relay (unreachable, silent, closing), not
+    /// because the message was refused: the retry is pulled forward when the relay is back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waits_for_relay: bool,
 }
 
 impl Queued {
@@ -68,6 +74,7 @@ impl Queued {
             next_attempt_ms: now_ms,
             last_error: None,
             locale: None,
+            waits_for_relay: false,
         }
     }
 
@@ -77,6 +84,12 @@ impl Queued {
 
     pub fn expired(&self, now_ms: u64) -> bool {
         self.expires_ms.is_some_and(|e| e <= now_ms)
+    }
+
+    /// When it is next due: its next attempt, or its expiry if that is sooner.
+    pub fn falls_due(&self) -> u64 {
+        self.next_attempt_ms
+            .min(self.expires_ms.unwrap_or(u64::MAX))
     }
 
     /// What must be delivered before this entry: an earlier event for the same account
@@ -93,6 +106,14 @@ impl Queued {
         match self.kind {
             Kind::Webhook { .. } => Queue::Webhooks,
             _ => Queue::Mail,
+        }
+    }
+
+    /// Its key in its queue: the id (mail), or the endpoint and the id (webhooks).
+    pub(crate) fn key(&self, id: u64) -> Vec<u8> {
+        match self.queue() {
+            Queue::Mail => id_key(id).to_vec(),
+            Queue::Webhooks => webhook_key(&self.to, id),
         }
     }
 }
@@ -118,17 +139,21 @@ impl Db {
         self.due_in(Queue::Mail, now_ms, limit, None)
     }
 
-    /// The entries of `queue` (only those to `to`, when given) due now (at most `limit`,
-    /// oldest first), and when the next later one is due. A webhook delivery waits while an
-    /// earlier one for the same account and endpoint is still queued. A scan: run it off
-    /// the async threads.
+    /// The entries of `queue` (only those to `to`, when given: one endpoint's range of the
+    /// webhook queue) due now (at most `limit`, oldest first), and when the next later one
+    /// is due. A webhook delivery waits while an earlier one for the same account and
+    /// endpoint is still queued. A scan: run it off the async threads.
     pub fn due_in(&self, queue: Queue, now_ms: u64, limit: usize, to: Option<&str>) -> Result<Due> {
         let mut due = Due {
             entries: Vec::new(),
             next_ms: None,
         };
         let mut waiting: std::collections::HashSet<(String, String)> = Default::default();
-        for entry in self.queue_tree(queue).iter() {
+        let prefix = match (queue, to) {
+            (Queue::Webhooks, Some(to)) => endpoint_prefix(to),
+            _ => Vec::new(),
+        };
+        for entry in self.queue_tree(queue).scan_prefix(prefix) {
             let (key, value) = entry?;
             let message: Queued = decode("outbox entry", &value)?;
             if to.is_some_and(|to| to != message.to) {
@@ -144,7 +169,7 @@ impl Db {
                     due.next_ms = Some(now_ms);
                     break;
                 }
-                due.entries.push((key_id(&key)?, message));
+                due.entries.push((queue_key_id(queue, &key)?, message));
             } else {
                 let at = message
                     .next_attempt_ms
@@ -155,34 +180,51 @@ impl Db {
         Ok(due)
     }
 
-    pub fn outbox_remove(&self, id: u64) -> Result<()> {
-        self.remove_in(Queue::Mail, id)
+    /// Makes every mail retry that waits for the relay (`Queued::waits_for_relay`) and is
+    /// due after `now_ms` due at `now_ms`; how many. An entry changed meanwhile (sent,
+    /// rescheduled by a lane) is left as it is. A scan: run it off the async threads.
+    pub fn outbox_pull_forward(&self, now_ms: u64) -> Result<usize> {
+        let _gate = self.writing();
+        let mut pulled = 0;
+        for entry in self.inner.outbox.iter() {
+            let (key, value) = entry?;
+            let mut message: Queued = decode("outbox entry", &value)?;
+            if !message.waits_for_relay || message.next_attempt_ms <= now_ms {
+                continue;
+            }
+            message.next_attempt_ms = now_ms;
+            let swapped =
+                self.inner
+                    .outbox
+                    .compare_and_swap(&key, Some(&value), Some(encode(&message)))?;
+            pulled += usize::from(swapped.is_ok());
+        }
+        Ok(pulled)
     }
 
-    pub fn remove_in(&self, queue: Queue, id: u64) -> Result<()> {
+    pub fn outbox_remove(&self, id: u64) -> Result<()> {
         let _gate = self.writing();
-        self.queue_tree(queue).remove(id_key(id))?;
+        self.inner.outbox.remove(id_key(id))?;
         Ok(())
     }
 
     /// Stores the entry's new attempt count and schedule (only if it is still queued).
     pub fn outbox_reschedule(&self, id: u64, message: &Queued) -> Result<()> {
         let _gate = self.writing();
-        let key = id_key(id);
         let bytes = encode(message);
         self.queue_tree(message.queue())
-            .fetch_and_update(key, |old| old.map(|_| bytes.clone()))?;
+            .fetch_and_update(message.key(id), |old| old.map(|_| bytes.clone()))?;
         Ok(())
     }
 
     /// Moves an entry to the dead letters, atomically.
     pub fn outbox_bury(&self, id: u64, dead: &Dead) -> Result<()> {
         let _gate = self.writing();
-        let key = id_key(id);
+        let (key, queued_key) = (id_key(id), dead.message.key(id));
         let queue = self.queue_tree(dead.message.queue());
         let moved = (queue, &self.inner.dead).transaction(|(queue, dead_tree)| {
             // Only if it is still queued: a replaced or used code took its mail away.
-            if queue.remove(&key[..])?.is_some() {
+            if queue.remove(&queued_key[..])?.is_some() {
                 dead_tree.insert(&key[..], encode(dead))?;
             }
             Ok::<_, ConflictableTransactionError<()>>(())
@@ -198,17 +240,20 @@ impl Db {
     /// async threads.
     pub fn bury_unrouted(&self, configured: &[String], now_ms: u64, error: &str) -> Result<usize> {
         let mut buried = 0;
-        for (id, message) in self.queued_in(Queue::Webhooks, usize::MAX)? {
-            if configured.contains(&message.to) {
-                continue;
+        let gone = self.webhook_endpoints()?;
+        let gone = gone.iter().filter(|name| !configured.contains(name));
+        for name in gone {
+            for entry in self.inner.webhooks.scan_prefix(endpoint_prefix(name)) {
+                let (key, value) = entry?;
+                let (id, message) = (webhook_key_id(&key)?, decode("outbox entry", &value)?);
+                let dead = Dead {
+                    message,
+                    error: error.to_string(),
+                    failed_ms: now_ms,
+                };
+                self.outbox_bury(id, &dead)?;
+                buried += 1;
             }
-            let dead = Dead {
-                message,
-                error: error.to_string(),
-                failed_ms: now_ms,
-            };
-            self.outbox_bury(id, &dead)?;
-            buried += 1;
         }
         Ok(buried)
     }
@@ -217,11 +262,17 @@ impl Db {
     /// as a whole, such as a spent budget); returns their ids.
     pub fn queue_webhooks(&self, deliveries: &[Queued]) -> Result<Vec<u64>> {
         let _gate = self.writing();
+        // As in `transact`: ids in commit order, which the endpoints' tasks rely on.
+        let _order = self
+            .inner
+            .commit_order
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut batch = sled::Batch::default();
         let mut ids = Vec::new();
         for delivery in deliveries {
             let id = self.inner.db.generate_id()?;
-            batch.insert(&id_key(id), encode(delivery));
+            batch.insert(delivery.key(id), encode(delivery));
             ids.push(id);
         }
         self.inner.webhooks.apply_batch(batch)?;
@@ -237,22 +288,6 @@ impl Db {
             }
             None => Ok(0),
         }
-    }
-
-    /// Each endpoint's oldest queued webhook delivery's age (endpoints with none are not
-    /// named). A scan: run it off the async threads.
-    pub fn oldest_webhooks(&self, now_ms: u64) -> Result<Vec<(String, u64)>> {
-        let mut oldest: Vec<(String, u64)> = Vec::new();
-        for entry in self.inner.webhooks.iter() {
-            let (_, value) = entry?;
-            let m: Queued = decode("outbox entry", &value)?;
-            let age = now_ms.saturating_sub(m.created_ms);
-            match oldest.iter_mut().find(|(to, _)| *to == m.to) {
-                Some((_, a)) => *a = (*a).max(age),
-                None => oldest.push((m.to, age)),
-            }
-        }
-        Ok(oldest)
     }
 
     pub fn outbox_len(&self) -> usize {
@@ -274,19 +309,30 @@ impl Db {
             .take(limit)
             .map(|entry| {
                 let (key, value) = entry?;
-                Ok((key_id(&key)?, decode("outbox entry", &value)?))
+                Ok((queue_key_id(queue, &key)?, decode("outbox entry", &value)?))
             })
             .collect()
     }
 
-    /// Entry `id`, in whichever queue holds it.
+    /// Entry `id`, in whichever queue holds it (webhooks: a look under each endpoint).
     pub fn queued_message(&self, id: u64) -> Result<Option<Queued>> {
-        for queue in [Queue::Mail, Queue::Webhooks] {
-            if let Some(v) = self.queue_tree(queue).get(id_key(id))? {
+        if let Some(v) = self.inner.outbox.get(id_key(id))? {
+            return Ok(Some(decode("outbox entry", &v)?));
+        }
+        for name in self.webhook_endpoints()? {
+            if let Some(v) = self.inner.webhooks.get(webhook_key(&name, id))? {
                 return Ok(Some(decode("outbox entry", &v)?));
             }
         }
         Ok(None)
+    }
+}
+
+/// The id in a key of `queue`.
+fn queue_key_id(queue: Queue, key: &[u8]) -> Result<u64> {
+    match queue {
+        Queue::Mail => key_id(key),
+        Queue::Webhooks => webhook_key_id(key),
     }
 }
 

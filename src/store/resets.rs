@@ -134,7 +134,7 @@ impl Db {
                     outbox.insert(&id_key(ids[0]), encode(message))?;
                 }
                 for (event, id) in changes.deliveries.iter().zip(&ids[1..]) {
-                    webhooks.insert(&id_key(*id), encode(event))?;
+                    webhooks.insert(event.key(*id), encode(event))?;
                 }
                 TxResult::<(T, Retired, bool)>::Ok((
                     answer,

@@ -6,6 +6,8 @@ per accepted message: {"mail_from", "rcpt_tos", "data"}. With --fail-first N it 
 first N commands named by --fail-at (MAIL, RCPT or DATA) with --fail-reply. With --stall it
 accepts connections, prints {"event": "connected"} for each, and never says a word. With
 --drop-data N it drops the connection instead of answering the first N messages' final dot.
+With --accept-then-drop N (repeatable) it records the N-th message, then drops the connection
+without answering its final dot: a relay that took the message but whose answer was lost.
 With --tls-cert/--tls-key it offers STARTTLS (and requires it), or with --implicit-tls speaks
 TLS from the first byte. With --pipelining it offers PIPELINING (RFC 2920), and each message's
 line says whether its RCPT and DATA commands had arrived with its MAIL command ("pipelined").
@@ -20,7 +22,9 @@ from aiosmtpd.smtp import SMTP
 
 
 class Recorder:
-    def __init__(self, fail_first, fail_reply, fail_at, drop_data, slow, pipelining):
+    def __init__(self, fail_first, fail_reply, fail_at, drop_data, slow, pipelining,
+                 accept_then_drop=()):
+        self.accept_then_drop = set(accept_then_drop)
         self.slow = slow
         self.pipelining = pipelining
         self.pipelined = False
@@ -78,6 +82,9 @@ class Recorder:
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
+        if self.data_seen in self.accept_then_drop:
+            server.transport.abort()
+            return "451 never seen"
         return "250 2.0.0 OK queued"
 
 
@@ -91,6 +98,8 @@ async def main():
     parser.add_argument("--drop-data", type=int, default=0)
     parser.add_argument("--slow-data", action="append", default=[],
                         help="N:SECONDS: wait before answering the N-th message's final dot (0: every one)")
+    parser.add_argument("--accept-then-drop", type=int, action="append", default=[],
+                        help="N: record the N-th message, then drop the connection unanswered")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--implicit-tls", action="store_true")
@@ -98,7 +107,7 @@ async def main():
     args = parser.parse_args()
     slow = {int(n): float(secs) for n, secs in (item.split(":") for item in args.slow_data)}
     handler = Recorder(args.fail_first, args.fail_reply, args.fail_at, args.drop_data, slow,
-                       args.pipelining)
+                       args.pipelining, args.accept_then_drop)
     context = None
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -16,7 +16,7 @@ use tokio_rustls::TlsConnector;
 
 use super::{Rendered, SendError};
 use crate::config::{ConfigError, Secret, Security, Smtp as Settings};
-use transaction::{transaction, within, Attempt, Failure};
+use transaction::{transaction, within, Attempt};
 
 mod transaction;
 
@@ -39,6 +39,9 @@ pub struct Smtp {
     conn: Option<Conn>,
     /// The class of the last attempt's outcome, for metrics.
     pub last_class: &'static str,
+    /// Whether the last failure was the relay's (unreachable, silent, closing), not a
+    /// refusal: the retry may be pulled forward once the relay answers again.
+    pub last_about_relay: bool,
 }
 
 impl Smtp {
@@ -55,6 +58,7 @@ impl Smtp {
             helo,
             conn: None,
             last_class: "none",
+            last_about_relay: false,
         })
     }
 
@@ -84,13 +88,15 @@ impl Smtp {
                 // copy would be a duplicate. Backoff retries it instead.
                 Err(a) if a.before_data && (!a.failure.server_replied() || a.failure.closing()) => {
                 }
-                Err(a) => return self.after_failure(conn, a.failure).await,
+                Err(a) => return self.after_failure(conn, a).await,
             }
         }
         let mut conn = match within(timeout, self.connect()).await {
             Ok(conn) => conn,
             Err(e) => {
+                // Connecting, greeting, TLS or AUTH: the relay's trouble, whatever it said.
                 self.last_class = e.class();
+                self.last_about_relay = true;
                 return Err(e.classify());
             }
         };
@@ -100,18 +106,24 @@ impl Smtp {
                 self.last_class = "2xx";
                 Ok(reply)
             }
-            Err(a) => self.after_failure(conn, a.failure).await,
+            Err(a) => self.after_failure(conn, a).await,
         }
     }
 
     /// Keeps the connection after a refused message (RSET clears the transaction, or every
-    /// later send would fail with 503); drops it after anything else.
-    async fn after_failure(&mut self, mut conn: Conn, e: Failure) -> Result<String, SendError> {
+    /// later send would fail with 503); drops it after anything else. A message whose
+    /// content went out unanswered is [`SendError::Unconfirmed`].
+    async fn after_failure(&mut self, mut conn: Conn, a: Attempt) -> Result<String, SendError> {
+        let e = a.failure;
         self.last_class = e.class();
+        self.last_about_relay = e.about_relay();
         if e.server_replied() && within(self.settings.timeout, conn.rset()).await.is_ok() {
             self.conn = Some(conn);
         }
-        Err(e.classify())
+        match (a.unconfirmed, e.classify()) {
+            (true, SendError::Transient(why)) => Err(SendError::Unconfirmed(why)),
+            (_, classified) => Err(classified),
+        }
     }
 
     /// Connects, greets (TLS and AUTH as configured) and says QUIT: is the relay usable?
@@ -119,7 +131,7 @@ impl Smtp {
         let conn = within(self.settings.timeout, self.connect())
             .await
             .map_err(|e| match e.classify() {
-                SendError::Transient(m) | SendError::Permanent(m) => m,
+                SendError::Transient(m) | SendError::Permanent(m) | SendError::Unconfirmed(m) => m,
             })?;
         let _ = within(self.settings.timeout, conn.quit()).await;
         Ok(())

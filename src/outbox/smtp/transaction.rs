@@ -9,10 +9,23 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::super::{Rendered, SendError};
 
-/// A failed transaction, and whether it failed before the message's content went out.
+/// A failed transaction, and whether it failed before the message's content went out, or
+/// after all of it went out (the final dot) without an answer: then the relay may have
+/// taken the message, and sending it again may make a second copy.
 pub(super) struct Attempt {
     pub(super) failure: Failure,
     pub(super) before_data: bool,
+    pub(super) unconfirmed: bool,
+}
+
+impl Attempt {
+    fn new(failure: Failure, before_data: bool) -> Attempt {
+        Attempt {
+            failure,
+            before_data,
+            unconfirmed: false,
+        }
+    }
 }
 
 /// MAIL, RCPT and DATA, each step within `limit`, so that a refusal is known to be about
@@ -32,10 +45,7 @@ where
         return pipelined(c, m, limit).await;
     }
     let none = Parameters::default();
-    let failed = |failure: Failure, before_data| Attempt {
-        failure,
-        before_data,
-    };
+    let failed = Attempt::new;
     within(limit, c.mail_from(&m.envelope_from, &none))
         .await
         .map_err(|f| failed(f, true))?;
@@ -48,20 +58,30 @@ where
     })
     .await
     .map_err(|f: Failure| failed(f.about_message(), true))?;
-    within(limit, content(c, m))
-        .await
-        .map_err(|f| failed(f.about_message(), false))
+    content(c, m, limit).await
 }
 
 /// The message's content, after the go-ahead: the server's final reply, as one line.
-async fn content<T>(c: &mut SmtpClient<T>, m: &Rendered) -> mail_send::Result<String>
+/// Once the final dot is written, a failure without a reply (a timeout, a dropped
+/// connection) leaves the outcome unknown: the relay may have queued the message.
+async fn content<T>(c: &mut SmtpClient<T>, m: &Rendered, limit: Duration) -> Result<String, Attempt>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    c.write_message(&m.bytes).await?;
-    let reply = c.read().await?;
+    within(limit, async {
+        c.write_message(&m.bytes).await?;
+        Ok::<(), mail_send::Error>(())
+    })
+    .await
+    .map_err(|f| Attempt::new(f.about_message(), false))?;
+    let reply = within(limit, c.read()).await.map_err(|f| Attempt {
+        unconfirmed: !f.server_replied(),
+        ..Attempt::new(f.about_message(), false)
+    })?;
     let line = reply_line(&reply);
-    reply.assert_positive_completion()?;
+    reply
+        .assert_positive_completion()
+        .map_err(|e| Attempt::new(Failure::from(e).about_message(), false))?;
     Ok(line)
 }
 
@@ -83,10 +103,7 @@ async fn pipelined<T>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let failed = |failure: Failure, before_data| Attempt {
-        failure,
-        before_data,
-    };
+    let failed = Attempt::new;
     let commands = format!(
         "MAIL FROM:<{}>\r\nRCPT TO:<{}>\r\nDATA\r\n",
         m.envelope_from, m.to
@@ -120,9 +137,7 @@ where
         }
         return Err(failed(refused, true));
     }
-    within(limit, content(c, m))
-        .await
-        .map_err(|f| failed(f.about_message(), false))
+    content(c, m, limit).await
 }
 
 /// Ends a DATA section that has no content.
@@ -203,6 +218,12 @@ impl Failure {
     /// 421: the server is closing the connection.
     pub(super) fn closing(&self) -> bool {
         self.reply() == Some(421)
+    }
+
+    /// Whether the relay itself was the trouble (no answer at all, or 421), rather than a
+    /// refusal of this message or of the sender: a probe can tell when that is over.
+    pub(super) fn about_relay(&self) -> bool {
+        !self.server_replied() || self.closing()
     }
 
     /// Only a 5xx refusal of the message itself (RCPT, DATA) is permanent. A 5xx at the

@@ -1,8 +1,10 @@
 //! Delivery of webhook events: one task per endpoint drains that endpoint's deliveries from
-//! `id_webhook`, one at a time, oldest first. A delivery waits while an earlier one for the
-//! same account and endpoint is queued (the store's scan skips it), so one account's events
-//! arrive in order, and an endpoint that keeps failing one account's event delays no other
-//! account's.
+//! its range of `endpoint_webhook`, one at a time, oldest first. A delivery waits while an
+//! earlier one for the same account and endpoint is queued (the store's scan skips it), so
+//! one account's events arrive in order, and an endpoint that keeps failing one account's
+//! event delays no other account's. Between scans the task remembers what it saw
+//! ([`Backlog`]): an event queued for any endpoint costs it a look at the new entries,
+//! not at a dead endpoint's whole backlog.
 //!
 //! A 2xx answer is success: the delivery is removed and the removal flushed before the next
 //! one, so a crash repeats at most the delivery in flight (with the same `webhook-id`).
@@ -21,7 +23,8 @@ use super::{Answer, Endpoint};
 use crate::metrics::Metrics;
 use crate::outbox::gate::Gate;
 use crate::outbox::worker::backoff;
-use crate::store::outbox::{Dead, Kind, Queue, Queued};
+use crate::store::outbox::{Dead, Kind, Queued};
+use crate::store::webhooks::Backlog;
 use crate::store::{unix_ms, Db};
 
 /// The dead letter's error for a delivery whose endpoint is no longer configured.
@@ -76,6 +79,7 @@ pub async fn run(shared: Webhooks, endpoints: Vec<Endpoint>, stop: watch::Receiv
 }
 
 async fn drain(mut shared: Webhooks, mut endpoint: Endpoint, mut stop: watch::Receiver<bool>) {
+    let mut backlog = Backlog::default();
     loop {
         let now = unix_ms(SystemTime::now());
         match crate::outbox::gate::gate(&shared.db, &mut stop).await {
@@ -89,20 +93,27 @@ async fn drain(mut shared: Webhooks, mut endpoint: Endpoint, mut stop: watch::Re
         // Seen before the scan: a delivery queued during it changes the value again.
         shared.wake.borrow_and_update();
         let name = endpoint.name.clone();
-        let due = shared
+        let scanned = shared
             .db
-            .blocking(move |db| db.due_in(Queue::Webhooks, now, BATCH, Some(&name)))
+            .blocking(move |db| {
+                let due = db.webhooks_due(&name, now, BATCH, &mut backlog);
+                Ok((backlog, due))
+            })
             .await;
-        let due = match due {
-            Ok(due) => due,
-            Err(e) => {
+        let due = match scanned {
+            Ok((kept, Ok(due))) => {
+                backlog = kept;
+                due
+            }
+            Ok((_, Err(e))) | Err(e) => {
                 tracing::error!(error = %e, "reading the webhook queue failed");
+                backlog = Backlog::default();
                 pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
                 continue;
             }
         };
-        if due.entries.is_empty() {
-            let sleep = due.next_ms.map_or(IDLE, |t| {
+        if due.is_empty() && !backlog.more() {
+            let sleep = backlog.next_ms().map_or(IDLE, |t| {
                 Duration::from_millis(t.saturating_sub(now).max(10)).min(IDLE)
             });
             pause(&mut shared.wake, &mut stop, sleep).await;
@@ -112,16 +123,19 @@ async fn drain(mut shared: Webhooks, mut endpoint: Endpoint, mut stop: watch::Re
         // still waits for the group flush): nothing goes out that a crash could take back.
         if let Err(e) = shared.db.durable().await {
             tracing::error!(error = %e, "flushing before webhook deliveries failed");
+            backlog.forget();
             pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
             continue;
         }
-        for (id, delivery) in due.entries {
+        for (id, delivery) in due {
             if *stop.borrow() {
+                backlog.forget();
                 break;
             }
-            if !deliver(&shared, &mut endpoint, id, delivery).await {
+            if !deliver(&shared, &mut endpoint, id, delivery, &mut backlog).await {
                 // A delivery whose outcome could not be recorded: no other goes out until
                 // the store takes writes again, or a crash would repeat more than one.
+                backlog.forget();
                 pause(&mut shared.wake, &mut stop, Duration::from_secs(1)).await;
                 break;
             }
@@ -163,12 +177,13 @@ async fn deliver(
     endpoint: &mut Endpoint,
     id: u64,
     mut delivery: Queued,
+    backlog: &mut Backlog,
 ) -> bool {
     let Kind::Webhook {
         event,
         id: hook_id,
         body,
-        ..
+        account,
     } = delivery.kind.clone()
     else {
         return true;
@@ -183,9 +198,9 @@ async fn deliver(
     delivery.attempts += 1;
     let (reason, last_try) = match verdict(&answer) {
         Verdict::Delivered => {
-            let removed = db
-                .blocking(move |db| db.remove_in(Queue::Webhooks, id))
-                .await;
+            let to = delivery.to.clone();
+            let removed = db.blocking(move |db| db.remove_webhook(&to, id)).await;
+            backlog.left(id, &account);
             // Made durable before the next delivery: a crash repeats at most this one.
             let removed = match removed {
                 Ok(()) => db.durable().await,
@@ -215,6 +230,7 @@ async fn deliver(
             failed_ms: now,
         };
         let buried = db.blocking(move |db| db.outbox_bury(id, &dead)).await;
+        backlog.left(id, &account);
         shared.metrics.webhook(name, "dead");
         if let Err(e) = buried.and(db.durable().await) {
             tracing::error!(error = %e, "setting a webhook delivery aside failed");
@@ -236,6 +252,7 @@ async fn deliver(
     );
     delivery.next_attempt_ms = now + delay.as_millis() as u64;
     delivery.last_error = Some(reason.clone());
+    backlog.later(id, delivery.falls_due());
     let rescheduled = db
         .blocking(move |db| db.outbox_reschedule(id, &delivery))
         .await;
