@@ -73,6 +73,11 @@ impl MailBudget {
         let Some(reserve) = self.reserve.as_ref().filter(|_| account) else {
             return Err(spent("global"));
         };
+        // A spent reserve refuses before a client's and a network's counter is made (and
+        // given back): under a flood those would fill their tables for nothing.
+        if reserve.spent(&()).is_err() {
+            return Err(spent("reserve"));
+        }
         if let Some(per_client) = &self.per_client {
             per_client.hit(client).map_err(|_| spent("reserve"))?;
         }

@@ -4,6 +4,7 @@
 mod admin_token;
 mod bans;
 mod client_ip;
+mod counters;
 mod failures;
 mod limits;
 mod mail;
@@ -16,8 +17,9 @@ use std::sync::RwLock;
 use ipnet::IpNet;
 
 pub use client_ip::client_ip;
+use counters::Counters;
 pub use limits::ceil_secs;
-use limits::{ByDigest, Digests, FixedWindow};
+use limits::{Digests, FixedWindow, Limit};
 pub use mail::Grant;
 use networks::NetworkLimits;
 pub use ticket::Ticket;
@@ -46,9 +48,9 @@ struct EndpointGuard {
     per_client: Option<FixedWindow<IpAddr>>,
     /// The client's networks (`limits.networks`), each a few clients' worth of `per_client`.
     networks: NetworkLimits,
-    per_email: Option<ByDigest>,
+    per_email: Option<Counters>,
     /// Per (address, client key): how much of an address's allowance one client may spend.
-    per_email_per_client: Option<ByDigest>,
+    per_email_per_client: Option<Counters>,
     /// None for forgot-password, whose `global` is the mail budget ([`Guard::admit_mail`]).
     global: Option<FixedWindow<()>>,
 }
@@ -82,11 +84,11 @@ pub struct Guard {
     mail: mail::MailBudget,
     /// The busiest networks, named in a warning once a minute.
     watch: networks::Watch,
-    cooldown: Option<ByDigest>,
+    cooldown: Option<Counters>,
     confirm_failures: Option<FixedWindow<IpAddr>>,
     failed_confirm_budget: Option<FixedWindow<()>>,
     reset_failures: Option<FixedWindow<IpAddr>>,
-    reset_failures_per_email: Option<ByDigest>,
+    reset_failures_per_email: Option<Counters>,
     /// Wrong or missing admin tokens per client key (`admin.token_failures`).
     admin_token_failures: Option<FixedWindow<IpAddr>>,
     /// Keys the per-address counters.
@@ -309,7 +311,7 @@ impl Guard {
         refund(&e.global, &());
     }
 
-    fn cooldown_of(&self, endpoint: Endpoint) -> &Option<ByDigest> {
+    fn cooldown_of(&self, endpoint: Endpoint) -> &Option<Counters> {
         match endpoint {
             Endpoint::Forgot => &self.cooldown,
             _ => &None,
@@ -339,15 +341,11 @@ impl Guard {
 }
 
 /// A per-address counter, or none when its rate is switched off.
-fn by_digest(rate: Rate, cap: u64) -> Option<ByDigest> {
-    ByDigest::with_hasher(rate, cap, Default::default())
+fn by_digest(rate: Rate, cap: u64) -> Option<Counters> {
+    Counters::new(rate, cap)
 }
 
-fn hit<K, S>(limiter: &Option<FixedWindow<K, S>>, key: K) -> Result<(), Refusal>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
-{
+fn hit<K, L: Limit<K>>(limiter: &Option<L>, key: K) -> Result<(), Refusal> {
     match limiter {
         Some(l) => l.hit(key).map_err(|s| Refusal::Limited {
             retry_after_secs: s,
@@ -356,11 +354,7 @@ where
     }
 }
 
-fn refund<K, S>(limiter: &Option<FixedWindow<K, S>>, key: &K)
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
-{
+fn refund<K, L: Limit<K>>(limiter: &Option<L>, key: &K) {
     if let Some(l) = limiter {
         l.refund(key);
     }
