@@ -1,5 +1,6 @@
 //! Fixed-window counters in a table of fixed size, for the limits where a flood makes
-//! millions of tiny counters: the per-address ones and the networks'. Each counter is 16
+//! millions of tiny counters: the per-client ones ([`ByClient`]), the per-address ones and
+//! the networks'. Each counter is 16
 //! bytes (its key's digest, when its window opened, its hits) in a bucket of [`WAYS`] under
 //! one lock, about 18 bytes a key with the lock; the table holds `max_tracked_keys` keys,
 //! is allocated on its first hit and never grows. A moka entry costs several allocations
@@ -11,10 +12,11 @@
 //! a flood of new keys forgets its own one-hit counters first, and never a busier counter
 //! while a lighter one is in its bucket.
 
+use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::limits::{ceil_secs, Digest};
+use super::limits::{ceil_secs, Digest, Digests, Limit};
 use crate::config::Rate;
 
 /// Slots per bucket.
@@ -114,6 +116,16 @@ impl Counters {
         Err(self.left(*slot, now))
     }
 
+    /// Whether `key` has spent its window, without counting a hit: `Err(seconds)` until it
+    /// reopens. For limits on failures, counted with [`Counters::hit`] only once an attempt
+    /// has failed.
+    pub fn spent(&self, key: &Digest) -> Result<(), u64> {
+        match self.find(*key) {
+            Some(slot) if slot.hits() >= self.limit => Err(self.left(slot, self.now())),
+            _ => Ok(()),
+        }
+    }
+
     /// Gives back a hit taken by [`Counters::hit`] (the attempt turned out not to count).
     pub fn refund(&self, key: &Digest) {
         let Some(buckets) = self.buckets.get() else {
@@ -134,7 +146,6 @@ impl Counters {
         }
     }
 
-    #[cfg(test)]
     fn find(&self, key: Digest) -> Option<Slot> {
         let buckets = self.buckets.get()?;
         let now = self.now();
@@ -169,6 +180,45 @@ impl Counters {
     fn left(&self, slot: Slot, now: u64) -> u64 {
         let ends = slot.opened().saturating_add(self.window_ms);
         ceil_secs(Duration::from_millis(ends.saturating_sub(now)))
+    }
+}
+
+/// [`Counters`] per client key (an IPv4 address or an IPv6 /64), keyed by its digest under
+/// a key of this table's own.
+pub struct ByClient {
+    counters: Counters,
+    digests: Digests,
+}
+
+impl ByClient {
+    /// Room for `capacity` clients; None when the rate is switched off.
+    pub fn new(rate: Rate, capacity: u64) -> Option<ByClient> {
+        Counters::new(rate, capacity).map(|counters| ByClient {
+            counters,
+            digests: Digests::default(),
+        })
+    }
+
+    pub fn hit(&self, client: IpAddr) -> Result<(), u64> {
+        self.counters.hit(self.digests.of(client))
+    }
+
+    pub fn spent(&self, client: &IpAddr) -> Result<(), u64> {
+        self.counters.spent(&self.digests.of(client))
+    }
+
+    pub fn refund(&self, client: &IpAddr) {
+        self.counters.refund(&self.digests.of(client))
+    }
+}
+
+impl Limit<IpAddr> for ByClient {
+    fn hit(&self, key: IpAddr) -> Result<(), u64> {
+        ByClient::hit(self, key)
+    }
+
+    fn refund(&self, key: &IpAddr) {
+        ByClient::refund(self, key)
     }
 }
 
@@ -249,6 +299,24 @@ mod tests {
         assert_eq!(table.len(), 16, "the table never grows");
         let kept = counters.find(busy).expect("the busy counter is kept");
         assert_eq!(kept.hits(), 10);
+    }
+
+    #[test]
+    fn clients_have_their_own_windows_and_spent_looks_without_counting() {
+        let clients = ByClient::new(rate(2, 60), 100).unwrap();
+        let (a, b): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "2001:db8::".parse().unwrap());
+        assert_eq!(clients.spent(&a), Ok(()), "never seen");
+        clients.hit(a).unwrap();
+        assert_eq!(clients.spent(&a), Ok(()), "looking counts nothing");
+        clients.hit(a).unwrap();
+        let wait = clients.spent(&a).unwrap_err();
+        assert!((59..=60).contains(&wait), "the window's own end: {wait}");
+        assert!(clients.hit(a).is_err());
+        assert_eq!(clients.hit(b), Ok(()), "clients are independent");
+        clients.refund(&a);
+        clients.refund(&a);
+        assert_eq!(clients.spent(&a), Ok(()), "given back");
     }
 
     #[test]

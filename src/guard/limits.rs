@@ -1,5 +1,6 @@
-//! Fixed-window counters in moka (per client), the digests that key the per-address and
-//! per-network ones (kept in [`super::counters::Counters`]), and what both kinds answer.
+//! Fixed-window counters in moka (the bans' strikes, and the global limits: one key each),
+//! the digests that key the others (kept in [`super::counters::Counters`]), and what both
+//! kinds answer.
 //!
 //! moka's `time_to_live` restarts on every *update*, so a counter that is re-inserted on each
 //! hit would never expire under steady traffic. Each window is inserted once, holds an atomic

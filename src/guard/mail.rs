@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use super::counters::ByClient;
 use super::limits::FixedWindow;
 use super::networks::NetworkLimits;
 use crate::config::{Limits, Rate};
@@ -32,7 +33,7 @@ pub struct MailBudget {
     global: Option<FixedWindow<()>>,
     reserve: Option<FixedWindow<()>>,
     /// One reserve code per client key per reserve window.
-    per_client: Option<FixedWindow<IpAddr>>,
+    per_client: Option<ByClient>,
     /// `limits.networks` clients' worth of that, per network.
     networks: NetworkLimits,
 }
@@ -48,7 +49,7 @@ impl MailBudget {
         MailBudget {
             global: FixedWindow::new(limits.forgot_password.global, 1),
             reserve: FixedWindow::new(reserve, 1),
-            per_client: reserve_on.then(|| FixedWindow::new(one, cap)).flatten(),
+            per_client: reserve_on.then(|| ByClient::new(one, cap)).flatten(),
             networks: NetworkLimits::new(
                 if reserve_on { one } else { Rate::off() },
                 limits.networks,

@@ -17,7 +17,7 @@ use std::sync::RwLock;
 use ipnet::IpNet;
 
 pub use client_ip::client_ip;
-use counters::Counters;
+use counters::{ByClient, Counters};
 pub use limits::ceil_secs;
 use limits::{Digests, FixedWindow, Limit};
 pub use mail::Grant;
@@ -45,7 +45,7 @@ pub enum Endpoint {
 }
 
 struct EndpointGuard {
-    per_client: Option<FixedWindow<IpAddr>>,
+    per_client: Option<ByClient>,
     /// The client's networks (`limits.networks`), each a few clients' worth of `per_client`.
     networks: NetworkLimits,
     per_email: Option<Counters>,
@@ -63,7 +63,7 @@ impl EndpointGuard {
             _ => FixedWindow::new(l.global, 1),
         };
         EndpointGuard {
-            per_client: FixedWindow::new(l.per_client, cap),
+            per_client: ByClient::new(l.per_client, cap),
             networks: NetworkLimits::new(l.per_client, limits.networks, cap),
             per_email: by_digest(l.per_email, cap),
             per_email_per_client: by_digest(l.per_email_per_client, cap),
@@ -85,12 +85,12 @@ pub struct Guard {
     /// The busiest networks, named in a warning once a minute.
     watch: networks::Watch,
     cooldown: Option<Counters>,
-    confirm_failures: Option<FixedWindow<IpAddr>>,
+    confirm_failures: Option<ByClient>,
     failed_confirm_budget: Option<FixedWindow<()>>,
-    reset_failures: Option<FixedWindow<IpAddr>>,
+    reset_failures: Option<ByClient>,
     reset_failures_per_email: Option<Counters>,
     /// Wrong or missing admin tokens per client key (`admin.token_failures`).
-    admin_token_failures: Option<FixedWindow<IpAddr>>,
+    admin_token_failures: Option<ByClient>,
     /// Keys the per-address counters.
     digests: Digests,
     bans: bans::Bans,
@@ -130,11 +130,11 @@ impl Guard {
                     * u64::from(l.networks.ipv6_48.max(l.networks.ipv4_24).max(1)),
             ),
             cooldown: by_digest(cooldown, cap),
-            confirm_failures: FixedWindow::new(l.confirm_failures_per_client, cap),
+            confirm_failures: ByClient::new(l.confirm_failures_per_client, cap),
             failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
-            reset_failures: FixedWindow::new(l.reset_failures_per_client, cap),
+            reset_failures: ByClient::new(l.reset_failures_per_client, cap),
             reset_failures_per_email: by_digest(l.reset_failures_per_email, cap),
-            admin_token_failures: FixedWindow::new(config.admin.token_failures, cap),
+            admin_token_failures: ByClient::new(config.admin.token_failures, cap),
             digests: Digests::default(),
             bans: bans::Bans::new(&config.guard, cap, metrics.clone()),
             metrics,
