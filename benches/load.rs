@@ -4,6 +4,9 @@
 //! This machine's speed drifts by several per cent over minutes, so the bare server is
 //! measured again just before each scenario, and each ratio is to that measurement.
 //!
+//! Scenario 8 is a distributed flood at the shipped limits (`common::flood`), on a service of
+//! its own, for 120 s (`BENCH_FLOOD_SECS` shortens it), with the service's RSS at its end.
+//!
 //! `cargo bench --bench load` prints a markdown table and writes `target/bench-load.md`;
 //! `cargo bench --bench load -- 2 5` runs only scenarios 2 and 5, and `BENCH_RESETGATE_BIN`
 //! points it at another build (`common::bin`), to compare two in alternating runs.
@@ -125,6 +128,30 @@ fn main() {
         }));
         fsync.stop();
     }
+    let flood = wanted(8).then(|| {
+        let service = common::start_shipped(
+            &dir.path().join("flood"),
+            &users,
+            &[("server", "trusted_proxies = [\"127.0.0.1\"]")],
+        );
+        let rss_start = service.rss();
+        let mut flood = None;
+        let row = ceiling.before(&client, || {
+            let f = common::flood(
+                &client,
+                service.addr,
+                service.pid(),
+                USERS,
+                "8. distributed flood at the shipped limits (forgot-password, a random client per request, half known addresses)",
+                flood_length(),
+            );
+            flood = Some((f.statuses, f.rss_half, f.rss_end));
+            f.row
+        });
+        rows.push(row);
+        service.stop();
+        (rss_start, flood.expect("the flood ran"))
+    });
     rows.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     let first = ceiling.first.take().expect("the ceiling was measured");
     let slices = ceiling.slices.clone();
@@ -175,9 +202,30 @@ fn main() {
         mb(data_size),
         mb(binary)
     ));
+    if let Some((rss_start, (statuses, rss_half, rss_end))) = flood {
+        let answers: Vec<String> = statuses.iter().map(|(s, n)| format!("{n} × {s}")).collect();
+        let secs = flood_length().as_secs();
+        report.push_str(&format!(
+            "| scenario 8's service: RSS at start, after {} s, after {secs} s of the flood | {:.1}, {:.1}, {:.1} MB |\n\
+             | scenario 8's answers | {} |\n",
+            secs / 2,
+            mb(rss_start),
+            mb(rss_half),
+            mb(rss_end),
+            answers.join(", ")
+        ));
+    }
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-load.md");
     std::fs::write(out, report).unwrap();
+}
+
+/// Scenario 8's length: 120 s, or `BENCH_FLOOD_SECS` (for quick runs).
+fn flood_length() -> Duration {
+    let secs = std::env::var("BENCH_FLOOD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    Duration::from_secs(secs.unwrap_or(120))
 }
 
 /// Forgot-password for the pre-loaded users in turn, counting them in `counter`.

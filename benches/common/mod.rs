@@ -5,11 +5,14 @@
 #![allow(dead_code)]
 
 mod client;
+mod flood;
 mod sink;
 mod stats;
 // Not every benchmark drives load: the ones that do not leave these unused.
 #[allow(unused_imports)]
 pub use client::*;
+#[allow(unused_imports)]
+pub use flood::*;
 #[allow(unused_imports)]
 pub use sink::*;
 pub use stats::*;
@@ -175,6 +178,33 @@ pub fn users_file(dir: &Path, local: &str, n: usize) -> PathBuf {
 /// here, as (section, line), in a section here or a new one: `("storage", "durability = \"fsync\"")`,
 /// `("mail.smtp", "port = 2525")`.
 fn config(data: &Path, extra: &[(&str, &str)]) -> String {
+    let mut sections = listeners_and_storage(data);
+    sections.extend(raised_limits());
+    render(sections, extra)
+}
+
+/// Both listeners on free ports, and the data in `data`.
+fn listeners_and_storage(data: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "server",
+            "listen = \"127.0.0.1:0\"\nmax_connections_per_client = 1024".into(),
+        ),
+        ("admin", "listen = \"127.0.0.1:0\"".into()),
+        ("storage", format!("data_dir = \"{}\"", data.display())),
+    ]
+}
+
+/// [`config`] with the limits, the cooldown, the failure budget and the bans as shipped
+/// (`config.toml`'s defaults): for the scenarios about what an attack costs.
+fn shipped_config(data: &Path, extra: &[(&str, &str)]) -> String {
+    let mut sections = listeners_and_storage(data);
+    sections.push(("log", "level = \"warn,resetgate=info\"".into()));
+    render(sections, extra)
+}
+
+/// The sections that raise every limit far above any load.
+fn raised_limits() -> Vec<(&'static str, String)> {
     let raised = "{ requests = 4000000000, window = \"1m\" }";
     let limits = format!(
         "per_client = {raised}\nper_email = {raised}\nper_email_per_client = {raised}\nglobal = {raised}"
@@ -182,13 +212,7 @@ fn config(data: &Path, extra: &[(&str, &str)]) -> String {
     let failures = format!(
         "confirm_failures_per_client = {raised}\nreset_failures_per_client = {raised}\nreset_failures_per_email = {raised}"
     );
-    let mut sections: Vec<(&str, String)> = vec![
-        (
-            "server",
-            "listen = \"127.0.0.1:0\"\nmax_connections_per_client = 1024".into(),
-        ),
-        ("admin", "listen = \"127.0.0.1:0\"".into()),
-        ("storage", format!("data_dir = \"{}\"", data.display())),
+    vec![
         (
             "recovery",
             // One address is asked for again only after every other account (the
@@ -205,7 +229,11 @@ fn config(data: &Path, extra: &[(&str, &str)]) -> String {
         ("limits.password_reset", limits),
         ("guard", format!("ban_after = {raised}")),
         ("log", "level = \"warn,resetgate=info\"".into()),
-    ];
+    ]
+}
+
+/// The config file's text: `sections`, with `extra`'s lines added (see [`config`]).
+fn render<'a>(mut sections: Vec<(&'a str, String)>, extra: &[(&'a str, &str)]) -> String {
     for &(section, line) in extra {
         match sections.iter_mut().find(|(s, _)| *s == section) {
             Some((_, body)) => *body = with_line(body, line),
@@ -230,10 +258,19 @@ fn with_line(body: &str, line: &str) -> String {
 /// Imports `users` and starts `resetgate serve` in `dir` on [`config`] with `extra` (which
 /// may also replace the keys set there); returns once it answers /healthz.
 pub fn start(dir: &Path, users: &Path, extra: &[(&str, &str)]) -> Service {
+    launch(dir, users, &config(&dir.join("data"), extra))
+}
+
+/// [`start`] with the limits as shipped ([`shipped_config`]).
+pub fn start_shipped(dir: &Path, users: &Path, extra: &[(&str, &str)]) -> Service {
+    launch(dir, users, &shipped_config(&dir.join("data"), extra))
+}
+
+/// Writes `config` in `dir`, imports `users` and serves.
+fn launch(dir: &Path, users: &Path, config: &str) -> Service {
     std::fs::create_dir_all(dir).unwrap();
-    let data = dir.join("data");
     let config_file = dir.join("config.toml");
-    std::fs::write(&config_file, config(&data, extra)).unwrap();
+    std::fs::write(&config_file, config).unwrap();
     let import = Command::new(bin())
         .args(["--config", config_file.to_str().unwrap(), "users", "import"])
         .arg(users)
@@ -295,7 +332,7 @@ fn unit_environment() -> Vec<(String, String)> {
 }
 
 /// VmRSS of process `pid`, in bytes (0 when it is gone).
-fn rss(pid: u32) -> u64 {
+pub fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()

@@ -1,11 +1,13 @@
-//! Fixed-window counters in moka, and the digests that key the per-address ones.
+//! Fixed-window counters in moka (the bans' strikes, and the global limits: one key each),
+//! the digests that key the others (kept in [`super::counters::Counters`]), and what both
+//! kinds answer.
 //!
 //! moka's `time_to_live` restarts on every *update*, so a counter that is re-inserted on each
 //! hit would never expire under steady traffic. Each window is inserted once, holds an atomic
 //! count, and dies `window` after its first hit; the remaining time is the `Retry-After`.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,9 +26,6 @@ pub struct FixedWindow<K, S = RandomState> {
     limit: u32,
     window: Duration,
 }
-
-/// Counters keyed by [`Digest`]: the digest is already a keyed hash, so moka uses it as it is.
-pub type ByDigest = FixedWindow<Digest, BuildHasherDefault<PassThrough>>;
 
 impl<K: Hash + Eq + Send + Sync + 'static> FixedWindow<K> {
     /// None when the rate is switched off (`requests = 0`).
@@ -109,6 +108,45 @@ where
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Digest(u64);
 
+impl Digest {
+    pub fn value(self) -> u64 {
+        self.0
+    }
+}
+
+/// What the guard asks of a counter: moka's [`FixedWindow`] or the fixed-size table of
+/// [`super::counters::Counters`].
+pub trait Limit<K> {
+    /// Counts a hit; `Err(seconds)` says how long until the window reopens.
+    fn hit(&self, key: K) -> Result<(), u64>;
+    /// Gives back a hit (the attempt turned out not to count).
+    fn refund(&self, key: &K);
+}
+
+impl<K, S> Limit<K> for FixedWindow<K, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    fn hit(&self, key: K) -> Result<(), u64> {
+        FixedWindow::hit(self, key)
+    }
+
+    fn refund(&self, key: &K) {
+        FixedWindow::refund(self, key)
+    }
+}
+
+impl Limit<Digest> for super::counters::Counters {
+    fn hit(&self, key: Digest) -> Result<(), u64> {
+        super::counters::Counters::hit(self, key)
+    }
+
+    fn refund(&self, key: &Digest) {
+        super::counters::Counters::refund(self, key)
+    }
+}
+
 /// Makes [`Digest`]s, with this process's random key.
 #[derive(Default)]
 pub struct Digests(RandomState);
@@ -116,27 +154,6 @@ pub struct Digests(RandomState);
 impl Digests {
     pub fn of(&self, value: impl Hash) -> Digest {
         Digest(self.0.hash_one(value))
-    }
-}
-
-/// The hasher of [`ByDigest`] counters: a digest is its own hash.
-#[derive(Default)]
-pub struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` (a `Digest`) is expected; anything else still hashes.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
@@ -202,7 +219,7 @@ mod tests {
             window: Duration::from_secs(60),
         };
         let digests = Digests::default();
-        let limiter = ByDigest::with_hasher(rate, 100, Default::default()).unwrap();
+        let limiter = super::super::counters::Counters::new(rate, 100).unwrap();
         let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(limiter.hit(digests.of("a@example.com")), Ok(()));
         assert!(limiter.hit(digests.of("a@example.com")).is_err());

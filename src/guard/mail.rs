@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use super::counters::ByClient;
 use super::limits::FixedWindow;
 use super::networks::NetworkLimits;
 use crate::config::{Limits, Rate};
@@ -32,7 +33,7 @@ pub struct MailBudget {
     global: Option<FixedWindow<()>>,
     reserve: Option<FixedWindow<()>>,
     /// One reserve code per client key per reserve window.
-    per_client: Option<FixedWindow<IpAddr>>,
+    per_client: Option<ByClient>,
     /// `limits.networks` clients' worth of that, per network.
     networks: NetworkLimits,
 }
@@ -48,7 +49,7 @@ impl MailBudget {
         MailBudget {
             global: FixedWindow::new(limits.forgot_password.global, 1),
             reserve: FixedWindow::new(reserve, 1),
-            per_client: reserve_on.then(|| FixedWindow::new(one, cap)).flatten(),
+            per_client: reserve_on.then(|| ByClient::new(one, cap)).flatten(),
             networks: NetworkLimits::new(
                 if reserve_on { one } else { Rate::off() },
                 limits.networks,
@@ -73,6 +74,11 @@ impl MailBudget {
         let Some(reserve) = self.reserve.as_ref().filter(|_| account) else {
             return Err(spent("global"));
         };
+        // A spent reserve refuses before a client's and a network's counter is made (and
+        // given back): under a flood those would fill their tables for nothing.
+        if reserve.spent(&()).is_err() {
+            return Err(spent("reserve"));
+        }
         if let Some(per_client) = &self.per_client {
             per_client.hit(client).map_err(|_| spent("reserve"))?;
         }

@@ -4,6 +4,7 @@
 mod admin_token;
 mod bans;
 mod client_ip;
+mod counters;
 mod failures;
 mod limits;
 mod mail;
@@ -16,8 +17,9 @@ use std::sync::RwLock;
 use ipnet::IpNet;
 
 pub use client_ip::client_ip;
+use counters::{ByClient, Counters};
 pub use limits::ceil_secs;
-use limits::{ByDigest, Digests, FixedWindow};
+use limits::{Digests, FixedWindow, Limit};
 pub use mail::Grant;
 use networks::NetworkLimits;
 pub use ticket::Ticket;
@@ -43,12 +45,12 @@ pub enum Endpoint {
 }
 
 struct EndpointGuard {
-    per_client: Option<FixedWindow<IpAddr>>,
+    per_client: Option<ByClient>,
     /// The client's networks (`limits.networks`), each a few clients' worth of `per_client`.
     networks: NetworkLimits,
-    per_email: Option<ByDigest>,
+    per_email: Option<Counters>,
     /// Per (address, client key): how much of an address's allowance one client may spend.
-    per_email_per_client: Option<ByDigest>,
+    per_email_per_client: Option<Counters>,
     /// None for forgot-password, whose `global` is the mail budget ([`Guard::admit_mail`]).
     global: Option<FixedWindow<()>>,
 }
@@ -61,7 +63,7 @@ impl EndpointGuard {
             _ => FixedWindow::new(l.global, 1),
         };
         EndpointGuard {
-            per_client: FixedWindow::new(l.per_client, cap),
+            per_client: ByClient::new(l.per_client, cap),
             networks: NetworkLimits::new(l.per_client, limits.networks, cap),
             per_email: by_digest(l.per_email, cap),
             per_email_per_client: by_digest(l.per_email_per_client, cap),
@@ -82,13 +84,13 @@ pub struct Guard {
     mail: mail::MailBudget,
     /// The busiest networks, named in a warning once a minute.
     watch: networks::Watch,
-    cooldown: Option<ByDigest>,
-    confirm_failures: Option<FixedWindow<IpAddr>>,
+    cooldown: Option<Counters>,
+    confirm_failures: Option<ByClient>,
     failed_confirm_budget: Option<FixedWindow<()>>,
-    reset_failures: Option<FixedWindow<IpAddr>>,
-    reset_failures_per_email: Option<ByDigest>,
+    reset_failures: Option<ByClient>,
+    reset_failures_per_email: Option<Counters>,
     /// Wrong or missing admin tokens per client key (`admin.token_failures`).
-    admin_token_failures: Option<FixedWindow<IpAddr>>,
+    admin_token_failures: Option<ByClient>,
     /// Keys the per-address counters.
     digests: Digests,
     bans: bans::Bans,
@@ -128,11 +130,11 @@ impl Guard {
                     * u64::from(l.networks.ipv6_48.max(l.networks.ipv4_24).max(1)),
             ),
             cooldown: by_digest(cooldown, cap),
-            confirm_failures: FixedWindow::new(l.confirm_failures_per_client, cap),
+            confirm_failures: ByClient::new(l.confirm_failures_per_client, cap),
             failed_confirm_budget: FixedWindow::new(config.recovery.failed_confirm_budget, 1),
-            reset_failures: FixedWindow::new(l.reset_failures_per_client, cap),
+            reset_failures: ByClient::new(l.reset_failures_per_client, cap),
             reset_failures_per_email: by_digest(l.reset_failures_per_email, cap),
-            admin_token_failures: FixedWindow::new(config.admin.token_failures, cap),
+            admin_token_failures: ByClient::new(config.admin.token_failures, cap),
             digests: Digests::default(),
             bans: bans::Bans::new(&config.guard, cap, metrics.clone()),
             metrics,
@@ -309,7 +311,7 @@ impl Guard {
         refund(&e.global, &());
     }
 
-    fn cooldown_of(&self, endpoint: Endpoint) -> &Option<ByDigest> {
+    fn cooldown_of(&self, endpoint: Endpoint) -> &Option<Counters> {
         match endpoint {
             Endpoint::Forgot => &self.cooldown,
             _ => &None,
@@ -339,15 +341,11 @@ impl Guard {
 }
 
 /// A per-address counter, or none when its rate is switched off.
-fn by_digest(rate: Rate, cap: u64) -> Option<ByDigest> {
-    ByDigest::with_hasher(rate, cap, Default::default())
+fn by_digest(rate: Rate, cap: u64) -> Option<Counters> {
+    Counters::new(rate, cap)
 }
 
-fn hit<K, S>(limiter: &Option<FixedWindow<K, S>>, key: K) -> Result<(), Refusal>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
-{
+fn hit<K, L: Limit<K>>(limiter: &Option<L>, key: K) -> Result<(), Refusal> {
     match limiter {
         Some(l) => l.hit(key).map_err(|s| Refusal::Limited {
             retry_after_secs: s,
@@ -356,11 +354,7 @@ where
     }
 }
 
-fn refund<K, S>(limiter: &Option<FixedWindow<K, S>>, key: &K)
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
-{
+fn refund<K, L: Limit<K>>(limiter: &Option<L>, key: &K) {
     if let Some(l) = limiter {
         l.refund(key);
     }

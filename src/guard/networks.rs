@@ -10,7 +10,8 @@ use std::sync::Mutex;
 
 use ipnet::IpNet;
 
-use super::limits::FixedWindow;
+use super::counters::Counters;
+use super::limits::Digests;
 use crate::config::{Networks, Rate};
 
 /// A network level: its prefix, within its address family.
@@ -62,9 +63,11 @@ fn mask_v6(ip: Ipv6Addr, prefix: u32) -> Ipv6Addr {
     (u128::from(ip) & (u128::MAX << (128 - prefix))).into()
 }
 
-/// One fixed-window counter per network at each level: `clients` × a per-client rate.
+/// One fixed-window counter per network at each level: `clients` × a per-client rate, in
+/// a table of `max_tracked_keys` counters per level, keyed by a digest of the network.
 pub struct NetworkLimits {
-    levels: [Option<FixedWindow<IpAddr>>; 3],
+    levels: [Option<Counters>; 3],
+    digests: Digests,
 }
 
 impl NetworkLimits {
@@ -77,8 +80,9 @@ impl NetworkLimits {
                     requests: per_client.requests.saturating_mul(level.clients(networks)),
                     window: per_client.window,
                 };
-                FixedWindow::new(rate, cap)
+                Counters::new(rate, cap)
             }),
+            digests: Digests::default(),
         }
     }
 
@@ -89,7 +93,7 @@ impl NetworkLimits {
             let (Some(limit), Some(net)) = (&self.levels[i], level.of(ip)) else {
                 continue;
             };
-            if let Err(secs) = limit.hit(net) {
+            if let Err(secs) = limit.hit(self.digests.of(net)) {
                 for earlier in &Level::ALL[..=i] {
                     self.refund_level(*earlier, ip);
                 }
@@ -108,7 +112,7 @@ impl NetworkLimits {
 
     fn refund_level(&self, level: Level, ip: IpAddr) {
         if let (Some(limit), Some(net)) = (&self.levels[level as usize], level.of(ip)) {
-            limit.refund(&net);
+            limit.refund(&self.digests.of(net));
         }
     }
 }
