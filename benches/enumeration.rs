@@ -1,7 +1,7 @@
 //! Enumeration-safe mode, measured: interleaved forgot-password requests for known and
 //! unknown addresses against the real binary (release build), and the difference of their
 //! median latencies, in three set-ups:
-//! 1. as shipped: file transport, durable flush;
+//! 1. as shipped: file transport, durability "fsync";
 //! 2. SMTP with DKIM signing (RSA-2048), to a sink in this process (`common::smtp_sink`):
 //!    a known address's mail is rendered, signed and sent after the answer, an unknown
 //!    address's decoy only removed;
@@ -34,7 +34,7 @@ fn main() {
     );
     let dkim = format!("domain = \"example.com\"\nselector = \"s1\"\nkey_file = \"{key}\"");
     let setups: [(&str, Vec<(&str, &str)>); 3] = [
-        ("file transport, durability \"flush\" (as shipped)", vec![]),
+        ("file transport, durability \"fsync\" (as shipped)", vec![]),
         (
             "SMTP with DKIM (RSA-2048), durability \"flush\"",
             vec![

@@ -41,7 +41,8 @@ fn main() {
     let users = common::users_file(dir.path(), "u", USERS);
 
     let wanted = common::wanted();
-    // Start-up and the service's own scenarios, durability "flush" (as shipped).
+    // Start-up and the service's own scenarios, durability "flush" (the shipped default,
+    // "fsync", is scenario 4's).
     let service = common::start(dir.path(), &users, &[("storage", "durability = \"flush\"")]);
     let addr = service.addr;
     let counter = Arc::new(AtomicUsize::new(0));

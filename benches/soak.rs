@@ -1,7 +1,7 @@
 //! The soak benchmark: one million forgot-password cycles against the release binary, to show
 //! that its RSS and its store on disk stay flat while codes are issued, mailed and expire.
 //!
-//! 100,000 accounts, every limit raised far above the load, durability "flush" (as shipped), codes that live 2 s
+//! 100,000 accounts, every limit raised far above the load, durability "flush", codes that live 2 s
 //! and a sweeper that runs every second, so expired codes leave the store during the run.
 //! Mail goes through the real outbox and SMTP transport (4 connections) to a minimal SMTP
 //! sink in this process that keeps nothing but a count. A cycle is one forgot-password

@@ -5,7 +5,7 @@
 //! 100,000 accounts. Per address, the shipped limits ×100: `per_email` 3,000 an hour,
 //! `per_email_per_client` 300 an hour, `resend_cooldown` 600 ms; the mail budget ×100:
 //! `global` 300,000 a minute and `mail_reserve` 600,000. The code's life, the sweeper and the
-//! durability are as shipped (10 min, 1 min, "flush"). A storm comes from many clients and
+//! durability are as shipped (10 min, 1 min, "fsync"; "flush" until 2026-12-07). A storm comes from many clients and
 //! this one has one address, so the per-client limits are raised as in the load benchmark.
 //! Mail goes through the outbox over 4 SMTP connections to the sink in this process. 64
 //! connections ask for the accounts in turn, unpaced: what a limit refuses is answered 429.

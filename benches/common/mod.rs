@@ -174,7 +174,7 @@ pub fn users_file(dir: &Path, local: &str, n: usize) -> PathBuf {
 /// The config every benchmark starts from: both listeners on free ports, every limit
 /// raised far above any load a benchmark makes (each still runs, as it ships: a limit is
 /// raised, never switched off), data in `data`, and the shipped defaults otherwise
-/// (durability "flush", the file transport). `extra` adds keys, or replaces those set
+/// (durability "fsync", the file transport). `extra` adds keys, or replaces those set
 /// here, as (section, line), in a section here or a new one: `("storage", "durability = \"fsync\"")`,
 /// `("mail.smtp", "port = 2525")`.
 fn config(data: &Path, extra: &[(&str, &str)]) -> String {

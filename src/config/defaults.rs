@@ -51,7 +51,7 @@ impl Default for Storage {
         Storage {
             data_dir: PathBuf::from("./data"),
             cache_capacity_mb: 16,
-            durability: Durability::Flush,
+            durability: Durability::Fsync,
             flush_every: Duration::from_millis(500),
             sweep_interval: Duration::from_secs(60),
             min_free: 64_000_000,
