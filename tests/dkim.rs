@@ -7,37 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use base64::Engine;
-use support::{openssl, smtp_config, Setup, SmtpSink};
-
-/// A key file and the DNS TXT record that publishes its public key.
-fn key(dir: &Path, kind: &str) -> (String, String) {
-    let path = dir.join(format!("{kind}.pem"));
-    let p = path.to_str().unwrap();
-    match kind {
-        "rsa" => openssl(&[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            p,
-        ]),
-        _ => openssl(&["genpkey", "-algorithm", "ed25519", "-out", p]),
-    };
-    let spki = openssl(&["pkey", "-in", p, "-pubout", "-outform", "DER"]);
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let record = match kind {
-        "rsa" => format!("v=DKIM1; k=rsa; p={}", b64.encode(&spki)),
-        // Ed25519: the raw 32-byte key, the end of its SubjectPublicKeyInfo.
-        _ => format!(
-            "v=DKIM1; k=ed25519; p={}",
-            b64.encode(&spki[spki.len() - 32..])
-        ),
-    };
-    (p.to_string(), record)
-}
+use support::{dkim_key, smtp_config, Setup, SmtpSink};
 
 fn verify(record: &str, message: &str) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dkim_verify.py");
@@ -62,7 +32,7 @@ fn verify(record: &str, message: &str) -> String {
 fn rsa_and_ed25519_signatures_verify_independently() {
     let dir = tempfile::tempdir().unwrap();
     for kind in ["rsa", "ed25519"] {
-        let (key_file, record) = key(dir.path(), kind);
+        let (key_file, record) = dkim_key(dir.path(), kind);
         let sink = SmtpSink::start();
         let extra = format!(
             "{}[mail.dkim]\ndomain = \"example.com\"\nselector = \"s1\"\nkey_file = \"{key_file}\"\n",
@@ -99,7 +69,7 @@ fn rsa_and_ed25519_signatures_verify_independently() {
             "{kind}: a changed subject must not verify"
         );
         // A fresh key of the same kind (the service has signed already) must not verify it.
-        let (_, other) = key(dir.path(), kind);
+        let (_, other) = dkim_key(dir.path(), kind);
         assert!(
             verify(&other, &mail.data).starts_with("fail"),
             "{kind}: another key must not verify"

@@ -10,9 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use base64::Engine;
 use serde_json::Value;
-use support::{free_port, openssl, private_ca, smtp_config, CliRun, Python, Setup, SmtpSink};
+use support::{dkim_key, free_port, private_ca, smtp_config, CliRun, Python, Setup, SmtpSink};
 
 /// The test's DNS server and the zone file it answers from.
 struct Dns {
@@ -53,35 +52,6 @@ fn txt(name: &str, value: &str) -> String {
     format!("{name}. IN TXT {}", strings.join(" "))
 }
 
-/// A fresh key of `kind` (rsa or ed25519) in `dir`: its file and its DKIM record value,
-/// made with openssl (not with resetgate's code).
-fn key(dir: &Path, kind: &str) -> (String, String) {
-    let path = dir.join(format!("{kind}-{}.pem", free_port()));
-    let p = path.to_str().unwrap();
-    match kind {
-        "rsa" => openssl(&[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            p,
-        ]),
-        _ => openssl(&["genpkey", "-algorithm", "ed25519", "-out", p]),
-    };
-    let spki = openssl(&["pkey", "-in", p, "-pubout", "-outform", "DER"]);
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let value = match kind {
-        "rsa" => format!("v=DKIM1; k=rsa; p={}", b64.encode(&spki)),
-        _ => format!(
-            "v=DKIM1; k=ed25519; p={}",
-            b64.encode(&spki[spki.len() - 32..])
-        ),
-    };
-    (p.to_string(), value)
-}
-
 /// A sending domain under test: the DNS server, the relay, the key, and the configuration
 /// (From `noreply@<from>`, signed as `d=<signing>; s=s1`, `mail_lines` added to [mail]).
 struct Domain {
@@ -98,7 +68,7 @@ impl Domain {
         let dir = tempfile::tempdir().unwrap();
         let dns = Dns::start(dir.path());
         let sink = SmtpSink::start();
-        let (key_file, record) = key(dir.path(), kind);
+        let (key_file, record) = dkim_key(dir.path(), kind);
         let config = mail_config(sink.port, &format!("127.0.0.1:{}", dns.port), mail_lines)
             .replace("noreply@example.com", &format!("noreply@{from}"));
         let setup = Setup::new(&format!(
@@ -270,7 +240,7 @@ fn a_domain_set_up_from_the_printed_records_passes_and_dkimpy_agrees() {
         let mail = d.sink.next_mail();
         assert_eq!(dkimpy(&d.dns, &mail.data), "pass", "{kind}: {}", mail.data);
         // ... and it does ask the test's DNS: another key published there makes it fail.
-        let (_, other) = key(d.dir.path(), kind);
+        let (_, other) = dkim_key(d.dir.path(), kind);
         d.dns
             .publish(&[txt("s1._domainkey.example.com", &other), spf]);
         assert!(dkimpy(&d.dns, &mail.data).starts_with("fail"), "{kind}");
@@ -286,8 +256,8 @@ fn dkim_records_that_do_not_match_the_key_fail_with_their_reason() {
         zone.push(txt("s1._domainkey.example.com", value));
         zone
     };
-    let (_, other_rsa) = key(d.dir.path(), "rsa");
-    let (_, ed25519) = key(d.dir.path(), "ed25519");
+    let (_, other_rsa) = dkim_key(d.dir.path(), "rsa");
+    let (_, ed25519) = dkim_key(d.dir.path(), "ed25519");
     let cases = [
         ("v=DKIM1; k=rsa; p=".to_string(), "is revoked (empty p=)"),
         (
@@ -513,7 +483,7 @@ fn an_unreachable_dns_server_exits_3_and_serve_reports_unknown() {
     // A loopback port nobody listens on: no answer.
     let sink = SmtpSink::start();
     let dir = tempfile::tempdir().unwrap();
-    let (key_file, _) = key(dir.path(), "rsa");
+    let (key_file, _) = dkim_key(dir.path(), "rsa");
     let setup = Setup::new(&format!(
         "{}[mail.dkim]\ndomain = \"example.com\"\nselector = \"s1\"\nkey_file = \"{key_file}\"\n",
         mail_config(sink.port, &format!("127.0.0.1:{}", free_port()), "")

@@ -724,6 +724,40 @@ pub fn openssl(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// A fresh DKIM key of `kind` ("rsa", 2048 bits, or "ed25519") in a new file in `dir`, made
+/// with the openssl command (not with resetgate's code): its file and the DNS TXT record
+/// value that publishes its public key.
+pub fn dkim_key(dir: &Path, kind: &str) -> (String, String) {
+    use base64::Engine;
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("{kind}-{n}.pem"));
+    let p = path.to_str().unwrap();
+    match kind {
+        "rsa" => openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            p,
+        ]),
+        _ => openssl(&["genpkey", "-algorithm", "ed25519", "-out", p]),
+    };
+    let spki = openssl(&["pkey", "-in", p, "-pubout", "-outform", "DER"]);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let record = match kind {
+        "rsa" => format!("v=DKIM1; k=rsa; p={}", b64.encode(&spki)),
+        // Ed25519: the raw 32-byte key, the end of its SubjectPublicKeyInfo.
+        _ => format!(
+            "v=DKIM1; k=ed25519; p={}",
+            b64.encode(&spki[spki.len() - 32..])
+        ),
+    };
+    (p.to_string(), record)
+}
+
 /// A private CA and a certificate it signed for 127.0.0.1, made with the openssl command:
 /// (CA file, certificate file, key file) in `dir`.
 pub fn private_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
