@@ -359,11 +359,14 @@ impl Db {
     pub fn trim_history(&self, keep: Keep, now_ms: u64) -> Result<u64> {
         let _gate = self.writing();
         let tree = &self.inner.history_tree;
-        let (mut removed, mut account, mut kept): (u64, Vec<u8>, Vec<sled::IVec>) =
+        // An account's entries that stay, with their latest times: the oldest by that time
+        // go, as `history` orders them (an hour's counted entry is keyed at the hour's start).
+        let (mut removed, mut account, mut kept): (u64, Vec<u8>, Vec<(u64, sled::IVec)>) =
             (0, Vec::new(), Vec::new());
-        let finish = |kept: &mut Vec<sled::IVec>| -> Result<u64> {
+        let finish = |kept: &mut Vec<(u64, sled::IVec)>| -> Result<u64> {
+            kept.sort_by_key(|(latest, _)| *latest);
             let extra = kept.len().saturating_sub(keep.per_account);
-            for k in kept.drain(..extra) {
+            for (_, k) in kept.drain(..extra) {
                 tree.remove(k)?;
             }
             kept.clear();
@@ -376,12 +379,13 @@ impl Db {
                 removed += finish(&mut kept)?;
                 account = k[..split].to_vec();
             }
-            let at_ms = decode::<Entry>("history entry", &value).map_or(0, |e| e.at_ms);
+            let entry = decode::<Entry>("history entry", &value).ok();
+            let at_ms = entry.as_ref().map_or(0, |e| e.at_ms);
             if at_ms.saturating_add(keep.keep_ms) <= now_ms {
                 tree.remove(&k)?;
                 removed += 1;
             } else {
-                kept.push(k);
+                kept.push((entry.map_or(0, |e| e.latest_ms()), k));
             }
         }
         removed += finish(&mut kept)?;
@@ -476,6 +480,15 @@ mod tests {
         );
         assert_eq!(seen[1].client, "192.0.2.100", "the latest client");
         assert_eq!(seen[2].detail, "250 queued as 100", "the latest reply");
+        // Trimming keeps what reading shows: the hour's counted entries, not the older one.
+        db.note("a@x", Entry::new(What::Enabled, HOUR_MS + 7));
+        let keep = Keep {
+            per_account: 3,
+            ..keep
+        };
+        let shown = db.history("a@x", keep, HOUR_MS + 8).unwrap();
+        assert_eq!(db.trim_history(keep, HOUR_MS + 8).unwrap(), 2);
+        assert_eq!(db.history("a@x", keep, HOUR_MS + 8).unwrap(), shown);
     }
 
     #[test]
