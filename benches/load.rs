@@ -1,8 +1,11 @@
 //! The load benchmark: the release binary under 64 busy keep-alive connections, every figure
 //! a ratio to a bare hyper server measured in the same run with the same client.
 //!
-//! This machine's speed drifts by several per cent over minutes, so the bare server is
-//! measured again just before each scenario, and each ratio is to that measurement.
+//! This machine's speed drifts by several per cent within seconds, so the short scenarios
+//! alternate with the bare server in pairs of slices and take the median of the pairs'
+//! ratios ([`Ceiling::paired`]); the minute of scenario 3 is measured after the bare server.
+//! Each row has the service's CPU time per answer, which the load generator's share of the
+//! cores does not move.
 //!
 //! Scenario 8 is a distributed flood at the shipped limits (`common::flood`), on a service of
 //! its own, for 120 s (`BENCH_FLOOD_SECS` shortens it), with the service's RSS at its end.
@@ -30,12 +33,15 @@ use common::{connect, drive, join_all, mb, ms, post, summarize, Row, CONNECTIONS
 const USERS: usize = 100_000;
 const WARMUP: Duration = Duration::from_secs(1);
 const RUN: Duration = Duration::from_secs(5);
+/// The short scenarios alternate with the ceiling in this many pairs of [`SLICE`]s.
+const PAIRS: usize = 5;
+const SLICE: Duration = Duration::from_secs(2);
 const LONG_RUN: Duration = Duration::from_secs(60);
 
 fn main() {
     let client = common::client_runtime();
-    // (scenario, the ceiling measured just before it)
-    let mut rows: Vec<(Row, f64)> = Vec::new();
+    // (scenario, its ratio to the ceiling)
+    let mut rows: Vec<(Row, Ratio)> = Vec::new();
     let mut ceiling = Ceiling::start();
     let dir = tempfile::tempdir().unwrap();
     let users = common::users_file(dir.path(), "u", USERS);
@@ -47,24 +53,24 @@ fn main() {
     let addr = service.addr;
     let counter = Arc::new(AtomicUsize::new(0));
     if wanted(2) {
-        rows.push(ceiling.before(&client, || {
+        rows.push(ceiling.paired(&client, |length| {
             run(
                 &client,
-                addr,
+                (addr, Some(service.pid())),
                 "2. forgot-password, unknown email (404)",
-                RUN,
+                length,
                 404,
                 |i| (FORGOT, format!("{{\"email\": \"nobody{i}@example.com\"}}")),
             )
         }));
     }
     if wanted(5) {
-        rows.push(ceiling.before(&client, || {
+        rows.push(ceiling.paired(&client, |length| {
             run(
                 &client,
-                addr,
+                (addr, Some(service.pid())),
                 "5. confirm-otp-reset, wrong code (400)",
-                RUN,
+                length,
                 400,
                 |i| {
                     (
@@ -79,12 +85,12 @@ fn main() {
         }));
     }
     if wanted(7) {
-        rows.push(ceiling.before(&client, || {
+        rows.push(ceiling.paired(&client, |length| {
             run(
                 &client,
-                addr,
+                (addr, Some(service.pid())),
                 "7. GET /reset, the reset page (200)",
-                RUN,
+                length,
                 200,
                 |_| ("GET /reset", String::new()),
             )
@@ -96,7 +102,7 @@ fn main() {
         rows.push(ceiling.before(&client, || {
             run(
                 &client,
-                addr,
+                (addr, Some(service.pid())),
                 "3. forgot-password, known email (200, flushed)",
                 LONG_RUN,
                 200,
@@ -117,12 +123,12 @@ fn main() {
             &[("storage", "durability = \"fsync\"")],
         );
         let addr = fsync.addr;
-        rows.push(ceiling.before(&client, || {
+        rows.push(ceiling.paired(&client, |length| {
             run(
                 &client,
-                addr,
+                (addr, Some(fsync.pid())),
                 "4. forgot-password, known email (200, fsync)",
-                RUN,
+                length,
                 200,
                 known_users(&counter),
             )
@@ -158,31 +164,34 @@ fn main() {
     let slices = ceiling.slices.clone();
     ceiling.stop();
 
-    let mut report = String::from("| scenario (64 connections) | req/s | ratio to ceiling | p50 | p99 | p99.9 |\n|---|---|---|---|---|---|\n");
+    let mut report = String::from("| scenario (64 connections) | req/s | ratio to ceiling | p50 | p99 | p99.9 | service CPU per answer |\n|---|---|---|---|---|---|---|\n");
     let low = slices.iter().copied().fold(f64::INFINITY, f64::min);
     let high = slices.iter().copied().fold(0.0, f64::max);
     report.push_str(&format!(
-        "| 1. bare hyper (the ceiling; {} measurements, {low:.0}–{high:.0}; latencies of the first) | {:.0} | 100.0 % | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+        "| 1. bare hyper (the ceiling; {} measurements, {low:.0}–{high:.0}; latencies of the first) | {:.0} | 100.0 % | {:.2} ms | {:.2} ms | {:.2} ms | |\n",
         slices.len(),
         slices.iter().sum::<f64>() / slices.len() as f64,
         ms(first.p50),
         ms(first.p99),
         ms(first.p999)
     ));
-    for (r, base) in &rows {
+    for (r, ratio) in &rows {
+        let (ratio, taken) = ratio.cells();
         report.push_str(&format!(
-            "| {} (ceiling just before: {base:.0}) | {:.0} | {:.1} % | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+            "| {} ({taken}) | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
             r.name,
             r.rps,
-            100.0 * r.rps / base,
             ms(r.p50),
             ms(r.p99),
-            ms(r.p999)
+            ms(r.p999),
+            r.cpu_per_answer
+                .map(|d| format!("{:.1} µs", d.as_secs_f64() * 1e6))
+                .unwrap_or_default()
         ));
     }
     if let Some(cycle) = cycle {
         report.push_str(&format!(
-            "| 6. full forgot → confirm → password-reset cycle (PBKDF2 600,000) | {:.1} cycles/s | | {:.0} ms | {:.0} ms | |\n",
+            "| 6. full forgot → confirm → password-reset cycle (PBKDF2 600,000) | {:.1} cycles/s | | {:.0} ms | {:.0} ms | | |\n",
             cycle.rps, ms(cycle.p50), ms(cycle.p99)
         ));
     }
@@ -244,6 +253,56 @@ const FORGOT: &str = "/api/v1/user/forgot-password";
 const CONFIRM: &str = "/api/v1/user/confirm-otp-reset";
 const RESET: &str = "/api/v1/user/password-reset";
 
+/// A scenario's requests per second as a share of the ceiling's.
+struct Ratio {
+    value: f64,
+    /// The ceiling's measurements it was taken against.
+    ceilings: Vec<f64>,
+    /// The lowest and highest of the pairs' ratios, for a paired one.
+    spread: Option<(f64, f64)>,
+}
+
+impl Ratio {
+    /// The median of `sorted` ratios, with their spread.
+    fn paired(sorted: Vec<f64>, ceilings: Vec<f64>) -> Ratio {
+        let n = sorted.len();
+        let median = match n % 2 {
+            1 => sorted[n / 2],
+            _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        };
+        Ratio {
+            value: median,
+            ceilings,
+            spread: Some((sorted[0], sorted[n - 1])),
+        }
+    }
+
+    /// The ratio, and how it was taken, for the table.
+    fn cells(&self) -> (String, String) {
+        let low = self.ceilings.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = self.ceilings.iter().copied().fold(0.0, f64::max);
+        match self.spread {
+            None => (
+                format!("{:.1} %", 100.0 * self.value),
+                format!("ceiling just before: {low:.0}"),
+            ),
+            Some((a, b)) => (
+                format!(
+                    "{:.1} % ({:.1}–{:.1})",
+                    100.0 * self.value,
+                    100.0 * a,
+                    100.0 * b
+                ),
+                format!(
+                    "median of {} pairs of {} s with the ceiling, {low:.0}–{high:.0}",
+                    self.ceilings.len(),
+                    SLICE.as_secs()
+                ),
+            ),
+        }
+    }
+}
+
 /// Scenario 1: a bare hyper 1.x server answering every POST with a small fixed JSON body,
 /// measured again before each of the other scenarios.
 struct Ceiling {
@@ -266,13 +325,13 @@ impl Ceiling {
         }
     }
 
-    /// Measures the bare server for `RUN`; returns its requests per second.
-    fn measure(&mut self, client: &tokio::runtime::Runtime) -> f64 {
+    /// Measures the bare server for `length`; returns its requests per second.
+    fn measure(&mut self, client: &tokio::runtime::Runtime, length: Duration) -> f64 {
         let row = run(
             client,
-            self.addr,
+            (self.addr, None),
             "1. bare hyper (the ceiling)",
-            RUN,
+            length,
             200,
             |_| (FORGOT, "{\"email\": \"a@b.c\"}".to_string()),
         );
@@ -282,15 +341,57 @@ impl Ceiling {
         rps
     }
 
+    /// Alternates the bare server and `scenario` in [`PAIRS`] pairs of [`SLICE`]s: the
+    /// scenario's row pools the slices (latencies, requests per second, CPU per answer), and
+    /// its ratio is the median of the pairs' ratios, each slice's to the ceiling measured
+    /// just before it, so that the machine's drift within the minute moves both sides of a
+    /// ratio alike.
+    fn paired(
+        &mut self,
+        client: &tokio::runtime::Runtime,
+        scenario: impl Fn(Duration) -> Row,
+    ) -> (Row, Ratio) {
+        let mut ratios = Vec::new();
+        let mut ceilings = Vec::new();
+        let mut slices = Vec::new();
+        for _ in 0..PAIRS {
+            let base = self.measure(client, SLICE);
+            let slice = scenario(SLICE);
+            ratios.push(slice.rps / base);
+            ceilings.push(base);
+            slices.push(slice);
+        }
+        ratios.sort_by(f64::total_cmp);
+        let name = slices[0].name.clone();
+        let answers: usize = slices.iter().map(|s| s.samples.len()).sum();
+        let cpu = slices
+            .iter()
+            .map(|s| s.cpu_per_answer.map(|c| c * s.samples.len() as u32))
+            .sum::<Option<Duration>>()
+            .map(|c| c / answers.max(1) as u32);
+        let samples = slices.into_iter().flat_map(|s| s.samples).collect();
+        let row = Row {
+            cpu_per_answer: cpu,
+            ..summarize(&name, samples, SLICE * PAIRS as u32)
+        };
+        (row, Ratio::paired(ratios, ceilings))
+    }
+
     /// Measures the bare server, then runs `scenario`; returns the scenario's row and the
     /// ceiling measured just before it.
     fn before(
         &mut self,
         client: &tokio::runtime::Runtime,
         scenario: impl FnOnce() -> Row,
-    ) -> (Row, f64) {
-        let base = self.measure(client);
-        (scenario(), base)
+    ) -> (Row, Ratio) {
+        let base = self.measure(client, RUN);
+        let row = scenario();
+        let ratio = Ratio {
+            value: row.rps / base,
+            ceilings: vec![base],
+            spread: None,
+        };
+        (row, ratio)
     }
 
     fn stop(self) {
@@ -314,10 +415,13 @@ fn bare_hyper() -> (tokio::runtime::Runtime, SocketAddr) {
 }
 
 /// Runs [`CONNECTIONS`] connections for `warm-up + length`, each sending the requests
-/// `body(i)` makes; summarizes the requests sent after the warm-up.
+/// `body(i)` makes; summarizes the requests sent after the warm-up. With the service's
+/// process id, the row has its CPU time per answer: user and system time over the whole
+/// run (warm-up included) by every answer, a cost that, unlike the ratio, does not depend
+/// on how much of the two cores the load generator took.
 fn run(
     client: &tokio::runtime::Runtime,
-    addr: SocketAddr,
+    (addr, pid): (SocketAddr, Option<u32>),
     name: &str,
     length: Duration,
     expect: u16,
@@ -325,15 +429,23 @@ fn run(
 ) -> Row {
     let measure_from = Instant::now() + WARMUP;
     let until = measure_from + length;
+    let cpu_before = pid.map(common::cpu_time);
     let samples = drive(client, addr, name, expect, None, move |i| {
         (Instant::now() < until).then(|| body(i))
     });
+    let answers = samples.len() as u32;
+    let cpu = pid
+        .zip(cpu_before)
+        .map(|(pid, before)| common::cpu_time(pid) - before);
     let measured = samples
         .into_iter()
         .filter(|(sent, _)| *sent >= measure_from)
         .map(|(_, took)| took)
         .collect();
-    summarize(name, measured, length)
+    Row {
+        cpu_per_answer: cpu.map(|cpu| cpu / answers.max(1)),
+        ..summarize(name, measured, length)
+    }
 }
 
 /// Scenario 6: forgot → the code from the .eml file → confirm → password-reset, with the

@@ -10,6 +10,10 @@ pub struct Row {
     pub p50: Duration,
     pub p99: Duration,
     pub p999: Duration,
+    /// The service's CPU time (user and system) per answer, where measured.
+    pub cpu_per_answer: Option<Duration>,
+    /// The latencies summarized, sorted.
+    pub samples: Vec<Duration>,
 }
 
 /// Requests per second and percentiles of `samples` taken over `length`.
@@ -22,6 +26,8 @@ pub fn summarize(name: &str, mut samples: Vec<Duration>, length: Duration) -> Ro
         p50,
         p99,
         p999,
+        cpu_per_answer: None,
+        samples,
     }
 }
 

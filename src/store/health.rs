@@ -5,7 +5,10 @@
 //! (ENOSPC, EROFS, EIO) is permanent for the process: the first one is recorded here, and
 //! the service stops delivering mail and exits so that its supervisor starts it afresh
 //! (see `run`). Free space is read with statvfs: below `storage.min_free`, the service
-//! refuses new codes and holds delivery back, before a full disk makes writes fail.
+//! refuses new codes and holds delivery back, before a full disk makes writes fail. Every
+//! forgot-password reads it, so it is read through a descriptor of the directory opened at
+//! start-up (`fstatvfs`), which spares each request the path's lookup: that lookup was
+//! two thirds of the check's cost, and the check a fifth of an unknown address's answer.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -19,6 +22,8 @@ pub(super) struct Health {
     fault: OnceLock<String>,
     faulted: Notify,
     dir: PathBuf,
+    /// The data directory, opened for `fstatvfs` (None if it could not be: then by path).
+    dir_fd: Option<rustix::fd::OwnedFd>,
     min_free: u64,
     /// The warning about low space, once a minute.
     warned: crate::throttle::Throttle,
@@ -26,10 +31,14 @@ pub(super) struct Health {
 
 impl Health {
     pub(super) fn new(dir: PathBuf, min_free: u64) -> Health {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir_fd = rustix::fs::open(&dir, flags, Mode::empty()).ok();
         Health {
             fault: OnceLock::new(),
             faulted: Notify::new(),
             dir,
+            dir_fd,
             min_free,
             warned: crate::throttle::Throttle::default(),
         }
@@ -67,7 +76,11 @@ impl Health {
 
     /// Free bytes for unprivileged writers on the data directory's file system.
     pub(super) fn free_bytes(&self) -> Option<u64> {
-        let stat = rustix::fs::statvfs(&self.dir).ok()?;
+        let stat = match &self.dir_fd {
+            Some(fd) => rustix::fs::fstatvfs(fd),
+            None => rustix::fs::statvfs(&self.dir),
+        }
+        .ok()?;
         Some(stat.f_bavail.saturating_mul(stat.f_frsize))
     }
 
