@@ -50,7 +50,7 @@ impl Default for Storage {
     fn default() -> Self {
         Storage {
             data_dir: PathBuf::from("./data"),
-            cache_capacity_mb: 16,
+            cache_capacity_mb: 4,
             durability: Durability::Fsync,
             flush_every: Duration::from_millis(500),
             sweep_interval: Duration::from_secs(60),
