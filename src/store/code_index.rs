@@ -19,8 +19,15 @@ use super::{decode, Result};
 
 const SHARDS: usize = 16;
 
-/// MAC → record key.
-type Entries = HashMap<Box<[u8]>, Box<[u8]>>;
+/// An entry's key: the first 16 bytes of the code's MAC, kept inline in the map (the whole
+/// 32-byte MAC was an allocation of its own, about 48 bytes of heap, per live code). Two live
+/// codes whose MACs share 16 bytes (odds of about 2^-128 · n² / 2 among n codes) would only
+/// make the second draw again, and a lookup that finds another code's entry is refused by
+/// that record's own, whole MAC.
+type Slot = [u8; 16];
+
+/// MAC prefix → record key.
+type Entries = HashMap<Slot, Box<[u8]>>;
 type Shard = Mutex<Entries>;
 
 pub(super) struct CodeIndex {
@@ -79,18 +86,21 @@ impl CodeIndex {
     /// this one's included).
     pub(super) fn claim(&self, mac: &[u8], owner: &[u8]) -> bool {
         let mut shard = lock(self.shard(mac));
-        if shard.contains_key(mac) {
-            return false;
+        match shard.entry(slot(mac)) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(owner.into());
+                true
+            }
         }
-        shard.insert(mac.into(), owner.into());
-        true
     }
 
     /// Removes the entry of `mac` if it points at `owner`.
     pub(super) fn release(&self, mac: &[u8], owner: &[u8]) {
         let mut shard = lock(self.shard(mac));
-        if shard.get(mac).is_some_and(|o| &o[..] == owner) {
-            shard.remove(mac);
+        let slot = slot(mac);
+        if shard.get(&slot).is_some_and(|o| &o[..] == owner) {
+            shard.remove(&slot);
         }
     }
 
@@ -98,7 +108,7 @@ impl CodeIndex {
     pub(super) fn owner(&self, mac: &[u8]) -> Option<String> {
         let shard = lock(self.shard(mac));
         shard
-            .get(mac)
+            .get(&slot(mac))
             .map(|o| String::from_utf8_lossy(o).into_owned())
     }
 
@@ -106,6 +116,14 @@ impl CodeIndex {
     pub(super) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }
+}
+
+/// The entry key of `mac`: its first 16 bytes (zeros after a shorter one).
+fn slot(mac: &[u8]) -> Slot {
+    let mut slot = [0; 16];
+    let n = mac.len().min(16);
+    slot[..n].copy_from_slice(&mac[..n]);
+    slot
 }
 
 /// A shard's map; a panic elsewhere while it was held leaves it usable (each change to it

@@ -205,3 +205,25 @@ fn a_corrupt_record_does_not_keep_the_index_from_being_rebuilt() {
     );
     assert!(db.reset("b@example.com").is_err(), "still an error to read");
 }
+
+/// The index keeps a MAC's first 16 bytes: a MAC sharing them with a live code's is taken
+/// for every other account, and a lookup by it leads to that code's record, whose whole MAC
+/// then decides (`recovery::confirm`: a record holding another MAC answers "invalid").
+#[test]
+fn the_index_keys_by_the_first_16_bytes_of_a_mac() {
+    let (_d, db) = db_with(&["a@example.com", "b@example.com"]);
+    let mut twin = [1u8; 32];
+    twin[16..].fill(2);
+    assert!(db.inner.codes.claim(&[1; 32], b"a@example.com"));
+    assert!(!db.inner.codes.claim(&twin, b"b@example.com"));
+    assert_eq!(
+        db.code_owner(&twin).unwrap().as_deref(),
+        Some("a@example.com")
+    );
+    db.inner.codes.release(&twin, b"a@example.com");
+    assert_eq!(
+        db.code_owner(&[1; 32]).unwrap(),
+        None,
+        "one entry, released"
+    );
+}
