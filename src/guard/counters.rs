@@ -81,7 +81,11 @@ impl Counters {
 
     /// Counts a hit; `Err(seconds)` says how long until the window reopens.
     pub fn hit(&self, key: Digest) -> Result<(), u64> {
-        let now = self.now();
+        self.hit_at(key, self.now())
+    }
+
+    /// [`Counters::hit`] at `now` (ms after the table's start, plus one).
+    fn hit_at(&self, key: Digest, now: u64) -> Result<(), u64> {
         let mut slots = lock(self.bucket(key));
         let window = self.window_ms;
         let digest = key.value();
@@ -278,10 +282,12 @@ mod tests {
         )
         .unwrap();
         let a = digests.of("a");
-        assert_eq!(counters.hit(a), Ok(()));
-        assert!(counters.hit(a).is_err());
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(counters.hit(a), Ok(()), "a new window");
+        assert_eq!(counters.hit_at(a, 1), Ok(()));
+        assert!(
+            counters.hit_at(a, 30).is_err(),
+            "29 ms later: the same window"
+        );
+        assert_eq!(counters.hit_at(a, 31), Ok(()), "30 ms later: a new window");
     }
 
     #[test]
