@@ -451,19 +451,25 @@ impl Service {
     /// Waits for the next log line containing `needle` (earlier lines are consumed), among
     /// the lines logged before "resetgate ready" first.
     pub fn wait_for_log(&mut self, needle: &str) -> String {
+        self.wait_for_any_log(&[needle])
+    }
+
+    /// Waits for the next log line containing any of `needles` (earlier lines are consumed).
+    pub fn wait_for_any_log(&mut self, needles: &[&str]) -> String {
+        let wanted = |line: &str| needles.iter().any(|n| line.contains(n));
         while let Some(line) = self.early.pop_front() {
-            if line.contains(needle) {
+            if wanted(&line) {
                 return line;
             }
         }
         loop {
             match self.lines.recv_timeout(PATIENCE) {
-                Ok(line) if line.contains(needle) => return line,
+                Ok(line) if wanted(&line) => return line,
                 Ok(_) => continue,
                 Err(_) => {
                     let status = self.child.try_wait().ok().flatten();
                     panic!(
-                        "no log line with {needle:?} (exit status {status:?}); log so far:\n{}",
+                        "no log line with {needles:?} (exit status {status:?}); log so far:\n{}",
                         self.log().join("\n")
                     );
                 }
