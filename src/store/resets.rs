@@ -179,38 +179,80 @@ impl Db {
     /// Lets `expire` drop what has run out from every record (true if it changed the
     /// record): a code that dies loses its index entry and unsent mail, and a record left
     /// empty is deleted. Returns how many records changed. A scan: run it off the async
-    /// threads.
+    /// threads. It holds the write gate for [`SWEEP_BATCH`] records at a time, so that a
+    /// backup waiting for the gate (and, behind it, every writer: the gate lets a waiting
+    /// backup go first) waits for one batch, not for a pass over every live code.
     pub fn sweep_resets(&self, expire: impl Fn(&mut Reset) -> bool) -> Result<u64> {
-        let _gate = self.writing();
+        self.sweep_resets_by(SWEEP_BATCH, expire)
+    }
+
+    pub(super) fn sweep_resets_by(
+        &self,
+        batch: usize,
+        expire: impl Fn(&mut Reset) -> bool,
+    ) -> Result<u64> {
+        use std::ops::Bound;
         let mut changed = 0;
-        for entry in self.inner.resets.iter() {
-            let (key, value) = entry?;
-            let mut reset: Reset = decode("reset", &value)?;
-            let before = reset.clone();
-            if !expire(&mut reset) {
-                continue;
+        let mut after: Option<sled::IVec> = None;
+        loop {
+            let _gate = self.writing();
+            let from = after.clone().map_or(Bound::Unbounded, Bound::Excluded);
+            let mut seen = 0;
+            for entry in self
+                .inner
+                .resets
+                .range((from, Bound::Unbounded))
+                .take(batch)
+            {
+                let (key, value) = entry?;
+                seen += 1;
+                after = Some(key.clone());
+                changed += u64::from(self.sweep_one(&key, &value, &expire)?);
             }
-            let i = &self.inner;
-            let swept = (&i.resets, &i.outbox).transaction(|(resets, outbox)| {
-                // Re-read inside the transaction: a new code may have been issued meanwhile.
-                if resets.get(&key)?.as_deref() != Some(&value[..]) {
-                    return Ok(None);
-                }
-                let mut retired = Retired::default();
-                if reset.code.is_none() {
-                    retired = retire_code(outbox, &key, &before)?;
-                }
-                write_reset(resets, &key, &reset)?;
-                TxResult::Ok(Some(retired))
-            });
-            if let Some(retired) = settle(swept)? {
-                retired.release(&i.codes);
-                changed += 1;
+            if seen < batch {
+                return Ok(changed);
             }
         }
-        Ok(changed)
+    }
+
+    /// One record of [`Db::sweep_resets`]: true if `expire` changed it and the change
+    /// was written.
+    fn sweep_one(
+        &self,
+        key: &sled::IVec,
+        value: &sled::IVec,
+        expire: &impl Fn(&mut Reset) -> bool,
+    ) -> Result<bool> {
+        let mut reset: Reset = decode("reset", value)?;
+        let before = reset.clone();
+        if !expire(&mut reset) {
+            return Ok(false);
+        }
+        let i = &self.inner;
+        let swept = (&i.resets, &i.outbox).transaction(|(resets, outbox)| {
+            // Re-read inside the transaction: a new code may have been issued meanwhile.
+            if resets.get(key)?.as_deref() != Some(&value[..]) {
+                return Ok(None);
+            }
+            let mut retired = Retired::default();
+            if reset.code.is_none() {
+                retired = retire_code(outbox, key, &before)?;
+            }
+            write_reset(resets, key, &reset)?;
+            TxResult::Ok(Some(retired))
+        });
+        Ok(match settle(swept)? {
+            Some(retired) => {
+                retired.release(&i.codes);
+                true
+            }
+            None => false,
+        })
     }
 }
+
+/// How many reset records a sweep reads under one hold of the write gate.
+const SWEEP_BATCH: usize = 1024;
 
 #[cfg(test)]
 #[path = "resets_tests.rs"]

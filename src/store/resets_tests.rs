@@ -88,3 +88,31 @@ fn the_sweep_applies_its_rule_and_retires_dead_codes() {
     assert!(db.reset("b@example.com").unwrap().is_some());
     assert_eq!(db.outbox_len(), 1, "a's unsent mail went with its code");
 }
+
+#[test]
+fn a_sweep_in_batches_reaches_every_record() {
+    // Ten records read three at a time: four batches, the last one short, and every
+    // expired code among them retired whichever batch it fell in.
+    let emails: Vec<String> = (0..10).map(|i| format!("u{i}@example.com")).collect();
+    let names: Vec<&str> = emails.iter().map(String::as_str).collect();
+    let (_d, db) = db_with(&names);
+    for (i, email) in names.iter().enumerate() {
+        let expires = if i % 3 == 1 { 1_000 } else { 10 };
+        issue(&db, email, code(i as u8 + 1, 0, expires)).unwrap();
+    }
+    let expired = |r: &mut Reset| match &r.code {
+        Some(c) if c.expires_ms <= 500 => r.code.take().is_some(),
+        _ => false,
+    };
+    assert_eq!(db.sweep_resets_by(3, expired).unwrap(), 7);
+    for (i, email) in names.iter().enumerate() {
+        let live = i % 3 == 1;
+        assert_eq!(db.reset(email).unwrap().is_some(), live, "{email}");
+        assert_eq!(
+            db.code_owner(&[i as u8 + 1; 32]).unwrap().is_some(),
+            live,
+            "{email}"
+        );
+    }
+    assert_eq!(db.outbox_len(), 3, "the live codes' mails stay");
+}
