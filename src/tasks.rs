@@ -166,3 +166,31 @@ fn log_mail_auth(metrics: &Metrics, report: &crate::mail_check::Report) {
         "mail authentication checked"
     );
 }
+
+/// Hands the pages that glibc's malloc keeps free back to the kernel, every five seconds
+/// or less often: the next trim waits at least a hundred times as long as the last one
+/// took, so trimming holds the allocator's arenas at most 1 % of the time. glibc returns memory
+/// only from the top of a heap by itself; the memory a burst freed below live allocations
+/// (sled's node copies, the requests' buffers) stays resident until a trim
+/// (`docs/performance.md`, "Trimming the heap": 6–8 MB less RSS after scenario 3 and the
+/// flood; a trim took 1–7 ms).
+pub async fn trim_heap(mut stop: watch::Receiver<bool>) {
+    let mut wait = TRIM_EVERY;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let took = tokio::task::spawn_blocking(|| {
+            let started = std::time::Instant::now();
+            crate::heap::trim();
+            started.elapsed()
+        })
+        .await
+        .unwrap_or_default();
+        wait = TRIM_EVERY.max(took * 100);
+    }
+}
+
+/// How often [`trim_heap`] trims, at the most.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(5);

@@ -66,6 +66,7 @@ pub async fn run(
         metrics: app.metrics.clone(),
     };
     let sweeper_task = tokio::spawn(sweeper.run(stop_rx.clone()));
+    tokio::spawn(tasks::trim_heap(stop_rx.clone()));
     if app.config().mail.transport == crate::config::Transport::Smtp {
         let checks = tasks::MailChecks {
             config: app.config.clone(),
