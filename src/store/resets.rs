@@ -186,6 +186,8 @@ impl Db {
         self.sweep_resets_by(SWEEP_BATCH, expire)
     }
 
+    /// [`Db::sweep_resets`], `batch` records per hold of the gate (the tests' batches are
+    /// small, to cross several).
     pub(super) fn sweep_resets_by(
         &self,
         batch: usize,
